@@ -1,0 +1,333 @@
+package engine
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/jazzgo/jazz-tools/core/query"
+)
+
+// Update is what a subscription callback receives after each change that
+// touches its result: the delta, and the whole current result on demand.
+type Update struct {
+	Added   []Row
+	Updated []Row
+	// Removed holds the ids of rows that left the result.
+	Removed []string
+	sub     *Subscription
+}
+
+// Rows returns the subscription's current result. It reads the live state,
+// which may already include changes delivered in later updates.
+func (u Update) Rows() []Row { return u.sub.Rows() }
+
+// Subscription is a live query. Cancel it to stop updates.
+type Subscription struct {
+	db    *DB
+	t     *table
+	q     *query.Query
+	actor Actor
+	cb    func(Update)
+	reg   subKey
+	// ids are the ids of all matching rows, in result order; keys holds
+	// each member's sort key as of when it was placed.
+	ids  []string
+	keys map[string]sortKey
+	done bool
+}
+
+// Subscribe registers q for a and calls cb with the initial result (as
+// Added) and then after every change that touches the result. Callbacks for
+// one DB are delivered one at a time, in commit order, never while the DB
+// lock is held, so a callback may read or write the DB.
+func (db *DB) Subscribe(a Actor, q *query.Query, cb func(Update)) (*Subscription, error) {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil, ErrClosed
+	}
+	t, err := db.checkQuery(q)
+	if err != nil {
+		db.mu.Unlock()
+		return nil, err
+	}
+	s := &Subscription{db: db, t: t, q: q, actor: a, cb: cb, keys: map[string]sortKey{}}
+	rows := db.matching(a, t, q)
+	sortRows(rows, q.OrderBy)
+	s.ids = make([]string, len(rows))
+	for i, r := range rows {
+		s.ids[i] = r.id
+		s.keys[r.id] = keyOf(r, q.OrderBy)
+	}
+	s.reg = t.subs.add(s)
+	first := Update{sub: s, Added: s.windowRowsLocked()}
+	if first.Added == nil {
+		first.Added = []Row{}
+	}
+	db.notify.queue(s, first)
+	db.unlockAndNotify()
+	return s, nil
+}
+
+// Cancel stops the subscription; no callback starts after Cancel returns
+// (one already running may finish).
+func (s *Subscription) Cancel() {
+	s.db.mu.Lock()
+	defer s.db.mu.Unlock()
+	if !s.done {
+		s.done = true
+		s.t.subs.remove(s)
+	}
+	s.db.notify.cancel(s)
+}
+
+// Rows returns the current result.
+func (s *Subscription) Rows() []Row {
+	s.db.mu.RLock()
+	defer s.db.mu.RUnlock()
+	return s.windowRowsLocked()
+}
+
+func (s *Subscription) windowRowsLocked() []Row {
+	ids := window(s.ids, s.q.Offset, s.q.Limit)
+	out := make([]Row, len(ids))
+	for i, id := range ids {
+		out[i] = s.t.rows[id].public()
+	}
+	return out
+}
+
+func (s *Subscription) windowed() bool { return s.q.Offset > 0 || s.q.Limit > 0 }
+
+// position finds id (placed with key k) in s.ids by binary search.
+func (s *Subscription) position(k sortKey) int {
+	return sort.Search(len(s.ids), func(i int) bool {
+		return compareKeys(s.keys[s.ids[i]], k, s.q.OrderBy) >= 0
+	})
+}
+
+// rowChanged updates membership for r and returns the delta it causes.
+func (s *Subscription) rowChanged(r *row, d *Update) {
+	var before []string
+	if s.windowed() {
+		before = append(before, window(s.ids, s.q.Offset, s.q.Limit)...)
+	}
+	oldKey, was := s.keys[r.id]
+	is := r.visible() && s.q.Where.Eval(r, nil) && s.db.readable(s.actor, s.t, r)
+	if was {
+		i := s.position(oldKey)
+		s.ids = append(s.ids[:i], s.ids[i+1:]...)
+		delete(s.keys, r.id)
+	}
+	if is {
+		k := keyOf(r, s.q.OrderBy)
+		i := s.position(k)
+		s.ids = append(s.ids, "")
+		copy(s.ids[i+1:], s.ids[i:])
+		s.ids[i] = r.id
+		s.keys[r.id] = k
+	}
+	if !s.windowed() {
+		switch {
+		case was && is:
+			d.Updated = append(d.Updated, r.public())
+		case is:
+			d.Added = append(d.Added, r.public())
+		case was:
+			d.Removed = append(d.Removed, r.id)
+		}
+		return
+	}
+	after := window(s.ids, s.q.Offset, s.q.Limit)
+	inBefore := make(map[string]bool, len(before))
+	for _, id := range before {
+		inBefore[id] = true
+	}
+	inAfter := make(map[string]bool, len(after))
+	for _, id := range after {
+		inAfter[id] = true
+		if !inBefore[id] {
+			d.Added = append(d.Added, s.t.rows[id].public())
+		} else if id == r.id {
+			d.Updated = append(d.Updated, r.public())
+		}
+	}
+	for _, id := range before {
+		if !inAfter[id] {
+			d.Removed = append(d.Removed, id)
+		}
+	}
+}
+
+// subKey is where a subscription is registered: under one equality term
+// (col = value key), or under the table as a whole when it has none.
+type subKey struct {
+	col, key string
+}
+
+// subIndex finds the subscriptions a row change can affect without visiting
+// the others.
+type subIndex struct {
+	all  map[*Subscription]struct{}
+	byEq map[string]map[string]map[*Subscription]struct{}
+}
+
+func (x *subIndex) init() {
+	x.all = map[*Subscription]struct{}{}
+	x.byEq = map[string]map[string]map[*Subscription]struct{}{}
+}
+
+func (x *subIndex) add(s *Subscription) subKey {
+	for col, v := range s.q.EqualityTerms() {
+		if k, ok := indexKey(v); ok {
+			byKey := x.byEq[col]
+			if byKey == nil {
+				byKey = map[string]map[*Subscription]struct{}{}
+				x.byEq[col] = byKey
+			}
+			if byKey[k] == nil {
+				byKey[k] = map[*Subscription]struct{}{}
+			}
+			byKey[k][s] = struct{}{}
+			return subKey{col: col, key: k}
+		}
+	}
+	x.all[s] = struct{}{}
+	return subKey{}
+}
+
+func (x *subIndex) remove(s *Subscription) {
+	if s.reg.col == "" {
+		delete(x.all, s)
+		return
+	}
+	set := x.byEq[s.reg.col][s.reg.key]
+	delete(set, s)
+	if len(set) == 0 {
+		delete(x.byEq[s.reg.col], s.reg.key)
+	}
+}
+
+// affected calls fn for each subscription that may include the row before
+// (old cells) or after (r) the change.
+func (x *subIndex) affected(r *row, old map[string]cell, fn func(*Subscription)) {
+	for s := range x.all {
+		fn(s)
+	}
+	for col, byKey := range x.byEq {
+		seen := ""
+		if c, ok := old[col]; ok {
+			if k, ok := indexKey(c.V); ok {
+				seen = k
+				for s := range byKey[k] {
+					fn(s)
+				}
+			}
+		}
+		v, _ := r.Get(col)
+		if k, ok := indexKey(v); ok && k != seen {
+			for s := range byKey[k] {
+				fn(s)
+			}
+		}
+	}
+}
+
+// queueRowChange computes the deltas of one installed row change. The caller
+// holds db.mu.
+func (db *DB) queueRowChange(t *table, r *row, old map[string]cell) {
+	t.subs.affected(r, old, func(s *Subscription) {
+		d := db.notify.pendingFor(s)
+		s.rowChanged(r, d)
+	})
+}
+
+// notifier delivers subscription updates in commit order, outside the DB
+// lock, one at a time. Updates queued during one commit are merged per
+// subscription so a batch produces one callback.
+type notifier struct {
+	mu       sync.Mutex
+	batch    map[*Subscription]*Update
+	order    []*Subscription
+	fns      []func()
+	draining bool
+	onError  func(error)
+	canceled map[*Subscription]bool
+}
+
+func (n *notifier) pendingFor(s *Subscription) *Update {
+	if n.batch == nil {
+		n.batch = map[*Subscription]*Update{}
+	}
+	u := n.batch[s]
+	if u == nil {
+		u = &Update{sub: s}
+		n.batch[s] = u
+		n.order = append(n.order, s)
+	}
+	return u
+}
+
+func (n *notifier) queue(s *Subscription, u Update) {
+	n.mu.Lock()
+	n.fns = append(n.fns, func() {
+		n.mu.Lock()
+		dead := n.canceled[s]
+		n.mu.Unlock()
+		if !dead {
+			s.cb(u)
+		}
+	})
+	n.mu.Unlock()
+}
+
+func (n *notifier) cancel(s *Subscription) {
+	n.mu.Lock()
+	if n.canceled == nil {
+		n.canceled = map[*Subscription]bool{}
+	}
+	n.canceled[s] = true
+	n.mu.Unlock()
+}
+
+// unlockAndNotify moves the deltas staged under db.mu to the delivery queue,
+// releases db.mu, then delivers unless another goroutine already is (it will
+// deliver ours too, in order).
+func (db *DB) unlockAndNotify() {
+	n := &db.notify
+	for _, s := range n.order {
+		u := n.batch[s]
+		if len(u.Added)+len(u.Updated)+len(u.Removed) > 0 && !s.done {
+			n.queue(s, *u)
+		}
+	}
+	n.batch, n.order = nil, nil
+	db.mu.Unlock()
+	n.mu.Lock()
+	if n.draining {
+		n.mu.Unlock()
+		return
+	}
+	n.draining = true
+	for len(n.fns) > 0 {
+		f := n.fns[0]
+		n.fns = n.fns[1:]
+		n.mu.Unlock()
+		n.run(f)
+		n.mu.Lock()
+	}
+	n.draining = false
+	n.mu.Unlock()
+}
+
+// run calls one callback, turning a panic into an error report so one bad
+// callback cannot stop delivery to every other subscription.
+func (n *notifier) run(f func()) {
+	defer func() {
+		if p := recover(); p != nil && n.onError != nil {
+			n.onError(fmt.Errorf("engine: subscription callback panicked: %v", p))
+		}
+	}()
+	f()
+}

@@ -1,0 +1,453 @@
+package engine
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"maps"
+
+	"github.com/jazzgo/jazz-tools/core/hlc"
+	"github.com/jazzgo/jazz-tools/core/policy"
+	"github.com/jazzgo/jazz-tools/core/schema"
+	"github.com/jazzgo/jazz-tools/core/session"
+	"github.com/jazzgo/jazz-tools/core/storage"
+)
+
+// Actor is who performs an operation.
+type Actor struct {
+	// Session is the caller's resolved session; nil is the system itself.
+	Session *session.Session
+	// Attribution, when set, is stamped as the author instead of the
+	// session's user, without changing whose permissions apply.
+	Attribution string
+	// Backend skips policies (backend-level permissions). The anonymous
+	// check still applies to a backend acting for an anonymous session.
+	Backend bool
+}
+
+// Author is the user id writes by a are stamped with.
+func (a Actor) Author() string { return session.Author(a.Session, a.Attribution) }
+
+func (db *DB) enforce(a Actor) bool { return db.opts.EnforcePolicies && !a.Backend && a.Session != nil }
+
+// Insert adds a row and returns it as stored (id and metadata included).
+func (db *DB) Insert(ctx context.Context, a Actor, tableName string, values map[string]any) (Row, error) {
+	return db.write(ctx, a, &Change{Table: tableName, Kind: KindInsert, Values: values})
+}
+
+// Update changes some columns of a row and returns the row as it now is.
+func (db *DB) Update(ctx context.Context, a Actor, tableName, rowID string, patch map[string]any) (Row, error) {
+	return db.write(ctx, a, &Change{Table: tableName, Row: rowID, Kind: KindUpdate, Values: patch})
+}
+
+// Delete removes a row (leaving a tombstone so the delete replicates).
+func (db *DB) Delete(ctx context.Context, a Actor, tableName, rowID string) error {
+	_, err := db.write(ctx, a, &Change{Table: tableName, Row: rowID, Kind: KindDelete})
+	return err
+}
+
+// write authorizes and commits one local change, returning the row as it
+// now reads (nil after a delete).
+func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, error) {
+	op := policy.Operation(c.Kind)
+	// Anonymous sessions are refused before the schema or any policy is
+	// consulted, so nothing about the data leaks through the error.
+	if err := policy.CheckAnonymous(a.Session, c.Table, op); err != nil {
+		return nil, err
+	}
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if c.Row == "" {
+		c.Row = db.ids.New()
+	}
+	c.ID = db.ids.New()
+	c.TS = db.hlc.Now()
+	err := db.authorizeLocked(a, c)
+	if err == nil {
+		if db.opts.Optimistic {
+			err = db.addPendingLocked(ctx, c)
+		} else {
+			err = db.applyLocked(ctx, []*Change{c}, nil)
+		}
+	}
+	var out Row
+	if err == nil && c.Kind != KindDelete {
+		out = db.tables[c.Table].rows[c.Row].public()
+	}
+	db.unlockAndNotify()
+	return out, err
+}
+
+// Authorize checks a change made by a on another replica, as the server does
+// for every change a client sends: shape, anonymous denial, schema, row
+// existence and policies. It normalizes c.Values and stamps c.By with the
+// actor's author, so a client cannot forge authorship. It does not apply c.
+func (db *DB) Authorize(a Actor, c *Change) error {
+	if err := policy.CheckAnonymous(a.Session, c.Table, policy.Operation(c.Kind)); err != nil {
+		return err
+	}
+	if err := c.check(); err != nil {
+		return err
+	}
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return ErrClosed
+	}
+	return db.authorizeLocked(a, c)
+}
+
+func (db *DB) authorizeLocked(a Actor, c *Change) error {
+	t := db.tables[c.Table]
+	if t == nil {
+		return fmt.Errorf("%w %q", schema.ErrUnknownTable, c.Table)
+	}
+	c.By = a.Author()
+	existing := t.rows[c.Row]
+	exists := existing != nil && existing.visible()
+	var (
+		vals map[string]any
+		err  error
+	)
+	switch c.Kind {
+	case KindInsert:
+		if existing != nil && len(existing.view) > 0 {
+			return fmt.Errorf("%w: %s/%s", ErrExists, c.Table, c.Row)
+		}
+		vals, err = t.def.ValidateInsert(c.Values)
+	case KindUpdate:
+		if !exists {
+			return notFound(c.Table, c.Row)
+		}
+		vals, err = t.def.ValidatePatch(c.Values)
+	case KindDelete:
+		if !exists {
+			return notFound(c.Table, c.Row)
+		}
+	default:
+		return fmt.Errorf("%w: unknown kind %q", ErrBadChange, c.Kind)
+	}
+	if err != nil {
+		return err
+	}
+	c.Values = vals
+	if !db.enforce(a) {
+		return nil
+	}
+	var oldRow, newRow *row
+	if exists {
+		oldRow = existing
+	}
+	if c.Kind != KindDelete {
+		// The row as it would be after the change, metadata included, so
+		// policies may speak of $createdBy and friends.
+		newRow = &row{id: c.Row, base: map[string]cell{}}
+		if exists {
+			newRow.base = maps.Clone(existing.view)
+		}
+		merge(newRow.base, c.cells())
+		newRow.view = newRow.base
+	}
+	return db.opts.Bundle.Policies.CheckWrite(a.Session, c.Table, policy.Operation(c.Kind), asExprRow(oldRow), asExprRow(newRow))
+}
+
+// Apply merges changes that were authorized elsewhere (or by Authorize) into
+// the base, persisting them in one batch. Changes already applied are
+// skipped, so Apply is idempotent. It returns the changes that were new.
+func (db *DB) Apply(ctx context.Context, changes []*Change) ([]*Change, error) {
+	for _, c := range changes {
+		if err := c.check(); err != nil {
+			return nil, err
+		}
+		if db.tables[c.Table] == nil {
+			return nil, fmt.Errorf("%w %q", schema.ErrUnknownTable, c.Table)
+		}
+	}
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil, ErrClosed
+	}
+	var fresh []*Change
+	seen := map[string]bool{}
+	for _, c := range changes {
+		if _, done := db.applied[c.ID]; !done && !seen[c.ID] {
+			seen[c.ID] = true
+			fresh = append(fresh, c)
+		}
+	}
+	err := db.applyLocked(ctx, fresh, nil)
+	db.unlockAndNotify()
+	if err != nil {
+		return nil, err
+	}
+	return fresh, nil
+}
+
+// rowUpdate is a staged new state for one row.
+type rowUpdate struct {
+	t       *table
+	r       *row
+	base    map[string]cell
+	pending []*Change
+	seq     uint64
+	persist bool
+}
+
+type stage struct {
+	db   *DB
+	ups  map[*row]*rowUpdate
+	list []*rowUpdate
+	ops  []storage.Op
+	seq  uint64
+}
+
+func (db *DB) newStage() *stage { return &stage{db: db, ups: map[*row]*rowUpdate{}, seq: db.seq} }
+
+func (s *stage) of(t *table, rid string) *rowUpdate {
+	r := t.row(rid)
+	u := s.ups[r]
+	if u == nil {
+		u = &rowUpdate{t: t, r: r, base: r.base, pending: r.pending, seq: r.seq}
+		s.ups[r] = u
+		s.list = append(s.list, u)
+	}
+	return u
+}
+
+// mergeBase folds cells into a row's base (copy on first write).
+func (u *rowUpdate) mergeBase(s *stage, cells map[string]cell) {
+	if !u.persist {
+		u.base = maps.Clone(u.base)
+		u.persist = true
+	}
+	if merge(u.base, cells) && s.db.opts.Sequenced {
+		s.seq++
+		u.seq = s.seq
+	}
+}
+
+// commit persists the stage atomically, then installs it and queues
+// subscription updates. The caller holds db.mu.
+func (s *stage) commit(ctx context.Context) error {
+	db := s.db
+	for _, u := range s.list {
+		if !u.persist {
+			continue
+		}
+		b, err := json.Marshal(storedRow{Cells: u.base, Seq: u.seq})
+		if err != nil {
+			return fmt.Errorf("engine: encoding row %s/%s: %w", u.t.def.Name, u.r.id, err)
+		}
+		s.ops = append(s.ops, storage.Put(bucketRows, rowKey(u.t.def.Name, u.r.id), b))
+	}
+	if s.seq != db.seq {
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], s.seq)
+		s.ops = append(s.ops, storage.Put(bucketMeta, []byte("seq"), b[:]))
+	}
+	if len(s.ops) > 0 {
+		if err := db.store.Apply(ctx, s.ops); err != nil {
+			// Nothing was installed: memory still matches the store.
+			s.dropNewRows()
+			return fmt.Errorf("engine: persisting changes: %w", err)
+		}
+	}
+	db.seq = s.seq
+	for _, u := range s.list {
+		before := u.r.view
+		wasVisible := u.r.visible()
+		u.t.indexRow(u.r, false)
+		u.r.base, u.r.pending, u.r.seq = u.base, u.pending, u.seq
+		u.r.recompute()
+		u.t.indexRow(u.r, true)
+		if !wasVisible && !u.r.visible() && len(u.r.view) == 0 {
+			delete(u.t.rows, u.r.id)
+		}
+		db.queueRowChange(u.t, u.r, before)
+	}
+	return nil
+}
+
+// dropNewRows forgets placeholder rows created while staging.
+func (s *stage) dropNewRows() {
+	for _, u := range s.list {
+		if len(u.r.view) == 0 && len(u.r.pending) == 0 {
+			delete(u.t.rows, u.r.id)
+		}
+	}
+}
+
+func (db *DB) applyLocked(ctx context.Context, changes []*Change, extra []storage.Op) error {
+	if len(changes) == 0 && len(extra) == 0 {
+		return nil
+	}
+	s := db.newStage()
+	s.ops = append(s.ops, extra...)
+	for _, c := range changes {
+		if err := db.hlc.Observe(c.TS); err != nil {
+			s.dropNewRows()
+			return fmt.Errorf("%w: change %s: %v", ErrBadChange, c.ID, err)
+		}
+		s.of(db.tables[c.Table], c.Row).mergeBase(s, c.cells())
+		s.ops = append(s.ops, storage.Put(bucketApplied, []byte(c.ID), nil))
+	}
+	if err := s.commit(ctx); err != nil {
+		return err
+	}
+	for _, c := range changes {
+		db.applied[c.ID] = struct{}{}
+	}
+	return nil
+}
+
+func (db *DB) addPendingLocked(ctx context.Context, c *Change) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("engine: encoding change: %w", err)
+	}
+	s := db.newStage()
+	u := s.of(db.tables[c.Table], c.Row)
+	u.pending = append(append([]*Change(nil), u.pending...), c)
+	s.ops = append(s.ops, storage.Put(bucketOutbox, outboxKey(c), b))
+	if err := s.commit(ctx); err != nil {
+		return err
+	}
+	db.pending[c.ID] = c
+	return nil
+}
+
+func outboxKey(c *Change) []byte { return []byte(c.TS.String() + "\x00" + c.ID) }
+
+// Pending returns the local changes not yet acknowledged, oldest first.
+func (db *DB) Pending() []*Change {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	out := make([]*Change, 0, len(db.pending))
+	for _, c := range db.pending {
+		out = append(out, c)
+	}
+	sortChanges(out)
+	return out
+}
+
+// RowState is a row's confirmed cells as the server sends them to clients.
+type RowState struct {
+	Table string          `json:"table"`
+	ID    string          `json:"id"`
+	Cells map[string]cell `json:"cells"`
+	Seq   uint64          `json:"seq,omitempty"`
+}
+
+// Merge folds confirmed row states (from the server) into the base and
+// settles the listed pending changes as acknowledged, in one atomic batch.
+func (db *DB) Merge(ctx context.Context, states []RowState, acked []string) error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return ErrClosed
+	}
+	err := db.mergeLocked(ctx, states, acked, nil)
+	db.unlockAndNotify()
+	return err
+}
+
+// Reject drops pending local changes the server refused; their rows fall back
+// to the confirmed state plus whatever else is still pending.
+func (db *DB) Reject(ctx context.Context, changeIDs ...string) error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return ErrClosed
+	}
+	err := db.mergeLocked(ctx, nil, nil, changeIDs)
+	db.unlockAndNotify()
+	return err
+}
+
+func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked, rejected []string) error {
+	s := db.newStage()
+	for _, st := range states {
+		t := db.tables[st.Table]
+		if t == nil {
+			continue // a table this client's schema does not know yet
+		}
+		cells, err := decodeCells(t.def, st.Cells)
+		if err != nil {
+			return err
+		}
+		for _, c := range cells {
+			if err := db.hlc.Observe(c.T); err != nil {
+				return fmt.Errorf("%w: row %s/%s: %v", ErrBadChange, st.Table, st.ID, err)
+			}
+		}
+		u := s.of(t, st.ID)
+		u.mergeBase(s, cells)
+		if st.Seq > u.seq {
+			u.seq = st.Seq
+		}
+	}
+	settle := func(ids []string, fold bool) {
+		for _, cid := range ids {
+			c := db.pending[cid]
+			if c == nil {
+				continue
+			}
+			u := s.of(db.tables[c.Table], c.Row)
+			if fold {
+				// The ack means the server applied it; its effect is in the
+				// base from now on even if the row state arrives later.
+				u.mergeBase(s, c.cells())
+				s.ops = append(s.ops, storage.Put(bucketApplied, []byte(c.ID), nil))
+			}
+			kept := make([]*Change, 0, len(u.pending))
+			for _, p := range u.pending {
+				if p.ID != cid {
+					kept = append(kept, p)
+				}
+			}
+			u.pending = kept
+			s.ops = append(s.ops, storage.Del(bucketOutbox, outboxKey(c)))
+		}
+	}
+	settle(acked, true)
+	settle(rejected, false)
+	if err := s.commit(ctx); err != nil {
+		return err
+	}
+	for _, cid := range acked {
+		if db.pending[cid] != nil {
+			db.applied[cid] = struct{}{}
+		}
+		delete(db.pending, cid)
+	}
+	for _, cid := range rejected {
+		delete(db.pending, cid)
+	}
+	return nil
+}
+
+// State returns the confirmed state of a row, for sending to clients.
+func (db *DB) State(tableName, rowID string) (RowState, bool) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	t := db.tables[tableName]
+	if t == nil {
+		return RowState{}, false
+	}
+	r := t.rows[rowID]
+	if r == nil || len(r.base) == 0 {
+		return RowState{}, false
+	}
+	return RowState{Table: tableName, ID: rowID, Cells: maps.Clone(r.base), Seq: r.seq}, true
+}
+
+// Timestamp returns a fresh timestamp from this replica's clock.
+func (db *DB) Timestamp() hlc.Timestamp { return db.hlc.Now() }
+
+// NewID returns a fresh UUIDv7.
+func (db *DB) NewID() string { return db.ids.New() }

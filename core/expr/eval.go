@@ -1,0 +1,206 @@
+package expr
+
+import (
+	"encoding/json"
+	"math"
+	"reflect"
+	"strings"
+
+	"github.com/jazzgo/jazz-tools/core/session"
+)
+
+// Row gives an expression access to a row's columns. ok is false when the
+// column has no value.
+type Row interface {
+	Get(col string) (v any, ok bool)
+}
+
+// MapRow adapts a plain map to Row.
+type MapRow map[string]any
+
+func (m MapRow) Get(col string) (any, bool) { v, ok := m[col]; return v, ok }
+
+// Eval reports whether row satisfies e for sess. A nil e is true. Comparisons
+// between values of different kinds are false rather than errors, so a policy
+// never fails open on odd data.
+func (e *Expr) Eval(row Row, sess *session.Session) bool {
+	if e == nil {
+		return true
+	}
+	switch e.Op {
+	case OpTrue:
+		return true
+	case OpFalse:
+		return false
+	case OpAnd:
+		for _, a := range e.Args {
+			if !a.Eval(row, sess) {
+				return false
+			}
+		}
+		return true
+	case OpOr:
+		for _, a := range e.Args {
+			if a.Eval(row, sess) {
+				return true
+			}
+		}
+		return false
+	case OpNot:
+		return !e.Args[0].Eval(row, sess)
+	case OpIsNull:
+		v, ok := e.L.resolve(row, sess)
+		return !ok || v == nil
+	}
+	l, lok := e.L.resolve(row, sess)
+	r, rok := e.R.resolve(row, sess)
+	if !lok || !rok {
+		// A missing session field or column compares as null: only ne can
+		// hold, and only against a present non-null value.
+		if e.Op == OpNe {
+			return lok != rok && (l != nil || r != nil)
+		}
+		return false
+	}
+	switch e.Op {
+	case OpEq:
+		return Equal(l, r)
+	case OpNe:
+		return !Equal(l, r)
+	case OpLt, OpLte, OpGt, OpGte:
+		c, ok := Compare(l, r)
+		if !ok {
+			return false
+		}
+		switch e.Op {
+		case OpLt:
+			return c < 0
+		case OpLte:
+			return c <= 0
+		case OpGt:
+			return c > 0
+		default:
+			return c >= 0
+		}
+	case OpIn:
+		return member(r, l)
+	case OpContains:
+		if s, ok := l.(string); ok {
+			sub, ok := r.(string)
+			return ok && strings.Contains(s, sub)
+		}
+		return member(l, r)
+	}
+	return false
+}
+
+func (o Operand) resolve(row Row, sess *session.Session) (any, bool) {
+	switch {
+	case o.Col != "":
+		if row == nil {
+			return nil, false
+		}
+		return row.Get(o.Col)
+	case o.Session != "":
+		return sess.Field(o.Session)
+	default:
+		return o.Value, true
+	}
+}
+
+func member(list, v any) bool {
+	switch xs := list.(type) {
+	case []any:
+		for _, x := range xs {
+			if Equal(x, v) {
+				return true
+			}
+		}
+	case []string:
+		s, ok := v.(string)
+		if !ok {
+			return false
+		}
+		for _, x := range xs {
+			if x == s {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Number returns v as a float64 when it is any numeric kind.
+func Number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return float64(n), true
+	case int:
+		return float64(n), true
+	case float64:
+		return n, true
+	case json.Number:
+		f, err := n.Float64()
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// Equal is value equality across the JSON-shaped kinds: numbers compare by
+// value whatever their Go type; arrays and objects compare deeply.
+func Equal(a, b any) bool {
+	if x, ok := Number(a); ok {
+		y, ok := Number(b)
+		return ok && x == y
+	}
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		return ok && x == y
+	case bool:
+		y, ok := b.(bool)
+		return ok && x == y
+	case nil:
+		return b == nil
+	}
+	return reflect.DeepEqual(a, b)
+}
+
+// Compare orders two values of the same kind (numbers, strings, booleans).
+// ok is false for values that have no order between them.
+func Compare(a, b any) (int, bool) {
+	if x, ok := Number(a); ok {
+		y, ok := Number(b)
+		if !ok || math.IsNaN(x) || math.IsNaN(y) {
+			return 0, false
+		}
+		switch {
+		case x < y:
+			return -1, true
+		case x > y:
+			return 1, true
+		}
+		return 0, true
+	}
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		if !ok {
+			return 0, false
+		}
+		return strings.Compare(x, y), true
+	case bool:
+		y, ok := b.(bool)
+		if !ok {
+			return 0, false
+		}
+		switch {
+		case x == y:
+			return 0, true
+		case !x:
+			return -1, true
+		}
+		return 1, true
+	}
+	return 0, false
+}

@@ -1,0 +1,155 @@
+// Package expr is the condition language shared by queries (where clauses) and
+// permission policies. One language for both means a policy and a query filter
+// are evaluated by the same code, and the index planner can read both.
+//
+// JSON form (the only way conditions cross a process boundary):
+//
+//	true | false                         always / never
+//	{"and": [e, ...]}  {"or": [e, ...]}  {"not": e}
+//	{"eq": [a, b]}  (likewise ne, lt, lte, gt, gte, in, contains)
+//	{"isNull": a}
+//
+// where an operand a, b is exactly one of
+//
+//	{"col": "owner_id"}          a column of the row (magic columns included)
+//	{"session": "user_id"}       a field of the session: user_id, authMode, claims.x.y
+//	{"value": <any JSON>}        a literal
+package expr
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Op names an expression node.
+type Op string
+
+const (
+	OpTrue     Op = "true"
+	OpFalse    Op = "false"
+	OpAnd      Op = "and"
+	OpOr       Op = "or"
+	OpNot      Op = "not"
+	OpEq       Op = "eq"
+	OpNe       Op = "ne"
+	OpLt       Op = "lt"
+	OpLte      Op = "lte"
+	OpGt       Op = "gt"
+	OpGte      Op = "gte"
+	OpIn       Op = "in"
+	OpContains Op = "contains"
+	OpIsNull   Op = "isNull"
+)
+
+var binaryOps = map[Op]bool{OpEq: true, OpNe: true, OpLt: true, OpLte: true, OpGt: true, OpGte: true, OpIn: true, OpContains: true}
+
+// Operand is one side of a comparison: exactly one of Col, Session or a literal
+// (IsValue with Value).
+type Operand struct {
+	Col     string
+	Session string
+	IsValue bool
+	Value   any
+}
+
+// Col returns an operand reading column name.
+func Col(name string) Operand { return Operand{Col: name} }
+
+// Sess returns an operand reading a session field.
+func Sess(path string) Operand { return Operand{Session: path} }
+
+// Val returns a literal operand. v should be a JSON-shaped value (nil, bool,
+// string, float64/int64/json.Number, []any, map[string]any).
+func Val(v any) Operand { return Operand{IsValue: true, Value: v} }
+
+// Expr is a node of a condition. Args holds the children of and/or/not; L and
+// R the operands of comparisons (only L for isNull).
+type Expr struct {
+	Op   Op
+	Args []*Expr
+	L, R Operand
+}
+
+// True and False are the constant conditions.
+func True() *Expr  { return &Expr{Op: OpTrue} }
+func False() *Expr { return &Expr{Op: OpFalse} }
+
+// And, Or and Not combine conditions.
+func And(args ...*Expr) *Expr { return &Expr{Op: OpAnd, Args: args} }
+func Or(args ...*Expr) *Expr  { return &Expr{Op: OpOr, Args: args} }
+func Not(e *Expr) *Expr       { return &Expr{Op: OpNot, Args: []*Expr{e}} }
+
+// Cmp builds a binary comparison.
+func Cmp(op Op, l, r Operand) *Expr { return &Expr{Op: op, L: l, R: r} }
+
+// Eq is shorthand for the most common comparison, column = literal.
+func Eq(col string, v any) *Expr { return Cmp(OpEq, Col(col), Val(v)) }
+
+// IsNull builds a null test.
+func IsNull(a Operand) *Expr { return &Expr{Op: OpIsNull, L: a} }
+
+// Walk calls fn on e and every descendant, depth first.
+func (e *Expr) Walk(fn func(*Expr)) {
+	if e == nil {
+		return
+	}
+	fn(e)
+	for _, a := range e.Args {
+		a.Walk(fn)
+	}
+}
+
+// Columns returns the distinct column names e reads, in first-seen order.
+func (e *Expr) Columns() []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(o Operand) {
+		if o.Col != "" && !seen[o.Col] {
+			seen[o.Col] = true
+			out = append(out, o.Col)
+		}
+	}
+	e.Walk(func(n *Expr) { add(n.L); add(n.R) })
+	return out
+}
+
+// UsesSession reports whether any operand of e reads the session.
+func (e *Expr) UsesSession() bool {
+	found := false
+	e.Walk(func(n *Expr) { found = found || n.L.Session != "" || n.R.Session != "" })
+	return found
+}
+
+// String renders e compactly for error messages and logs.
+func (e *Expr) String() string {
+	if e == nil {
+		return "true"
+	}
+	switch e.Op {
+	case OpTrue, OpFalse:
+		return string(e.Op)
+	case OpAnd, OpOr:
+		parts := make([]string, len(e.Args))
+		for i, a := range e.Args {
+			parts[i] = a.String()
+		}
+		return "(" + strings.Join(parts, " "+string(e.Op)+" ") + ")"
+	case OpNot:
+		return "not " + e.Args[0].String()
+	case OpIsNull:
+		return e.L.String() + " isNull"
+	default:
+		return e.L.String() + " " + string(e.Op) + " " + e.R.String()
+	}
+}
+
+func (o Operand) String() string {
+	switch {
+	case o.Col != "":
+		return o.Col
+	case o.Session != "":
+		return "session." + o.Session
+	default:
+		return fmt.Sprintf("%#v", o.Value)
+	}
+}

@@ -1,0 +1,127 @@
+// Package hlc is a hybrid logical clock. Its timestamps order every change in
+// the system totally and consistently with causality, which is what lets
+// per-column last-writer-wins converge no matter the order changes arrive in.
+package hlc
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/jazzgo/jazz-tools/core/clock"
+)
+
+// Timestamp orders changes: by Wall (milliseconds), then Logical, then Node,
+// so two distinct nodes never produce equal timestamps.
+type Timestamp struct {
+	Wall    int64
+	Logical uint32
+	Node    string
+}
+
+// MaxDrift is how far ahead of our own clock a remote timestamp may be before
+// it is refused, so one client with a broken clock cannot drag every other
+// replica's clock into the future.
+const MaxDrift = 24 * 60 * 60 * 1000
+
+var (
+	// ErrBadTimestamp is returned when a timestamp cannot be parsed.
+	ErrBadTimestamp = errors.New("hlc: malformed timestamp")
+	// ErrDrift is returned by Observe for a timestamp too far in the future.
+	ErrDrift = errors.New("hlc: timestamp too far in the future")
+)
+
+// Compare returns -1, 0 or 1.
+func (t Timestamp) Compare(u Timestamp) int {
+	switch {
+	case t.Wall != u.Wall:
+		if t.Wall < u.Wall {
+			return -1
+		}
+		return 1
+	case t.Logical != u.Logical:
+		if t.Logical < u.Logical {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(t.Node, u.Node)
+}
+
+// IsZero reports whether t is the zero timestamp (before every real one).
+func (t Timestamp) IsZero() bool { return t == Timestamp{} }
+
+// String encodes t so that byte order equals timestamp order:
+// 13 hex digits of wall time, 8 of logical, then the node.
+func (t Timestamp) String() string {
+	return fmt.Sprintf("%013x%08x%s", t.Wall, t.Logical, t.Node)
+}
+
+// Parse decodes the String form.
+func Parse(s string) (Timestamp, error) {
+	if len(s) < 21 || len(s) > 21+64 {
+		return Timestamp{}, fmt.Errorf("%w: %q", ErrBadTimestamp, s)
+	}
+	w, err1 := strconv.ParseInt(s[:13], 16, 64)
+	l, err2 := strconv.ParseUint(s[13:21], 16, 32)
+	if err1 != nil || err2 != nil || w < 0 || strings.HasPrefix(s[:13], "+") || strings.HasPrefix(s[13:21], "+") {
+		return Timestamp{}, fmt.Errorf("%w: %q", ErrBadTimestamp, s)
+	}
+	t := Timestamp{Wall: w, Logical: uint32(l), Node: s[21:]}
+	if t.String() != s {
+		return Timestamp{}, fmt.Errorf("%w: %q is not canonical", ErrBadTimestamp, s)
+	}
+	return t, nil
+}
+
+// MarshalText implements encoding.TextMarshaler.
+func (t Timestamp) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (t *Timestamp) UnmarshalText(b []byte) error {
+	p, err := Parse(string(b))
+	if err != nil {
+		return err
+	}
+	*t = p
+	return nil
+}
+
+// Clock issues timestamps for one node.
+type Clock struct {
+	mu   sync.Mutex
+	wall clock.Clock
+	node string
+	last Timestamp
+}
+
+// New returns a clock for node reading physical time from wall.
+func New(wall clock.Clock, node string) *Clock { return &Clock{wall: wall, node: node} }
+
+// Now returns a timestamp greater than every one issued or observed before.
+func (c *Clock) Now() Timestamp {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	phys := c.wall.Now().UnixMilli()
+	if phys > c.last.Wall {
+		c.last = Timestamp{Wall: phys, Node: c.node}
+	} else {
+		c.last = Timestamp{Wall: c.last.Wall, Logical: c.last.Logical + 1, Node: c.node}
+	}
+	return c.last
+}
+
+// Observe merges a remote timestamp so later local ones order after it.
+func (c *Clock) Observe(t Timestamp) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.Wall > c.wall.Now().UnixMilli()+MaxDrift {
+		return ErrDrift
+	}
+	if t.Wall > c.last.Wall || (t.Wall == c.last.Wall && t.Logical > c.last.Logical) {
+		c.last = Timestamp{Wall: t.Wall, Logical: t.Logical, Node: c.node}
+	}
+	return nil
+}

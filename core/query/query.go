@@ -1,0 +1,152 @@
+// Package query describes a read: a table, a condition, an order and a window.
+// Queries arrive from JavaScript and over the network as JSON, so the decoder
+// is strict and bounded.
+//
+// JSON form:
+//
+//	{"table": "todos", "where": <condition>, "orderBy": [{"col": "title", "desc": true}],
+//	 "limit": 20, "offset": 0}
+package query
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jazzgo/jazz-tools/core/expr"
+	"github.com/jazzgo/jazz-tools/core/schema"
+)
+
+// MaxSize bounds an encoded query.
+const MaxSize = 64 << 10
+
+// MaxLimit bounds limit and offset, keeping arithmetic on them safe.
+const MaxLimit = 1 << 30
+
+// ErrInvalid wraps every reason a query is refused.
+var ErrInvalid = errors.New("query: invalid query")
+
+// Order is one sort key.
+type Order struct {
+	Col  string `json:"col"`
+	Desc bool   `json:"desc,omitempty"`
+}
+
+// Query is a read of one table. A zero Limit means no limit.
+type Query struct {
+	Table   string     `json:"table"`
+	Where   *expr.Expr `json:"where,omitempty"`
+	OrderBy []Order    `json:"orderBy,omitempty"`
+	Limit   int        `json:"limit,omitempty"`
+	Offset  int        `json:"offset,omitempty"`
+}
+
+// Decode parses a query strictly.
+func Decode(data []byte) (*Query, error) {
+	if len(data) > MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrInvalid, len(data), MaxSize)
+	}
+	var w struct {
+		Table   string          `json:"table"`
+		Where   json.RawMessage `json:"where"`
+		OrderBy []Order         `json:"orderBy"`
+		Limit   int             `json:"limit"`
+		Offset  int             `json:"offset"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&w); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	if dec.More() {
+		return nil, fmt.Errorf("%w: trailing data", ErrInvalid)
+	}
+	q := &Query{Table: w.Table, OrderBy: w.OrderBy, Limit: w.Limit, Offset: w.Offset}
+	if len(w.Where) > 0 && string(w.Where) != "null" {
+		e, err := expr.Decode(w.Where)
+		if err != nil {
+			return nil, fmt.Errorf("%w: where: %v", ErrInvalid, err)
+		}
+		q.Where = e
+	}
+	if err := q.basicCheck(); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+func (q *Query) basicCheck() error {
+	if q.Table == "" {
+		return fmt.Errorf("%w: missing table", ErrInvalid)
+	}
+	if q.Limit < 0 || q.Offset < 0 || q.Limit > MaxLimit || q.Offset > MaxLimit {
+		return fmt.Errorf("%w: limit and offset must be between 0 and %d", ErrInvalid, MaxLimit)
+	}
+	if len(q.OrderBy) > 8 {
+		return fmt.Errorf("%w: at most 8 orderBy keys", ErrInvalid)
+	}
+	return nil
+}
+
+// Check verifies q against the schema: the table exists, every column it
+// reads or orders by exists, and it does not read the session (queries are
+// the caller's own filter; only policies speak of the session).
+func (q *Query) Check(s *schema.Schema) (*schema.Table, error) {
+	if err := q.basicCheck(); err != nil {
+		return nil, err
+	}
+	t, err := s.Table(q.Table)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	for _, c := range q.Where.Columns() {
+		if _, ok := t.Column(c); !ok {
+			return nil, fmt.Errorf("%w: where: %q has no column %q", ErrInvalid, t.Name, c)
+		}
+	}
+	if q.Where.UsesSession() {
+		return nil, fmt.Errorf("%w: where: a query cannot read the session; pass the value instead", ErrInvalid)
+	}
+	for _, o := range q.OrderBy {
+		if _, ok := t.Column(o.Col); !ok {
+			return nil, fmt.Errorf("%w: orderBy: %q has no column %q", ErrInvalid, t.Name, o.Col)
+		}
+	}
+	return t, nil
+}
+
+// EqualityTerms returns the column = literal comparisons that every matching
+// row must satisfy (top level, or inside a top-level and). The engine uses
+// them to pick an index.
+func (q *Query) EqualityTerms() map[string]any {
+	out := map[string]any{}
+	var visit func(e *expr.Expr)
+	visit = func(e *expr.Expr) {
+		if e == nil {
+			return
+		}
+		switch e.Op {
+		case expr.OpAnd:
+			for _, a := range e.Args {
+				visit(a)
+			}
+		case expr.OpEq:
+			switch {
+			case e.L.Col != "" && e.R.IsValue:
+				out[e.L.Col] = e.R.Value
+			case e.R.Col != "" && e.L.IsValue:
+				out[e.R.Col] = e.L.Value
+			}
+		}
+	}
+	visit(q.Where)
+	return out
+}
+
+// Key returns a canonical string for q, equal for equal queries; used to
+// share one live result between identical subscriptions.
+func (q *Query) Key() string {
+	b, _ := json.Marshal(q)
+	return string(b)
+}

@@ -1,0 +1,349 @@
+// Package schema declares an app's tables and typed columns, validates every
+// write against them, and carries the app bundle: the schema plus its
+// permission policies in a versioned JSON form that the server loads and the
+// client compiles from the TypeScript DSL.
+package schema
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jazzgo/jazz-tools/core/expr"
+)
+
+// Type is a column type.
+type Type string
+
+const (
+	String    Type = "string"
+	Boolean   Type = "boolean"
+	Int       Type = "int"
+	Float     Type = "float"
+	Timestamp Type = "timestamp" // stored as int64 milliseconds since the Unix epoch
+	JSON      Type = "json"
+	Ref       Type = "ref" // the id (a string) of a row in Column.Ref
+)
+
+func (t Type) valid() bool {
+	switch t {
+	case String, Boolean, Int, Float, Timestamp, JSON, Ref:
+		return true
+	}
+	return false
+}
+
+// The edit metadata ("magic") columns every row carries. They are written by
+// the engine only, never by callers.
+const (
+	ColID        = "id"
+	ColCreatedBy = "$createdBy"
+	ColCreatedAt = "$createdAt"
+	ColUpdatedBy = "$updatedBy"
+	ColUpdatedAt = "$updatedAt"
+)
+
+// MagicColumns lists the engine-written columns with their types.
+var MagicColumns = []Column{
+	{Name: ColID, Type: String},
+	{Name: ColCreatedBy, Type: String},
+	{Name: ColCreatedAt, Type: Timestamp},
+	{Name: ColUpdatedBy, Type: String},
+	{Name: ColUpdatedAt, Type: Timestamp},
+}
+
+// Column is one typed column of a table.
+type Column struct {
+	Name     string `json:"name"`
+	Type     Type   `json:"type"`
+	Optional bool   `json:"optional,omitempty"`
+	// Ref names the referenced table when Type is Ref.
+	Ref string `json:"ref,omitempty"`
+	// NoIndex opts the column out of the equality index (large text, json).
+	NoIndex bool `json:"noIndex,omitempty"`
+}
+
+// Table is a named list of columns.
+type Table struct {
+	Name    string   `json:"name"`
+	Columns []Column `json:"columns"`
+	byName  map[string]int
+}
+
+// Schema is the set of an app's tables.
+type Schema struct {
+	Tables []*Table `json:"tables"`
+	byName map[string]*Table
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+// Error catalogue.
+var (
+	// ErrUnknownTable is returned for a table the schema does not declare.
+	ErrUnknownTable = errors.New("schema: unknown table")
+	// ErrInvalidSchema wraps every problem found by Schema.Init.
+	ErrInvalidSchema = errors.New("schema: invalid schema")
+)
+
+// ValidationError is a write that does not fit the schema. Its fields say
+// where and why, so the message can be shown to a developer as is.
+type ValidationError struct {
+	Table   string
+	Column  string
+	Problem string
+}
+
+func (e *ValidationError) Error() string {
+	if e.Column == "" {
+		return fmt.Sprintf("schema: %s: %s", e.Table, e.Problem)
+	}
+	return fmt.Sprintf("schema: %s.%s: %s", e.Table, e.Column, e.Problem)
+}
+
+// New builds and checks a schema from tables.
+func New(tables ...*Table) (*Schema, error) {
+	s := &Schema{Tables: tables}
+	return s, s.Init()
+}
+
+// Init indexes the schema and checks it: identifiers, duplicate names, column
+// types and ref targets. It must be called on a Schema built by hand or
+// decoded from JSON before use (New and DecodeBundle call it).
+func (s *Schema) Init() error {
+	s.byName = make(map[string]*Table, len(s.Tables))
+	for _, t := range s.Tables {
+		if t == nil || !identRe.MatchString(t.Name) {
+			return fmt.Errorf("%w: table name %q must be a letter or _ followed by up to 63 letters, digits or _", ErrInvalidSchema, nameOf(t))
+		}
+		if _, dup := s.byName[t.Name]; dup {
+			return fmt.Errorf("%w: table %q declared twice", ErrInvalidSchema, t.Name)
+		}
+		s.byName[t.Name] = t
+		t.byName = make(map[string]int, len(t.Columns))
+		for i, c := range t.Columns {
+			if !identRe.MatchString(c.Name) || c.Name == ColID {
+				return fmt.Errorf("%w: %s: column name %q is not allowed (identifiers only; id and $ columns are built in)", ErrInvalidSchema, t.Name, c.Name)
+			}
+			if _, dup := t.byName[c.Name]; dup {
+				return fmt.Errorf("%w: %s: column %q declared twice", ErrInvalidSchema, t.Name, c.Name)
+			}
+			if !c.Type.valid() {
+				return fmt.Errorf("%w: %s.%s: unknown type %q", ErrInvalidSchema, t.Name, c.Name, c.Type)
+			}
+			if (c.Type == Ref) != (c.Ref != "") {
+				return fmt.Errorf("%w: %s.%s: a ref column names its table in \"ref\", and only a ref column does", ErrInvalidSchema, t.Name, c.Name)
+			}
+			t.byName[c.Name] = i
+		}
+	}
+	for _, t := range s.Tables {
+		for _, c := range t.Columns {
+			if c.Type == Ref && s.byName[c.Ref] == nil {
+				return fmt.Errorf("%w: %s.%s refers to unknown table %q", ErrInvalidSchema, t.Name, c.Name, c.Ref)
+			}
+		}
+	}
+	return nil
+}
+
+func nameOf(t *Table) string {
+	if t == nil {
+		return ""
+	}
+	return t.Name
+}
+
+// Table returns the named table or ErrUnknownTable.
+func (s *Schema) Table(name string) (*Table, error) {
+	if t := s.byName[name]; t != nil {
+		return t, nil
+	}
+	return nil, fmt.Errorf("%w %q", ErrUnknownTable, name)
+}
+
+// Column returns a declared or magic column by name.
+func (t *Table) Column(name string) (Column, bool) {
+	if i, ok := t.byName[name]; ok {
+		return t.Columns[i], true
+	}
+	for _, c := range MagicColumns {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return Column{}, false
+}
+
+// Indexed lists the columns with an equality index: every declared column
+// unless it opts out, plus the magic author columns.
+func (t *Table) Indexed() []string {
+	out := []string{ColCreatedBy, ColUpdatedBy}
+	for _, c := range t.Columns {
+		if !c.NoIndex && c.Type != JSON {
+			out = append(out, c.Name)
+		}
+	}
+	return out
+}
+
+// ValidateInsert checks a full row and returns it normalized (see Normalize).
+// Every required column must be present; optional ones absent become null.
+func (t *Table) ValidateInsert(values map[string]any) (map[string]any, error) {
+	out, err := t.validate(values)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range t.Columns {
+		if _, ok := out[c.Name]; ok {
+			continue
+		}
+		if !c.Optional {
+			return nil, &ValidationError{Table: t.Name, Column: c.Name, Problem: "required column is missing"}
+		}
+		out[c.Name] = nil
+	}
+	return out, nil
+}
+
+// ValidatePatch checks a partial update and returns it normalized.
+func (t *Table) ValidatePatch(values map[string]any) (map[string]any, error) {
+	if len(values) == 0 {
+		return nil, &ValidationError{Table: t.Name, Problem: "update changes no column"}
+	}
+	return t.validate(values)
+}
+
+func (t *Table) validate(values map[string]any) (map[string]any, error) {
+	out := make(map[string]any, len(t.Columns))
+	for name, v := range values {
+		i, ok := t.byName[name]
+		if !ok {
+			if _, magic := t.Column(name); magic {
+				return nil, &ValidationError{Table: t.Name, Column: name, Problem: "is written by the engine and cannot be set"}
+			}
+			return nil, &ValidationError{Table: t.Name, Column: name, Problem: "no such column"}
+		}
+		c := t.Columns[i]
+		n, err := Normalize(c, v)
+		if err != nil {
+			return nil, &ValidationError{Table: t.Name, Column: name, Problem: err.Error()}
+		}
+		out[name] = n
+	}
+	return out, nil
+}
+
+// Normalize converts v to the canonical Go value for column c: string, bool,
+// int64, float64, int64 milliseconds for timestamps, the decoded JSON value for
+// json, or nil. It refuses anything that does not fit.
+func Normalize(c Column, v any) (any, error) {
+	if v == nil {
+		if c.Optional {
+			return nil, nil
+		}
+		return nil, errors.New("null is not allowed (the column is not optional)")
+	}
+	switch c.Type {
+	case String, Ref:
+		if s, ok := v.(string); ok {
+			if c.Type == Ref && s == "" {
+				return nil, errors.New("a ref must be a row id, got an empty string")
+			}
+			return s, nil
+		}
+	case Boolean:
+		if b, ok := v.(bool); ok {
+			return b, nil
+		}
+	case Int:
+		if n, ok := toInt(v); ok {
+			return n, nil
+		}
+	case Float:
+		if f, ok := expr.Number(v); ok {
+			return f, nil
+		}
+	case Timestamp:
+		if n, ok := toInt(v); ok {
+			return n, nil
+		}
+		if s, ok := v.(string); ok {
+			ts, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				return nil, errors.New("a timestamp is milliseconds since the epoch or an RFC 3339 string")
+			}
+			return ts.UnixMilli(), nil
+		}
+		if ts, ok := v.(time.Time); ok {
+			return ts.UnixMilli(), nil
+		}
+	case JSON:
+		return normalizeJSON(v)
+	}
+	return nil, fmt.Errorf("expected %s, got %s", c.Type, describe(v))
+}
+
+func toInt(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case float64:
+		if n == float64(int64(n)) && n >= -(1<<53) && n <= 1<<53 {
+			return int64(n), true
+		}
+	case json.Number:
+		if i, err := n.Int64(); err == nil {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// normalizeJSON round-trips v so stored json values have one shape (numbers
+// as json.Number) whatever the caller passed.
+func normalizeJSON(v any) (any, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("not representable as JSON: %v", err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.UseNumber()
+	var out any
+	if err := dec.Decode(&out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func describe(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case float64, json.Number, int, int64:
+		return fmt.Sprintf("the number %v", v)
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
+}
+
+// TableNames returns the table names in sorted order.
+func (s *Schema) TableNames() []string {
+	out := make([]string, 0, len(s.Tables))
+	for _, t := range s.Tables {
+		out = append(out, t.Name)
+	}
+	sort.Strings(out)
+	return out
+}
