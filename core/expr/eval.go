@@ -1,6 +1,7 @@
 package expr
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
 	"reflect"
@@ -146,9 +147,29 @@ func Number(v any) (float64, bool) {
 	return 0, false
 }
 
+// integer returns v as an int64 when it is an integer kind (or an integral
+// json.Number), so integers beyond 2^53 compare exactly rather than as floats.
+func integer(v any) (int64, bool) {
+	switch n := v.(type) {
+	case int64:
+		return n, true
+	case int:
+		return int64(n), true
+	case json.Number:
+		i, err := n.Int64()
+		return i, err == nil
+	}
+	return 0, false
+}
+
 // Equal is value equality across the JSON-shaped kinds: numbers compare by
 // value whatever their Go type; arrays and objects compare deeply.
 func Equal(a, b any) bool {
+	if x, ok := integer(a); ok {
+		if y, ok := integer(b); ok {
+			return x == y
+		}
+	}
 	if x, ok := Number(a); ok {
 		y, ok := Number(b)
 		return ok && x == y
@@ -169,6 +190,11 @@ func Equal(a, b any) bool {
 // Compare orders two values of the same kind (numbers, strings, booleans).
 // ok is false for values that have no order between them.
 func Compare(a, b any) (int, bool) {
+	if x, ok := integer(a); ok {
+		if y, ok := integer(b); ok {
+			return cmp.Compare(x, y), true
+		}
+	}
 	if x, ok := Number(a); ok {
 		y, ok := Number(b)
 		if !ok || math.IsNaN(x) || math.IsNaN(y) {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 )
 
@@ -31,7 +32,8 @@ func Decode(data []byte) (*Expr, error) {
 	if err := dec.Decode(&raw); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSyntax, err)
 	}
-	if dec.More() {
+	// dec.More is not enough: it reports false before a stray ']' or '}'.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: trailing data", ErrSyntax)
 	}
 	return FromJSON(raw)

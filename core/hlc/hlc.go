@@ -56,7 +56,23 @@ func (t Timestamp) IsZero() bool { return t == Timestamp{} }
 // String encodes t so that byte order equals timestamp order:
 // 13 hex digits of wall time, 8 of logical, then the node.
 func (t Timestamp) String() string {
-	return fmt.Sprintf("%013x%08x%s", t.Wall, t.Logical, t.Node)
+	return string(t.AppendText(make([]byte, 0, 21+len(t.Node))))
+}
+
+// AppendText appends the String form to b without intermediate allocations;
+// it is on the path of every persisted cell.
+func (t Timestamp) AppendText(b []byte) []byte {
+	b = appendHex(b, uint64(t.Wall), 13)
+	b = appendHex(b, uint64(t.Logical), 8)
+	return append(b, t.Node...)
+}
+
+func appendHex(b []byte, v uint64, width int) []byte {
+	const digits = "0123456789abcdef"
+	for i := width - 1; i >= 0; i-- {
+		b = append(b, digits[(v>>(4*uint(i)))&0xf])
+	}
+	return b
 }
 
 // Parse decodes the String form.
@@ -77,7 +93,7 @@ func Parse(s string) (Timestamp, error) {
 }
 
 // MarshalText implements encoding.TextMarshaler.
-func (t Timestamp) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+func (t Timestamp) MarshalText() ([]byte, error) { return t.AppendText(nil), nil }
 
 // UnmarshalText implements encoding.TextUnmarshaler.
 func (t *Timestamp) UnmarshalText(b []byte) error {

@@ -1,0 +1,174 @@
+// Package identity implements local-first auth: a device keeps one random
+// secret, and everything else (an Ed25519 key pair, a stable user id, short
+// lived self-signed tokens) is derived from it. A server can check such a token
+// with no prior registration and no shared secret, because the token carries
+// its own public key and the user id is a hash of that key: whoever can sign
+// for the key is, by construction, that user.
+//
+// The derivation and the token layout are a wire and storage format. Changing
+// any constant here changes every user's id, so the golden vectors in testdata
+// pin them, and docs/auth.md ("Local-first identity format") specifies them.
+//
+// The package is pure Go with no I/O of its own so that it builds for
+// GOOS=js GOARCH=wasm; callers pass in time and randomness.
+package identity
+
+import (
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+)
+
+// The error catalogue. Returned errors wrap exactly one of these with a message
+// saying what was wrong; compare with errors.Is.
+var (
+	// ErrBadSecret: the secret is not 32 bytes of base64url.
+	ErrBadSecret = errors.New("identity: bad secret")
+	// ErrBadMint: MintToken or MintProof was called with a ttl outside
+	// (0, max], an empty audience, or an Identity not made by FromSecret.
+	ErrBadMint = errors.New("identity: cannot mint")
+	// ErrTokenInvalid: the token is malformed, badly signed, or breaks a rule
+	// of the format. Retrying with the same token will never work.
+	ErrTokenInvalid = errors.New("identity: invalid token")
+	// ErrTokenExpired: the token was valid but exp (plus leeway) has passed;
+	// the client should mint a fresh one.
+	ErrTokenExpired = errors.New("identity: token expired")
+	// ErrTokenNotYetValid: nbf or iat is in the future beyond the leeway,
+	// usually a client clock running fast.
+	ErrTokenNotYetValid = errors.New("identity: token not yet valid")
+	// ErrWrongAudience: the token is genuine but was minted for another app
+	// (or, for proofs, another auth provider).
+	ErrWrongAudience = errors.New("identity: wrong audience")
+	// ErrNotLocalFirst: the token's unverified iss is not the one expected, so
+	// it is not ours to judge; a server may hand it to another verifier. It
+	// also matches ErrTokenInvalid, so code that only checks that still
+	// refuses the token.
+	ErrNotLocalFirst error = &subError{"identity: not a local-first token", ErrTokenInvalid}
+)
+
+// subError is a sentinel that is also a case of a broader one.
+type subError struct {
+	msg    string
+	parent error
+}
+
+func (e *subError) Error() string { return e.msg }
+func (e *subError) Unwrap() error { return e.parent }
+
+const (
+	// SecretSize is the length in bytes of a device secret.
+	SecretSize = 32
+
+	seedInfo     = "jazz-tools/local-first/v1/ed25519"
+	userIDDomain = "jazz-tools/local-first/v1/user-id"
+)
+
+// Identity is a device's local-first identity. It is safe for concurrent use.
+type Identity struct {
+	UserID    string
+	PublicKey ed25519.PublicKey
+
+	priv ed25519.PrivateKey
+	// rand supplies jti bytes; nil means crypto/rand. Tests set it to get
+	// reproducible tokens.
+	rand io.Reader
+}
+
+// NewSecret returns a new device secret: 32 bytes read from r, encoded as
+// base64url without padding. Pass crypto/rand.Reader outside tests.
+func NewSecret(r io.Reader) (string, error) {
+	b := make([]byte, SecretSize)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return "", fmt.Errorf("identity: reading random secret: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// FromSecret derives the identity for a secret made by NewSecret. Padding is
+// accepted because some base64url encoders add it; the standard alphabet is
+// not, so that one secret has exactly one accepted spelling (modulo padding).
+func FromSecret(secret string) (*Identity, error) {
+	raw, err := decodeSecret(secret)
+	if err != nil {
+		return nil, err
+	}
+	seed, err := hkdf.Key(sha256.New, raw, nil, seedInfo, ed25519.SeedSize)
+	if err != nil {
+		return nil, fmt.Errorf("%w: deriving key: %v", ErrBadSecret, err)
+	}
+	priv := ed25519.NewKeyFromSeed(seed)
+	pub := priv.Public().(ed25519.PublicKey)
+	return &Identity{UserID: UserIDFromPublicKey(pub), PublicKey: pub, priv: priv}, nil
+}
+
+func decodeSecret(s string) ([]byte, error) {
+	if s == "" {
+		return nil, fmt.Errorf("%w: empty", ErrBadSecret)
+	}
+	// 32 bytes is 43 characters, 44 padded; anything far longer is not worth
+	// decoding to find out.
+	if len(s) > 64 {
+		return nil, fmt.Errorf("%w: %d characters, want 43 (or 44 padded)", ErrBadSecret, len(s))
+	}
+	// Checked by hand because the base64 decoder silently skips '\r' and '\n'.
+	// The offending character itself is not echoed: it is part of a secret.
+	for i := 0; i < len(s); i++ {
+		if !isBase64URL(s[i]) && s[i] != '=' {
+			return nil, fmt.Errorf("%w: character at offset %d is not base64url", ErrBadSecret, i)
+		}
+	}
+	enc := base64.RawURLEncoding
+	if strings.HasSuffix(s, "=") {
+		enc = base64.URLEncoding
+	}
+	// Strict rejects non-zero trailing bits, keeping the spelling unique.
+	raw, err := enc.Strict().DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("%w: not canonical base64url: %v", ErrBadSecret, err)
+	}
+	if len(raw) != SecretSize {
+		return nil, fmt.Errorf("%w: decodes to %d bytes, want %d", ErrBadSecret, len(raw), SecretSize)
+	}
+	return raw, nil
+}
+
+func isBase64URL(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+// UserIDFromPublicKey returns the user id bound to an Ed25519 public key: a
+// UUIDv8 made from SHA-256(userIDDomain || pub). The UUID shape lets the id sit
+// in the same columns as other user ids; the hash makes it unforgeable.
+func UserIDFromPublicKey(pub ed25519.PublicKey) string {
+	h := sha256.New()
+	h.Write([]byte(userIDDomain))
+	h.Write(pub)
+	var u [16]byte
+	copy(u[:], h.Sum(nil))
+	u[6] = u[6]&0x0f | 0x80 // version 8
+	u[8] = u[8]&0x3f | 0x80 // RFC 9562 variant 10xx
+	var b [36]byte
+	hex.Encode(b[0:8], u[0:4])
+	b[8] = '-'
+	hex.Encode(b[9:13], u[4:6])
+	b[13] = '-'
+	hex.Encode(b[14:18], u[6:8])
+	b[18] = '-'
+	hex.Encode(b[19:23], u[8:10])
+	b[23] = '-'
+	hex.Encode(b[24:36], u[10:16])
+	return string(b[:])
+}
+
+// String keeps the private key out of logs: fmt would otherwise print
+// unexported fields for %v and %+v.
+func (id Identity) String() string { return "identity(" + id.UserID + ")" }
+
+// GoString does the same for %#v.
+func (id Identity) GoString() string { return fmt.Sprintf("identity.Identity{UserID: %q}", id.UserID) }
