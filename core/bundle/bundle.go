@@ -22,6 +22,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 
 	"github.com/jazzgo/jazz-tools/core/expr"
@@ -144,7 +146,8 @@ func validSessionPath(p string) bool {
 		return true
 	}
 	rest, ok := strings.CutPrefix(p, "claims.")
-	return ok && rest != "" && !strings.Contains(rest, "..") && !strings.HasSuffix(rest, ".")
+	// Every dot-separated segment must be non-empty ("claims..x" is not).
+	return ok && !slices.Contains(strings.Split(rest, "."), "")
 }
 
 // Encode writes b in its canonical JSON form.
@@ -163,7 +166,8 @@ func strictUnmarshal(data []byte, v any) error {
 	if err := dec.Decode(v); err != nil {
 		return err
 	}
-	if dec.More() {
+	// dec.More is not enough: it reports false before a stray ']' or '}'.
+	if _, err := dec.Token(); err != io.EOF {
 		return errors.New("trailing data after the document")
 	}
 	return nil

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -214,4 +215,36 @@ func ColumnsOf(t *schema.Table) []string {
 		out = append(out, c.Name)
 	}
 	return out
+}
+
+// ChangedSince returns the confirmed states of rows of q's table changed
+// after cursor (a Sequenced DB's sequence number) that a may read and that
+// match q's condition, deleted rows included (as of their last values), so
+// a client resuming a subscription learns about deletes too. It ignores q's
+// order and window: the client applies them to its own copy. The second
+// result is the cursor to resume from next time.
+func (db *DB) ChangedSince(a Actor, q *query.Query, cursor uint64) ([]RowState, uint64, error) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return nil, 0, ErrClosed
+	}
+	t, err := db.checkQuery(q)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []RowState
+	for _, r := range t.rows {
+		if r.seq <= cursor || len(r.base) == 0 {
+			continue
+		}
+		if _, created := r.base[schema.ColCreatedAt]; !created {
+			continue
+		}
+		if !q.Where.Eval(r, nil) || !db.readable(a, t, r) {
+			continue
+		}
+		out = append(out, RowState{Table: t.def.Name, ID: r.id, Cells: maps.Clone(r.base), Seq: r.seq})
+	}
+	return out, db.seq, nil
 }

@@ -15,7 +15,10 @@ type Update struct {
 	Updated []Row
 	// Removed holds the ids of rows that left the result.
 	Removed []string
-	sub     *Subscription
+	// Seq is the DB's sequence number once this update's changes were
+	// installed (Sequenced DBs), the cursor a client may resume from.
+	Seq uint64
+	sub *Subscription
 }
 
 // Rows returns the subscription's current result. It reads the live state,
@@ -61,7 +64,7 @@ func (db *DB) Subscribe(a Actor, q *query.Query, cb func(Update)) (*Subscription
 		s.keys[r.id] = keyOf(r, q.OrderBy)
 	}
 	s.reg = t.subs.add(s)
-	first := Update{sub: s, Added: s.windowRowsLocked()}
+	first := Update{sub: s, Added: s.windowRowsLocked(), Seq: db.seq}
 	if first.Added == nil {
 		first.Added = []Row{}
 	}
@@ -299,6 +302,7 @@ func (db *DB) unlockAndNotify() {
 	for _, s := range n.order {
 		u := n.batch[s]
 		if len(u.Added)+len(u.Updated)+len(u.Removed) > 0 && !s.done {
+			u.Seq = db.seq
 			n.queue(s, *u)
 		}
 	}

@@ -66,7 +66,7 @@ func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, error) {
 	}
 	c.ID = db.ids.New()
 	c.TS = db.hlc.Now()
-	err := db.authorizeLocked(a, c)
+	err := db.authorizeLocked(a, c, db.tables[c.Table].rowOrNil(c.Row))
 	if err == nil {
 		if db.opts.Optimistic {
 			err = db.addPendingLocked(ctx, c)
@@ -98,16 +98,25 @@ func (db *DB) Authorize(a Actor, c *Change) error {
 	if db.closed {
 		return ErrClosed
 	}
-	return db.authorizeLocked(a, c)
+	return db.authorizeLocked(a, c, db.tables[c.Table].rowOrNil(c.Row))
 }
 
-func (db *DB) authorizeLocked(a Actor, c *Change) error {
+// rowOrNil is nil-safe so an unknown table reaches the schema error.
+func (t *table) rowOrNil(rid string) *row {
+	if t == nil {
+		return nil
+	}
+	return t.rows[rid]
+}
+
+// authorizeLocked checks c against existing, the row as it stands (nil when
+// there is none).
+func (db *DB) authorizeLocked(a Actor, c *Change, existing *row) error {
 	t := db.tables[c.Table]
 	if t == nil {
 		return fmt.Errorf("%w %q", schema.ErrUnknownTable, c.Table)
 	}
 	c.By = a.Author()
-	existing := t.rows[c.Row]
 	exists := existing != nil && existing.visible()
 	var (
 		vals map[string]any
@@ -186,6 +195,64 @@ func (db *DB) Apply(ctx context.Context, changes []*Change) ([]*Change, error) {
 		return nil, err
 	}
 	return fresh, nil
+}
+
+// Submit authorizes and applies changes sent by a (a client's push) as one
+// batch: each change is checked against the rows as the changes before it in
+// the batch left them, the accepted ones are persisted with a single write,
+// and results[i] says why change i was refused (nil = applied). A change
+// whose id was already applied is accepted again without being re-applied,
+// which makes resends after a lost ack harmless. err is a storage failure,
+// in which case nothing was applied.
+func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (results []error, err error) {
+	results = make([]error, len(changes))
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s := db.newStage()
+	seen := map[string]bool{}
+	var accepted []*Change
+	for i, c := range changes {
+		if _, done := db.applied[c.ID]; done || seen[c.ID] {
+			continue
+		}
+		if err := policy.CheckAnonymous(a.Session, c.Table, policy.Operation(c.Kind)); err != nil {
+			results[i] = err
+			continue
+		}
+		if err := c.check(); err != nil {
+			results[i] = err
+			continue
+		}
+		t := db.tables[c.Table]
+		existing := t.rowOrNil(c.Row)
+		if u := s.ups[existing]; existing != nil && u != nil {
+			existing = &row{id: c.Row, base: u.base, view: u.base}
+		}
+		if err := db.authorizeLocked(a, c, existing); err != nil {
+			results[i] = err
+			continue
+		}
+		if err := db.hlc.Observe(c.TS); err != nil {
+			results[i] = fmt.Errorf("%w: %v", ErrBadChange, err)
+			continue
+		}
+		seen[c.ID] = true
+		s.of(t, c.Row).mergeBase(s, c.cells())
+		s.ops = append(s.ops, storage.Put(bucketApplied, []byte(c.ID), nil))
+		accepted = append(accepted, c)
+	}
+	if err := s.commit(ctx); err != nil {
+		db.unlockAndNotify()
+		return nil, err
+	}
+	for _, c := range accepted {
+		db.applied[c.ID] = struct{}{}
+	}
+	db.unlockAndNotify()
+	return results, nil
 }
 
 // rowUpdate is a staged new state for one row.

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/jazzgo/jazz-tools/core/expr"
 	"github.com/jazzgo/jazz-tools/core/schema"
@@ -59,7 +60,8 @@ func Decode(data []byte) (*Query, error) {
 	if err := dec.Decode(&w); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if dec.More() {
+	// dec.More is not enough: it reports false before a stray ']' or '}'.
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: trailing data", ErrInvalid)
 	}
 	q := &Query{Table: w.Table, OrderBy: w.OrderBy, Limit: w.Limit, Offset: w.Offset}
@@ -149,4 +151,15 @@ func (q *Query) EqualityTerms() map[string]any {
 func (q *Query) Key() string {
 	b, _ := json.Marshal(q)
 	return string(b)
+}
+
+// UnmarshalJSON decodes strictly (see Decode), so a query embedded in a
+// larger message gets the same checks as one decoded alone.
+func (q *Query) UnmarshalJSON(data []byte) error {
+	d, err := Decode(data)
+	if err != nil {
+		return err
+	}
+	*q = *d
+	return nil
 }

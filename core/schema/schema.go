@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"sort"
 	"strings"
@@ -265,7 +266,8 @@ func Normalize(c Column, v any) (any, error) {
 			return n, nil
 		}
 	case Float:
-		if f, ok := expr.Number(v); ok {
+		// NaN and ±Inf have no JSON form, so rows holding them could not be stored.
+		if f, ok := expr.Number(v); ok && !math.IsNaN(f) && !math.IsInf(f, 0) {
 			return f, nil
 		}
 	case Timestamp:

@@ -69,6 +69,9 @@ func (m *Memory) Apply(_ context.Context, ops []Op) error {
 		if op.Bucket == "" {
 			return ErrBadBucket
 		}
+		if len(op.Key) == 0 {
+			return ErrEmptyKey
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

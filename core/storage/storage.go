@@ -25,6 +25,9 @@ var (
 	ErrInjected = errors.New("storage: injected fault")
 	// ErrBadBucket is returned for an empty bucket name.
 	ErrBadBucket = errors.New("storage: bucket name must not be empty")
+	// ErrEmptyKey is returned by Apply for an op with an empty key; bbolt
+	// cannot store one, so no Store accepts one.
+	ErrEmptyKey = errors.New("storage: key must not be empty")
 )
 
 // Op is one write in a batch: a Put of Value under Key, or a delete.

@@ -98,12 +98,17 @@ func (j *JWKS) VerifyWithExpiry(ctx context.Context, token string) (*session.Ses
 	if e != nil {
 		return nil, time.Time{}, e
 	}
-	keys, e := j.currentKeys(ctx)
+	keys, waited, e := j.currentKeys(ctx)
 	if e != nil {
 		return nil, time.Time{}, e
 	}
 	k, unknown := keys.lookup(th)
 	if k == nil && unknown {
+		if waited {
+			// The set is as fresh as it gets; a second fetch would break the
+			// promise that one verification waits for at most one fetch.
+			return nil, time.Time{}, fail(CodeInvalid, "token signed with an unknown key id")
+		}
 		if keys, e = j.refetchForUnknownKid(ctx); e != nil {
 			return nil, time.Time{}, e
 		}
@@ -113,6 +118,9 @@ func (j *JWKS) VerifyWithExpiry(ctx context.Context, token string) (*session.Ses
 		}
 	}
 	if k == nil {
+		if th.HasKid {
+			return nil, time.Time{}, fail(CodeInvalid, "token kid must be a non-empty string")
+		}
 		return nil, time.Time{}, fail(CodeInvalid, "token has no kid and the key set has several keys")
 	}
 	return verifyWith(k, th, token)
@@ -126,8 +134,8 @@ func unavailable() *Error {
 
 // currentKeys returns usable keys, fetching inline when there are none (or
 // they are past StaleFor) and kicking off a background refresh when they are
-// merely old.
-func (j *JWKS) currentKeys(ctx context.Context) (*keySet, *Error) {
+// merely old. waited reports whether this call sat through a fetch.
+func (j *JWKS) currentKeys(ctx context.Context) (keys *keySet, waited bool, e *Error) {
 	j.mu.Lock()
 	now := j.opts.Clock.Now()
 	if j.keys != nil && now.Sub(j.fetchedAt) <= j.opts.StaleFor {
@@ -136,20 +144,26 @@ func (j *JWKS) currentKeys(ctx context.Context) (*keySet, *Error) {
 		}
 		keys := j.keys
 		j.mu.Unlock()
-		return keys, nil
+		return keys, false, nil
 	}
 	call := j.inflight
 	if call == nil {
 		if !j.mayRetry(now) {
 			j.mu.Unlock()
-			return nil, unavailable()
+			return nil, false, unavailable()
 		}
 		call = j.startFetch(now)
 	}
 	j.mu.Unlock()
 	if err := wait(ctx, call); err != nil {
-		return nil, err
+		return nil, true, err
 	}
+	keys, e = j.usableKeys()
+	return keys, true, e
+}
+
+// usableKeys returns the cached set unless it is missing or past StaleFor.
+func (j *JWKS) usableKeys() (*keySet, *Error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.keys == nil || j.opts.Clock.Now().Sub(j.fetchedAt) > j.opts.StaleFor {
@@ -176,12 +190,7 @@ func (j *JWKS) refetchForUnknownKid(ctx context.Context) (*keySet, *Error) {
 	if err := wait(ctx, call); err != nil {
 		return nil, err
 	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.keys == nil || j.opts.Clock.Now().Sub(j.fetchedAt) > j.opts.StaleFor {
-		return nil, unavailable()
-	}
-	return j.keys, nil
+	return j.usableKeys()
 }
 
 // mayRetry reports whether a fetch may start now given the last attempt. A
@@ -240,6 +249,8 @@ func (j *JWKS) fetch(ctx context.Context) ([]*verifyKey, error) {
 		return nil, fmt.Errorf("JWKS request: %w", err)
 	}
 	defer resp.Body.Close()
+	// Content-Type is not checked: providers and static hosting often
+	// mislabel the document, and parsing it as a key set is the real test.
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("JWKS endpoint answered HTTP %d", resp.StatusCode)
 	}

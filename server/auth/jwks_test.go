@@ -388,3 +388,25 @@ func TestJWKS_ThroughResolver(t *testing.T) {
 		t.Errorf("session %+v deadline %v", s, deadline)
 	}
 }
+
+func TestJWKS_OneVerificationWaitsForAtMostOneFetch(t *testing.T) {
+	srv := newJWKSServer(t, jwksDoc(pubJWK(&p256Key().PublicKey, "k1", nil)))
+	j, clk := newTestJWKS(t, srv, Options{})
+	// The fetch is slow enough that the rate-limit window has passed when it
+	// completes; the unknown kid must still not cause a second fetch.
+	enter := make(chan struct{}, 1)
+	gate := make(chan struct{})
+	srv.mu.Lock()
+	srv.gate, srv.enter = gate, enter
+	srv.mu.Unlock()
+	go func() {
+		<-enter
+		clk.Advance(2 * DefaultMinRefetchInterval)
+		close(gate)
+	}()
+	e := verifyCode(t, j, esToken(t, "k2", "u"), CodeInvalid)
+	if !strings.Contains(e.Message, "unknown key id") {
+		t.Errorf("message = %q", e.Message)
+	}
+	wantRequests(t, srv, 1)
+}

@@ -52,9 +52,8 @@ const DefaultFileMode os.FileMode = 0o600
 // for longer than Options.Timeout.
 var ErrLocked = errors.New("boltstore: database file is locked by another process")
 
-// ErrEmptyKey is returned (wrapped) by Apply for an op with an empty key:
-// bbolt cannot store one. Get of an empty key reports it absent.
-var ErrEmptyKey = errors.New("boltstore: key must not be empty")
+// ErrEmptyKey is storage.ErrEmptyKey: bbolt cannot store an empty key.
+var ErrEmptyKey = storage.ErrEmptyKey
 
 // Options tunes Open. The zero value is the right choice for a server.
 //

@@ -89,6 +89,12 @@ func Run(t *testing.T, open func(t *testing.T) storage.Store) {
 			t.Fatalf("err = %v, want ErrBadBucket", err)
 		}
 	})
+	t.Run("EmptyKeyRefused", func(t *testing.T) {
+		s := open(t)
+		if err := s.Apply(ctx, []storage.Op{storage.Put("a", nil, []byte("v"))}); !errors.Is(err, storage.ErrEmptyKey) {
+			t.Fatalf("err = %v, want ErrEmptyKey", err)
+		}
+	})
 	t.Run("ClosedStoreRefuses", func(t *testing.T) {
 		s := open(t)
 		if err := s.Close(); err != nil {

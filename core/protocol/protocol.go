@@ -1,0 +1,273 @@
+// Package protocol defines the messages the sync client and server exchange
+// over one WebSocket, and their strict, size-bounded codec. docs/protocol.md
+// is the prose form of this file; the two must agree.
+//
+// Every frame is one JSON object with a "t" field naming its type. The first
+// client frame is always Hello: browsers cannot set headers on a WebSocket,
+// so credentials travel in-band.
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/session"
+)
+
+// Version is the protocol version this build speaks.
+const Version = 1
+
+// Limits. A frame over MaxFrame is refused before it is parsed.
+const (
+	MaxFrame          = 1 << 20
+	MaxChangesPerPush = 1000
+	MaxSubscriptions  = 256
+	MaxSubIDLen       = 64
+)
+
+// Close codes sent with the WebSocket close frame (4000-4999 are for
+// applications). The structured error frame that precedes the close says
+// more.
+const (
+	CloseProtocolError   = 4400 // a malformed, unexpected or oversized frame
+	CloseUnauthenticated = 4401 // the handshake's credentials were refused
+	CloseWrongApp        = 4404 // the app id does not exist on this server
+	CloseGoingAway       = 1001 // server shutting down
+)
+
+// Message types.
+const (
+	THello   = "hello"
+	TAuth    = "auth"
+	TSub     = "sub"
+	TUnsub   = "unsub"
+	TPush    = "push"
+	TPing    = "ping"
+	TWelcome = "welcome"
+	TAuthed  = "authed"
+	TRows    = "rows"
+	TAck     = "ack"
+	TReject  = "reject"
+	TPong    = "pong"
+	TError   = "error"
+)
+
+// ErrBadFrame wraps every reason a frame is refused.
+var ErrBadFrame = errors.New("protocol: bad frame")
+
+// Auth carries the same credentials as the HTTP headers would.
+type Auth struct {
+	Bearer        string `json:"bearer,omitempty"`
+	BackendSecret string `json:"backendSecret,omitempty"`
+	// Session is the X-Jazz-Session value (base64 JSON) for impersonation.
+	Session string `json:"session,omitempty"`
+}
+
+// Hello opens a connection (client to server).
+type Hello struct {
+	V     int    `json:"v"`
+	AppID string `json:"appId"`
+	Auth  Auth   `json:"auth"`
+}
+
+// AuthMsg re-authenticates an open connection in-band, e.g. after expiry.
+// Only the same principal is accepted.
+type AuthMsg struct {
+	Auth Auth `json:"auth"`
+}
+
+// Sub registers a live query. Cursor is the last server sequence number the
+// client has seen for this query; the server sends only rows changed after
+// it (0 = everything).
+type Sub struct {
+	ID     string       `json:"id"`
+	Query  *query.Query `json:"query"`
+	Cursor uint64       `json:"cursor,omitempty"`
+}
+
+// Unsub removes a live query.
+type Unsub struct {
+	ID string `json:"id"`
+}
+
+// Push sends local changes. The server answers each with Ack or Reject.
+type Push struct {
+	Changes []*engine.Change `json:"changes"`
+}
+
+// Ping and Pong are heartbeats; N is echoed.
+type Ping struct {
+	N uint64 `json:"n"`
+}
+
+// Welcome accepts Hello.
+type Welcome struct {
+	V       int              `json:"v"`
+	Session *session.Session `json:"session"`
+	// ExpiresAt is when the credentials expire (Unix ms), 0 for never.
+	ExpiresAt int64 `json:"expiresAt,omitempty"`
+}
+
+// Authed accepts an in-band AuthMsg.
+type Authed struct {
+	Session   *session.Session `json:"session"`
+	ExpiresAt int64            `json:"expiresAt,omitempty"`
+}
+
+// Rows carries confirmed row states. Sub names the subscription for the
+// initial or resumed result (Complete marks its end); live changes for any
+// subscription arrive with Sub set too. Cursor is the server sequence number
+// the client may resume that subscription from.
+type Rows struct {
+	Sub      string            `json:"sub"`
+	Rows     []engine.RowState `json:"rows"`
+	Cursor   uint64            `json:"cursor"`
+	Complete bool              `json:"complete,omitempty"`
+}
+
+// Ack confirms changes by id, persisted on the server, with the resulting
+// row states (which the client may not otherwise be subscribed to).
+type Ack struct {
+	IDs  []string          `json:"ids"`
+	Rows []engine.RowState `json:"rows,omitempty"`
+}
+
+// Reject refuses one change; the client rolls it back and reports Error to
+// the writer.
+type Reject struct {
+	ID    string    `json:"id"`
+	Error ErrorBody `json:"error"`
+}
+
+// ErrorBody is a typed error on the wire. Name and Code are stable; Table and
+// Operation are set for write denials, Column for validation errors.
+type ErrorBody struct {
+	Name      string `json:"name"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Table     string `json:"table,omitempty"`
+	Operation string `json:"operation,omitempty"`
+	Column    string `json:"column,omitempty"`
+}
+
+// Error is a connection-level failure. For authentication failures Error is
+// "unauthenticated" and Code one of expired, missing, invalid, disabled; for
+// protocol failures Error is "protocol".
+type Error struct {
+	Error   string `json:"error"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Frame is a decoded message: Type plus exactly one typed body.
+type Frame struct {
+	Type string
+	Body any
+}
+
+// Encode marshals a message with its type tag.
+func Encode(typ string, body any) ([]byte, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < 2 || b[0] != '{' {
+		return nil, fmt.Errorf("protocol: %s body must encode as an object", typ)
+	}
+	out := make([]byte, 0, len(b)+len(typ)+8)
+	out = append(out, `{"t":`...)
+	out = append(out, strconvQuote(typ)...)
+	if len(b) > 2 {
+		out = append(out, ',')
+	}
+	out = append(out, b[1:]...)
+	return out, nil
+}
+
+func strconvQuote(s string) []byte { b, _ := json.Marshal(s); return b }
+
+var bodies = map[string]func() any{
+	THello: func() any { return new(Hello) }, TAuth: func() any { return new(AuthMsg) },
+	TSub: func() any { return new(Sub) }, TUnsub: func() any { return new(Unsub) },
+	TPush: func() any { return new(Push) }, TPing: func() any { return new(Ping) },
+	TWelcome: func() any { return new(Welcome) }, TAuthed: func() any { return new(Authed) },
+	TRows: func() any { return new(Rows) }, TAck: func() any { return new(Ack) },
+	TReject: func() any { return new(Reject) }, TPong: func() any { return new(Ping) },
+	TError: func() any { return new(Error) },
+}
+
+// Decode parses one frame strictly: known type, no unknown fields, no
+// trailing data, within MaxFrame, and the per-type limits below.
+func Decode(data []byte) (*Frame, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadFrame, fmt.Sprintf(format, args...))
+	}
+	if len(data) > MaxFrame {
+		return nil, bad("%d bytes is over the %d byte limit", len(data), MaxFrame)
+	}
+	var head struct {
+		T string `json:"t"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, bad("not a JSON object: %v", err)
+	}
+	mk := bodies[head.T]
+	if mk == nil {
+		return nil, bad("unknown message type %q", head.T)
+	}
+	// Remove the tag so the typed body can be decoded strictly.
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, bad("%v", err)
+	}
+	delete(raw, "t")
+	rest, _ := json.Marshal(raw)
+	body := mk()
+	dec := json.NewDecoder(bytes.NewReader(rest))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(body); err != nil {
+		return nil, bad("%s: %v", head.T, err)
+	}
+	if err := validate(head.T, body); err != nil {
+		return nil, bad("%s: %v", head.T, err)
+	}
+	return &Frame{Type: head.T, Body: body}, nil
+}
+
+func validate(typ string, body any) error {
+	switch b := body.(type) {
+	case *Hello:
+		if b.V != Version {
+			return fmt.Errorf("protocol version %d is not supported (server speaks %d)", b.V, Version)
+		}
+		if b.AppID == "" {
+			return errors.New("missing appId")
+		}
+	case *Sub:
+		if b.ID == "" || len(b.ID) > MaxSubIDLen {
+			return fmt.Errorf("subscription id must be 1 to %d characters", MaxSubIDLen)
+		}
+		if b.Query == nil {
+			return errors.New("missing query")
+		}
+	case *Unsub:
+		if b.ID == "" {
+			return errors.New("missing id")
+		}
+	case *Push:
+		if len(b.Changes) == 0 || len(b.Changes) > MaxChangesPerPush {
+			return fmt.Errorf("a push carries 1 to %d changes", MaxChangesPerPush)
+		}
+		for i, c := range b.Changes {
+			if c == nil {
+				return fmt.Errorf("change %d is null", i)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package protocol_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/query"
+)
+
+func TestEncodeDecode_RoundTrip(t *testing.T) {
+	msgs := []struct {
+		typ  string
+		body any
+	}{
+		{protocol.THello, &protocol.Hello{V: 1, AppID: "app", Auth: protocol.Auth{Bearer: "x"}}},
+		{protocol.TSub, &protocol.Sub{ID: "q1", Query: &query.Query{Table: "todos", Limit: 3}, Cursor: 9}},
+		{protocol.TUnsub, &protocol.Unsub{ID: "q1"}},
+		{protocol.TPing, &protocol.Ping{N: 4}},
+		{protocol.TError, &protocol.Error{Error: "unauthenticated", Code: "expired", Message: "m"}},
+		{protocol.TAck, &protocol.Ack{IDs: []string{"a"}}},
+	}
+	for _, m := range msgs {
+		b, err := protocol.Encode(m.typ, m.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := protocol.Decode(b)
+		if err != nil {
+			t.Fatalf("%s: %v (%s)", m.typ, err, b)
+		}
+		if f.Type != m.typ {
+			t.Fatalf("type %q, want %q", f.Type, m.typ)
+		}
+	}
+}
+
+func TestDecode_RefusesBadFrames(t *testing.T) {
+	cases := map[string]string{
+		"not json":        `{`,
+		"array":           `[]`,
+		"unknown type":    `{"t":"nope"}`,
+		"unknown field":   `{"t":"ping","n":1,"x":2}`,
+		"wrong version":   `{"t":"hello","v":2,"appId":"a","auth":{}}`,
+		"missing app":     `{"t":"hello","v":1,"auth":{}}`,
+		"empty push":      `{"t":"push","changes":[]}`,
+		"null change":     `{"t":"push","changes":[null]}`,
+		"sub without id":  `{"t":"sub","query":{"table":"x"}}`,
+		"long sub id":     `{"t":"sub","id":"` + strings.Repeat("x", 65) + `","query":{"table":"x"}}`,
+		"bad query":       `{"t":"sub","id":"a","query":{"table":"x","limit":-1}}`,
+		"bad change kind": `{"t":"push","changes":[{"id":"x","kind":3}]}`,
+		"oversized":       `{"t":"ping","n":1,"pad":"` + strings.Repeat("x", protocol.MaxFrame) + `"}`,
+	}
+	for name, frame := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := protocol.Decode([]byte(frame)); !errors.Is(err, protocol.ErrBadFrame) {
+				t.Fatalf("err = %v, want ErrBadFrame", err)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	f.Add([]byte(`{"t":"hello","v":1,"appId":"a","auth":{"bearer":"x"}}`))
+	f.Add([]byte(`{"t":"push","changes":[{"id":"0190b2a0-0000-7000-8000-000000000000","table":"todos","row":"0190b2a0-0000-7000-8000-000000000001","kind":"insert","ts":"0190b2a00000000000000n1","by":"","values":{"title":"x"}}]}`))
+	f.Add([]byte(`{"t":"sub","id":"q","query":{"table":"todos","where":{"eq":[{"col":"a"},{"value":1}]}},"cursor":3}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fr, err := protocol.Decode(data)
+		if err != nil {
+			if !errors.Is(err, protocol.ErrBadFrame) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		b, err := protocol.Encode(fr.Type, fr.Body)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		if _, err := protocol.Decode(b); err != nil && len(b) <= protocol.MaxFrame {
+			t.Fatalf("re-decode of %s: %v", b, err)
+		}
+	})
+}
