@@ -2,9 +2,12 @@ package protocol_test
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/policy"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/query"
 )
@@ -81,4 +84,22 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-decode of %s: %v", b, err)
 		}
 	})
+}
+
+func TestErrorBody_RoundTripsToTypedErrors(t *testing.T) {
+	anon := &policy.AnonymousWriteDeniedError{Table: "todos", Operation: policy.Insert}
+	body := protocol.ErrorBodyFrom(fmt.Errorf("wrapped: %w", anon))
+	if body.Name != "AnonymousWriteDeniedError" || body.Table != "todos" || body.Operation != "insert" {
+		t.Fatalf("body = %+v", body)
+	}
+	var got *policy.AnonymousWriteDeniedError
+	if err := error(&protocol.RemoteError{Body: body}); !errors.As(err, &got) || got.Table != "todos" {
+		t.Fatalf("remote error does not unwrap: %v", err)
+	}
+	if b := protocol.ErrorBodyFrom(errors.New("disk on fire at /var/x")); b.Name != "InternalError" || strings.Contains(b.Message, "/var") {
+		t.Fatalf("internal error leaks: %+v", b)
+	}
+	if err := error(&protocol.RemoteError{Body: protocol.ErrorBodyFrom(engine.ErrNotFound)}); !errors.Is(err, engine.ErrNotFound) {
+		t.Fatalf("not found does not unwrap: %v", err)
+	}
 }
