@@ -107,12 +107,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	db.notify.onError = opts.OnError
 	for _, t := range db.schema.Tables {
-		tb := &table{def: t, rows: map[string]*row{}, index: map[string]map[string]map[string]struct{}{}}
-		for _, c := range t.Indexed() {
-			tb.index[c] = map[string]map[string]struct{}{}
-		}
-		tb.subs.init()
-		db.tables[t.Name] = tb
+		db.tables[t.Name] = newTable(t)
 	}
 	if err := db.load(ctx); err != nil {
 		return nil, err
@@ -132,16 +127,10 @@ func (db *DB) load(ctx context.Context) error {
 		if !ok || t == nil {
 			return nil // a table no longer in the schema: left untouched in the store
 		}
-		var sr storedRow
-		if err := json.Unmarshal(v, &sr); err != nil {
-			return fmt.Errorf("%w: row %s/%s: %v", ErrCorrupt, name, rid, err)
-		}
-		cells, err := decodeCells(t.def, sr.Cells)
+		r, err := decodeStoredRow(t.def, rid, v)
 		if err != nil {
 			return err
 		}
-		r := &row{id: rid, base: cells, seq: sr.Seq}
-		r.view = r.base
 		t.rows[rid] = r
 		t.indexRow(r, true)
 		return nil

@@ -446,3 +446,32 @@ func TestPolicy_ClaimsArrayMembership(t *testing.T) {
 		}
 	}
 }
+
+func TestExtend_AddsTablesAndLoadsTheirStoredRows(t *testing.T) {
+	store := storage.NewMemory()
+	f := open(t, func(o *engine.Options) { o.Store = store; o.EnforcePolicies = false })
+	r, _ := f.db.Insert(ctx, as(alice), "todos", todo("alice", "milk"))
+	// A client that has not seen its schema yet starts empty.
+	empty, _ := schema.New()
+	db2, err := engine.Open(ctx, engine.Options{Bundle: &bundle.Bundle{Schema: empty}, Store: store, Clock: f.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db2.Get(as(alice), "todos", r.ID()); !errors.Is(err, schema.ErrUnknownTable) {
+		t.Fatalf("before Extend: %v", err)
+	}
+	full := mustBundle(t).Schema
+	if err := db2.Extend(ctx, full); err != nil {
+		t.Fatal(err)
+	}
+	if err := db2.Extend(ctx, full); err != nil {
+		t.Fatalf("extending twice with the same schema: %v", err)
+	}
+	if got, err := db2.Get(as(alice), "todos", r.ID()); err != nil || got["title"] != "milk" {
+		t.Fatalf("after Extend: %v %v", got, err)
+	}
+	other, _ := schema.New(&schema.Table{Name: "todos", Columns: []schema.Column{{Name: "title", Type: schema.Int}}})
+	if err := db2.Extend(ctx, other); !errors.Is(err, schema.ErrInvalidSchema) {
+		t.Fatalf("conflicting table: %v", err)
+	}
+}

@@ -1,0 +1,91 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+
+	"github.com/jazzgo/jazz-tools/core/schema"
+)
+
+// Extend adds the tables of s that the DB does not have yet, loading any
+// rows the store already holds for them. A table the DB already has must be
+// declared identically: a client built against another version of the schema
+// gets a clear error rather than rows of the wrong shape.
+//
+// Browser clients learn their schema from the app definition the first time
+// it is used, which is why tables can arrive after Open.
+func (db *DB) Extend(ctx context.Context, s *schema.Schema) error {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return ErrClosed
+	}
+	var added []*schema.Table
+	for _, t := range s.Tables {
+		if cur := db.tables[t.Name]; cur != nil {
+			if !reflect.DeepEqual(cur.def.Columns, t.Columns) {
+				return fmt.Errorf("%w: table %q is already declared with other columns", schema.ErrInvalidSchema, t.Name)
+			}
+			continue
+		}
+		added = append(added, t)
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	merged := &schema.Schema{Tables: append(append([]*schema.Table(nil), db.schema.Tables...), added...)}
+	if err := merged.Init(); err != nil {
+		return err
+	}
+	fresh := map[string]*table{}
+	for _, t := range added {
+		def, _ := merged.Table(t.Name)
+		tb := newTable(def)
+		prefix := []byte(t.Name + "\x00")
+		err := db.store.Scan(ctx, bucketRows, prefix, func(k, v []byte) error {
+			r, err := decodeStoredRow(def, string(k[len(prefix):]), v)
+			if err != nil {
+				return err
+			}
+			tb.rows[r.id] = r
+			tb.indexRow(r, true)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		fresh[t.Name] = tb
+	}
+	// Install only once every table loaded, so a failure changes nothing.
+	for name, tb := range fresh {
+		db.tables[name] = tb
+	}
+	db.schema = merged
+	db.opts.Bundle.Schema = merged
+	return nil
+}
+
+func newTable(def *schema.Table) *table {
+	tb := &table{def: def, rows: map[string]*row{}, index: map[string]map[string]map[string]struct{}{}}
+	for _, c := range def.Indexed() {
+		tb.index[c] = map[string]map[string]struct{}{}
+	}
+	tb.subs.init()
+	return tb
+}
+
+func decodeStoredRow(def *schema.Table, rid string, v []byte) (*row, error) {
+	var sr storedRow
+	if err := json.Unmarshal(v, &sr); err != nil {
+		return nil, fmt.Errorf("%w: row %s/%s: %v", ErrCorrupt, def.Name, rid, err)
+	}
+	cells, err := decodeCells(def, sr.Cells)
+	if err != nil {
+		return nil, err
+	}
+	r := &row{id: rid, base: cells, seq: sr.Seq}
+	r.view = r.base
+	return r, nil
+}
