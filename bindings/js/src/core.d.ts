@@ -1,0 +1,74 @@
+// The contract between the Go core compiled to WebAssembly (wasm/) and the
+// TypeScript package. The Go side sets globalThis.__jazzCore to a JazzCore
+// once the wasm module has started. Everything crosses the boundary as JSON
+// strings: one string per call or per notification, never objects built
+// field by field.
+//
+// Every Promise rejects with an Error whose `name` is one of CoreErrorName and
+// whose `code` is a stable snake_case string; denials also carry `table` and
+// `operation`, validation errors `table` and `column`.
+
+export type CoreErrorName =
+  | "AnonymousWriteDeniedError"
+  | "PermissionDeniedError"
+  | "ValidationError"
+  | "NotFoundError"
+  | "ConflictError"
+  | "ConfigError"
+  | "AuthError"
+  | "ClosedError"
+  | "InternalError";
+
+export interface CoreError extends Error {
+  name: CoreErrorName;
+  code: string;
+  table?: string;
+  operation?: "insert" | "update" | "delete" | "read";
+  column?: string;
+}
+
+export interface JazzCore {
+  readonly version: string;
+  /**
+   * configJSON: {appId, serverUrl?, secret?, jwtToken?, storage?: "indexeddb" | "memory"}
+   * Rejects with ConfigError for a bad config (e.g. both secret and jwtToken).
+   */
+  createDb(configJSON: string): Promise<DbHandle>;
+  /** A new local-first secret: 32 random bytes, base64url without padding. */
+  newSecret(): string;
+  /** Verifies a local-first identity proof; returns the user_id or throws AuthError. */
+  verifyLocalFirstIdentityProof(proof: string, audience: string): string;
+}
+
+export interface DbHandle {
+  /** Registers tables (schema JSON: {"tables":[...]}, the bundle's schema part). Idempotent. Throws ValidationError on conflict. */
+  useSchema(schemaJSON: string): void;
+  /** queryJSON: {"table", "where"?, "orderBy"?, "limit"?, "offset"?}. Resolves to a JSON array of rows. */
+  all(queryJSON: string): Promise<string>;
+  /** Resolves to a JSON row or "null". */
+  one(queryJSON: string): Promise<string>;
+  /** Applies locally at once, queues for the server; resolves to the row JSON. */
+  insert(table: string, valuesJSON: string): Promise<string>;
+  update(table: string, id: string, patchJSON: string): Promise<string>;
+  delete(table: string, id: string): Promise<void>;
+  /**
+   * Live query. cb receives JSON {"added":[row],"updated":[row],"removed":[id],"rows":[row]}
+   * first with the initial result, then after each change. Returns the unsubscribe function.
+   */
+  subscribe(queryJSON: string, cb: (updateJSON: string) => void): () => void;
+  /** Synchronous JSON {"authMode","session","error"?}. */
+  getAuthState(): string;
+  /** cb receives the AuthState JSON on every change; returns the stop function. */
+  onAuthChanged(cb: (stateJSON: string) => void): () => void;
+  /** Same principal only; throws AuthError (code "principal_changed", "null_token", "not_external"). */
+  updateAuthToken(jwt: string | null): void;
+  /** Sets (or clears with null) the hook called, single-flight, when the server reports the JWT expired. */
+  onJWTExpired(hook: (() => Promise<string | null | undefined>) | null): void;
+  /** cb receives {"name","code","message",...} for failures with no caller: rejected background writes. Returns stop. */
+  onError(cb: (errorJSON: string) => void): () => void;
+  /** Local-first only: a short-lived signed proof of this user's identity, for signing up with an auth provider. */
+  getLocalFirstIdentityProof(ttlSeconds: number, audience: string): Promise<string>;
+  /** "indexeddb" or "memory" (IndexedDB unavailable, e.g. some private modes). */
+  storageMode(): "indexeddb" | "memory";
+  close(): Promise<void>;
+}
