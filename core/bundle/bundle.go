@@ -151,12 +151,18 @@ func validSessionPath(p string) bool {
 }
 
 // Encode writes b in its canonical JSON form.
+// HTML escaping is off so a bundle re-encodes to (about) the size it was
+// decoded from and stays under MaxSize.
 func (b *Bundle) Encode() ([]byte, error) {
-	return json.Marshal(struct {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(struct {
 		Version  int        `json:"version"`
 		Schema   wireSchema `json:"schema"`
 		Policies policy.Set `json:"policies"`
 	}{Version, wireSchema{Tables: b.Schema.Tables}, b.Policies})
+	return bytes.TrimRight(buf.Bytes(), "\n"), err
 }
 
 func strictUnmarshal(data []byte, v any) error {

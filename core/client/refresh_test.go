@@ -29,9 +29,14 @@ type applied struct {
 	errs   []error
 }
 
-func (a *applied) apply(tok string) error { a.mu.Lock(); defer a.mu.Unlock(); a.tokens = append(a.tokens, tok); return nil }
-func (a *applied) report(err error)       { a.mu.Lock(); defer a.mu.Unlock(); a.errs = append(a.errs, err) }
-func (a *applied) n() (int, int)          { a.mu.Lock(); defer a.mu.Unlock(); return len(a.tokens), len(a.errs) }
+func (a *applied) apply(tok string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tokens = append(a.tokens, tok)
+	return nil
+}
+func (a *applied) report(err error) { a.mu.Lock(); defer a.mu.Unlock(); a.errs = append(a.errs, err) }
+func (a *applied) n() (int, int)    { a.mu.Lock(); defer a.mu.Unlock(); return len(a.tokens), len(a.errs) }
 
 func newRefresher(c clock.Clock, a *applied) *refresher {
 	return &refresher{clock: c, timeout: 10 * time.Second, apply: a.apply, report: a.report}

@@ -86,7 +86,10 @@ func (e *Expr) Eval(row Row, sess *session.Session) bool {
 	case OpIn:
 		return member(r, l)
 	case OpContains:
-		if s, ok := l.(string); ok {
+		// Substring matching is for text columns. A session claim must be a
+		// real array: a "superadmin" string claim must not pass a check for
+		// the role "admin".
+		if s, ok := l.(string); ok && e.L.Session == "" {
 			sub, ok := r.(string)
 			return ok && strings.Contains(s, sub)
 		}

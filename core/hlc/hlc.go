@@ -6,6 +6,7 @@ package hlc
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -123,6 +124,10 @@ func (c *Clock) Now() Timestamp {
 	phys := c.wall.Now().UnixMilli()
 	if phys > c.last.Wall {
 		c.last = Timestamp{Wall: phys, Node: c.node}
+	} else if c.last.Logical == math.MaxUint32 {
+		// The logical counter is full (an observed remote can fill it): move
+		// to the next millisecond rather than wrap back to 0.
+		c.last = Timestamp{Wall: c.last.Wall + 1, Node: c.node}
 	} else {
 		c.last = Timestamp{Wall: c.last.Wall, Logical: c.last.Logical + 1, Node: c.node}
 	}

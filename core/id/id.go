@@ -45,6 +45,13 @@ func (g *Generator) New() string {
 	if ms <= g.lastMs {
 		ms = g.lastMs
 		g.seq++
+		if g.seq > 0xfff {
+			// The 12-bit counter is full: borrow the next millisecond
+			// (RFC 9562 §6.2) rather than wrap and break the order.
+			ms++
+			g.lastMs = ms
+			g.seq = 0
+		}
 	} else {
 		g.lastMs = ms
 		g.seq = 0

@@ -273,54 +273,55 @@ func TestCanRead(t *testing.T) {
 }
 
 func TestCheckWrite_ClaimsArrayMembership(t *testing.T) {
-	conds := map[string]string{
-		"in":       `{"in":[{"value":"admin"},{"session":"claims.roles"}]}`,
-		"contains": `{"contains":[{"session":"claims.roles"},{"value":"admin"}]}`,
+	in := mustCond(t, `{"in":[{"value":"admin"},{"session":"claims.roles"}]}`)
+	contains := mustCond(t, `{"contains":[{"session":"claims.roles"},{"value":"admin"}]}`)
+	withRoles := func(roles any) *session.Session {
+		return &session.Session{UserID: "u", AuthMode: session.External, Claims: map[string]any{"roles": roles}}
 	}
-	sessions := []struct {
-		name string
-		sess *session.Session
-		want bool
+	cases := []struct {
+		name                 string
+		sess                 *session.Session
+		wantIn, wantContains bool
 	}{
-		{"admin among roles", &session.Session{UserID: "u", AuthMode: session.External, Claims: map[string]any{"roles": []any{"dev", "admin"}}}, true},
-		{"roles as []string", &session.Session{UserID: "u", AuthMode: session.External, Claims: map[string]any{"roles": []string{"admin"}}}, true},
-		{"other roles", &session.Session{UserID: "u", AuthMode: session.External, Claims: map[string]any{"roles": []any{"dev"}}}, false},
-		{"empty roles", &session.Session{UserID: "u", AuthMode: session.External, Claims: map[string]any{"roles": []any{}}}, false},
-		{"roles a string", &session.Session{UserID: "u", AuthMode: session.External, Claims: map[string]any{"roles": "admin"}}, op("contains")},
-		{"roles a superstring", &session.Session{UserID: "u", AuthMode: session.External, Claims: map[string]any{"roles": "superadmin"}}, op("contains")},
-		{"no roles claim", &session.Session{UserID: "u", AuthMode: session.External, Claims: map[string]any{}}, false},
-		{"no claims", &session.Session{UserID: "u", AuthMode: session.LocalFirst}, false},
-		{"system", nil, false},
+		{"admin among roles", withRoles([]any{"dev", "admin"}), true, true},
+		{"roles as []string", withRoles([]string{"admin"}), true, true},
+		{"other roles", withRoles([]any{"dev", "superadmin"}), false, false},
+		{"empty roles", withRoles([]any{}), false, false},
+		{"null roles", withRoles(nil), false, false},
+		// A string claim is never a list: neither in nor contains treat it
+		// as one, and contains does no substring match on session values,
+		// so "superadmin" does not pass for "admin".
+		{"roles a string", withRoles("admin"), false, false},
+		{"roles a superstring", withRoles("superadmin"), false, false},
+		{"no roles claim", &session.Session{UserID: "u", AuthMode: session.External, Claims: map[string]any{}}, false, false},
+		{"no claims", &session.Session{UserID: "u", AuthMode: session.LocalFirst}, false, false},
+		{"system", nil, false, false},
 	}
-	for opName, src := range conds {
-		s := policy.Set{"t": &policy.Table{Delete: mustCond(t, src), Read: mustCond(t, src)}}
-		for _, sc := range sessions {
-			want := sc.want
-			if w, ok := any(sc.want).(opWant); ok {
-				want = w.for_(opName)
-			}
-			t.Run(opName+"/"+sc.name, func(t *testing.T) {
-				err := s.CheckWrite(sc.sess, "t", policy.Delete, alicesRow, nil)
+	for _, c := range []struct {
+		name string
+		e    *expr.Expr
+		want func(i int) bool
+	}{
+		{"in", in, func(i int) bool { return cases[i].wantIn }},
+		{"contains", contains, func(i int) bool { return cases[i].wantContains }},
+	} {
+		s := policy.Set{"t": &policy.Table{Delete: c.e, Read: c.e}}
+		for i, tc := range cases {
+			want := c.want(i)
+			t.Run(c.name+"/"+tc.name, func(t *testing.T) {
+				err := s.CheckWrite(tc.sess, "t", policy.Delete, alicesRow, nil)
 				if want {
 					wantAllowed(t, err)
 				} else {
 					wantDenied(t, err, "t", policy.Delete, "the row does not satisfy")
 				}
-				if got := s.CanRead(sc.sess, "t", alicesRow); got != want {
+				if got := s.CanRead(tc.sess, "t", alicesRow); got != want {
 					t.Errorf("CanRead = %v, want %v", got, want)
 				}
 			})
 		}
 	}
 }
-
-// A claim holding a plain string is a substring test under contains and
-// never a member under in: op("contains") is true only for contains.
-type opWant string
-
-func (w opWant) for_(op string) bool { return string(w) == op }
-
-func op(name string) bool { return name == "contains" }
 
 func TestCheckWrite_CombinedConditions(t *testing.T) {
 	isAdmin := `{"in":[{"value":"admin"},{"session":"claims.roles"}]}`

@@ -298,3 +298,25 @@ func FuzzDecode(f *testing.F) {
 		_ = q.EqualityTerms()
 	})
 }
+
+func TestUnmarshalJSON_IsAsStrictAsDecode(t *testing.T) {
+	var msg struct {
+		Query query.Query `json:"query"`
+	}
+	if err := json.Unmarshal([]byte(`{"query":{"table":"todos","where":{"eq":[{"col":"done"},{"value":false}]},"limit":3}}`), &msg); err != nil {
+		t.Fatal(err)
+	}
+	if msg.Query.Table != "todos" || msg.Query.Limit != 3 || msg.Query.Where.String() != "done eq false" {
+		t.Errorf("embedded query = %+v", msg.Query)
+	}
+	for _, bad := range []string{
+		`{"query":{"table":"todos","limit":-1}}`,
+		`{"query":{"table":"todos","filter":true}}`,
+		`{"query":{}}`,
+	} {
+		err := json.Unmarshal([]byte(bad), &msg)
+		if !errors.Is(err, query.ErrInvalid) {
+			t.Errorf("Unmarshal(%s) = %v, want ErrInvalid", bad, err)
+		}
+	}
+}
