@@ -39,6 +39,15 @@ func serverOnly(path string) bool {
 	return false
 }
 
+func mayUseHTTP(pkg string) bool {
+	for _, p := range []string{module + "/core/sync", module + "/core/client"} {
+		if pkg == p || strings.HasPrefix(pkg, p+"/") {
+			return true
+		}
+	}
+	return false
+}
+
 // checkImports parses the imports of every Go file under root, whatever its
 // build constraints, skipping what the go tool skips (testdata, directories
 // starting with . or _), and returns the imports that break the rules.
@@ -188,8 +197,9 @@ func TestCore_TransitiveDependencies(t *testing.T) {
 				}
 				for _, d := range deps {
 					// The WebSocket library reaches net/http (its browser
-					// build too); only the sync client may carry it.
-					if strings.HasPrefix(d, "net/http") && (pkg == module+"/core/sync" || strings.HasPrefix(pkg, module+"/core/sync/")) && !strings.HasPrefix(d, "net/http/pprof") {
+					// build too); only the sync client, and the client Db
+					// that embeds it, may carry it.
+					if strings.HasPrefix(d, "net/http") && mayUseHTTP(pkg) && !strings.HasPrefix(d, "net/http/pprof") {
 						continue
 					}
 					if serverOnly(d) {

@@ -220,7 +220,10 @@ func ColumnsOf(t *schema.Table) []string {
 // ChangedSince returns the confirmed states of rows of q's table changed
 // after cursor (a Sequenced DB's sequence number) that a may read and that
 // match q's condition, deleted rows included (as of their last values), so
-// a client resuming a subscription learns about deletes too. It ignores q's
+// a client resuming a subscription learns about deletes too. When resuming
+// (cursor > 0) it also returns changed rows that no longer match: the
+// client's copy may predate the change and still match, and only the new
+// state takes the row out of the client's result. It ignores q's
 // order and window: the client applies them to its own copy. The second
 // result is the cursor to resume from next time.
 func (db *DB) ChangedSince(a Actor, q *query.Query, cursor uint64) ([]RowState, uint64, error) {
@@ -241,7 +244,7 @@ func (db *DB) ChangedSince(a Actor, q *query.Query, cursor uint64) ([]RowState, 
 		if _, created := r.base[schema.ColCreatedAt]; !created {
 			continue
 		}
-		if !q.Where.Eval(r, nil) || !db.readable(a, t, r) {
+		if (cursor == 0 && !q.Where.Eval(r, nil)) || !db.readable(a, t, r) {
 			continue
 		}
 		out = append(out, RowState{Table: t.def.Name, ID: r.id, Cells: maps.Clone(r.base), Seq: r.seq})

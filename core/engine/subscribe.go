@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jazzgo/jazz-tools/core/query"
 )
@@ -38,6 +39,11 @@ type Subscription struct {
 	ids  []string
 	keys map[string]sortKey
 	done bool
+	// canceled is read by the notifier outside db.mu. It lives on the
+	// subscription rather than in a notifier map so that a canceled
+	// subscription is not kept alive forever (a long-running server cancels
+	// one per unsubscribe and per closed connection).
+	canceled atomic.Bool
 }
 
 // Subscribe registers q for a and calls cb with the initial result (as
@@ -256,7 +262,6 @@ type notifier struct {
 	fns      []func()
 	draining bool
 	onError  func(error)
-	canceled map[*Subscription]bool
 }
 
 func (n *notifier) pendingFor(s *Subscription) *Update {
@@ -275,24 +280,14 @@ func (n *notifier) pendingFor(s *Subscription) *Update {
 func (n *notifier) queue(s *Subscription, u Update) {
 	n.mu.Lock()
 	n.fns = append(n.fns, func() {
-		n.mu.Lock()
-		dead := n.canceled[s]
-		n.mu.Unlock()
-		if !dead {
+		if !s.canceled.Load() {
 			s.cb(u)
 		}
 	})
 	n.mu.Unlock()
 }
 
-func (n *notifier) cancel(s *Subscription) {
-	n.mu.Lock()
-	if n.canceled == nil {
-		n.canceled = map[*Subscription]bool{}
-	}
-	n.canceled[s] = true
-	n.mu.Unlock()
-}
+func (n *notifier) cancel(s *Subscription) { s.canceled.Store(true) }
 
 // unlockAndNotify moves the deltas staged under db.mu to the delivery queue,
 // releases db.mu, then delivers unless another goroutine already is (it will

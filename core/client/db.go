@@ -1,0 +1,531 @@
+package client
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	gosync "sync"
+	"time"
+
+	"github.com/jazzgo/jazz-tools/core/bundle"
+	"github.com/jazzgo/jazz-tools/core/clock"
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/identity"
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/schema"
+	"github.com/jazzgo/jazz-tools/core/session"
+	"github.com/jazzgo/jazz-tools/core/storage"
+	"github.com/jazzgo/jazz-tools/core/sync"
+)
+
+// Options configures Open: the user's Config plus the seams the platform
+// provides (storage, clock, transport).
+type Options struct {
+	Config
+	// Bundle gives the schema up front; tables can also be added later
+	// with UseSchema. Policies in it are not enforced on the client: the
+	// server decides.
+	Bundle *bundle.Bundle
+	// Store persists rows, the outbox and sync cursors; nil keeps them in
+	// memory. The Db closes it on Close.
+	Store storage.Store
+	Clock clock.Clock
+	// Transport is the sync transport; nil means WebSocket.
+	Transport sync.Transport
+	// Rand is the randomness for anonymous ids; nil means crypto/rand.
+	Rand io.Reader
+	// TokenTTL is the lifetime of self-minted local-first tokens (default
+	// 10 minutes, at most identity.MaxTokenLifetime).
+	TokenTTL time.Duration
+	// RefreshBefore is how long before a token's expiry the Db renews a
+	// local-first token or calls onJWTExpired for an external one, so a
+	// well-behaved app never sees "expired" (default 1 minute).
+	RefreshBefore time.Duration
+	// HookTimeout bounds one onJWTExpired call (default 30 s).
+	HookTimeout time.Duration
+	// SyncOptions tunes the sync client (heartbeats, backoff); DB, URL,
+	// AppID, Credentials, Transport, Clock and the callbacks are set by
+	// the Db.
+	SyncOptions sync.Options
+	Logger      *slog.Logger
+	// OnError receives failures with no caller to return to, such as a
+	// queued write the server rejected (after it was rolled back).
+	OnError func(error)
+}
+
+// Db is a client database scoped to one session.
+type Db struct {
+	opts   Options
+	mode   session.AuthMode
+	engine *engine.DB
+	sync   *sync.Client
+	auth   authStore
+	hook   refresher
+	id     *identity.Identity
+
+	mu        gosync.Mutex
+	closed    bool
+	token     string // external: the bearer; local-first: the current minted token
+	tokenExp  time.Time
+	renew     clock.Timer
+	serverSub map[string]int // query key -> live local subscriptions using it
+	errs      errListeners
+}
+
+// Open creates a Db from opts: it derives the session from the config,
+// opens the engine over the store, and starts syncing when ServerURL is set.
+func Open(ctx context.Context, opts Options) (*Db, error) {
+	if err := opts.Config.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.System{}
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.TokenTTL <= 0 || opts.TokenTTL > identity.MaxTokenLifetime {
+		opts.TokenTTL = 10 * time.Minute
+	}
+	if opts.RefreshBefore <= 0 {
+		opts.RefreshBefore = time.Minute
+	}
+	if opts.RefreshBefore > opts.TokenTTL/2 {
+		opts.RefreshBefore = opts.TokenTTL / 2
+	}
+	if opts.HookTimeout <= 0 {
+		opts.HookTimeout = DefaultHookTimeout
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	db := &Db{opts: opts, mode: opts.Config.Mode(), serverSub: map[string]int{}}
+	sess, err := db.initialSession()
+	if err != nil {
+		return nil, err
+	}
+	db.auth.state = AuthState{AuthMode: db.mode, Session: sess}
+	db.hook = refresher{clock: opts.Clock, timeout: opts.HookTimeout, apply: func(tok string) error { return db.UpdateAuthToken(&tok) }, report: db.report}
+
+	b := opts.Bundle
+	if b == nil {
+		empty, _ := schema.New()
+		b = &bundle.Bundle{Version: bundle.Version, Schema: empty}
+	}
+	db.engine, err = engine.Open(ctx, engine.Options{
+		Bundle:     b,
+		Store:      opts.Store,
+		Clock:      opts.Clock,
+		Optimistic: opts.ServerURL != "",
+		OnError:    db.report,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if opts.ServerURL != "" {
+		so := opts.SyncOptions
+		so.DB, so.Store, so.URL, so.AppID = db.engine, opts.Store, opts.ServerURL, opts.AppID
+		so.Credentials, so.Transport, so.Clock = db.credentials, opts.Transport, opts.Clock
+		so.OnAuthError, so.OnReject = db.onAuthError, db.onReject
+		if so.Logger == nil {
+			so.Logger = opts.Logger
+		}
+		if db.sync, err = sync.New(so); err != nil {
+			db.engine.Close()
+			return nil, err
+		}
+		db.scheduleRenewal()
+		db.sync.Start()
+	}
+	return db, nil
+}
+
+func (db *Db) initialSession() (*session.Session, error) {
+	switch db.mode {
+	case session.LocalFirst:
+		id, err := identity.FromSecret(db.opts.Secret)
+		if err != nil {
+			return nil, fmt.Errorf("%w: secret: %v", ErrConfig, err)
+		}
+		db.id = id
+		return &session.Session{UserID: id.UserID, AuthMode: session.LocalFirst, Claims: map[string]any{}}, nil
+	case session.External:
+		s, exp, err := ExternalSession(db.opts.JWTToken)
+		if err != nil {
+			return nil, fmt.Errorf("%w: jwtToken: %v", ErrConfig, err)
+		}
+		db.token = db.opts.JWTToken
+		if exp > 0 {
+			db.tokenExp = time.Unix(exp, 0)
+		}
+		return s, nil
+	}
+	var b [16]byte
+	if _, err := io.ReadFull(db.opts.Rand, b[:]); err != nil {
+		return nil, err
+	}
+	return &session.Session{UserID: "anonymous:" + hex.EncodeToString(b[:]), AuthMode: session.Anonymous, Claims: map[string]any{}}, nil
+}
+
+// credentials is what the sync client presents at every (re)connection. A
+// local-first Db mints a fresh token whenever the current one is past half
+// its life, so a reconnect never presents a nearly expired token.
+func (db *Db) credentials() protocol.Auth {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	switch db.mode {
+	case session.External:
+		return protocol.Auth{Bearer: db.token}
+	case session.LocalFirst:
+		now := db.opts.Clock.Now()
+		if db.token == "" || db.tokenExp.Sub(now) < db.opts.TokenTTL/2 {
+			tok, err := db.id.MintToken(db.opts.AppID, now, db.opts.TokenTTL)
+			if err != nil {
+				db.opts.Logger.Error("minting a local-first token failed", "err", err)
+				return protocol.Auth{}
+			}
+			db.token, db.tokenExp = tok, now.Add(db.opts.TokenTTL)
+			db.scheduleRenewalLocked()
+		}
+		return protocol.Auth{Bearer: db.token}
+	}
+	return protocol.Auth{}
+}
+
+func (db *Db) scheduleRenewal() {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.scheduleRenewalLocked()
+}
+
+// scheduleRenewalLocked arms the proactive path: RefreshBefore ahead of
+// expiry, a local-first Db renews its own token in-band, and an external Db
+// asks onJWTExpired for a new one, so the server never has to refuse it.
+func (db *Db) scheduleRenewalLocked() {
+	if db.renew != nil {
+		db.renew.Stop()
+		db.renew = nil
+	}
+	if db.closed || db.sync == nil || db.tokenExp.IsZero() {
+		return
+	}
+	d := db.tokenExp.Sub(db.opts.Clock.Now()) - db.opts.RefreshBefore
+	if d < 0 {
+		d = 0
+	}
+	exp := db.tokenExp
+	db.renew = db.opts.Clock.AfterFunc(d, func() { db.renewDue(exp) })
+}
+
+func (db *Db) renewDue(exp time.Time) {
+	db.mu.Lock()
+	if db.closed || !db.tokenExp.Equal(exp) {
+		db.mu.Unlock()
+		return
+	}
+	mode := db.mode
+	if mode == session.LocalFirst {
+		db.token = "" // the next credentials() call mints a new one
+	}
+	db.mu.Unlock()
+	switch mode {
+	case session.LocalFirst:
+		db.sync.Reauthenticate()
+	case session.External:
+		db.hook.trigger()
+	}
+}
+
+func (db *Db) onAuthError(e protocol.Error) {
+	code := AuthError(e.Code)
+	switch code {
+	case AuthExpired, AuthMissing, AuthInvalid, AuthDisabled:
+	default:
+		code = AuthInvalid
+	}
+	db.auth.set(func(s *AuthState) { s.Error = code })
+	if code != AuthExpired {
+		return
+	}
+	switch db.mode {
+	case session.LocalFirst:
+		// Our own token lapsed (e.g. the device slept past its renewal):
+		// mint a new one and resume; no app involvement needed.
+		db.mu.Lock()
+		db.token = ""
+		db.mu.Unlock()
+		db.auth.set(func(s *AuthState) { s.Error = "" })
+		db.sync.Reauthenticate()
+	case session.External:
+		db.hook.trigger()
+	}
+}
+
+func (db *Db) onReject(c *engine.Change, err *protocol.RemoteError) {
+	db.report(fmt.Errorf("client: %s of %s/%s was rejected by the server and rolled back: %w", c.Kind, c.Table, c.Row, err))
+}
+
+func (db *Db) report(err error) {
+	db.opts.Logger.Warn("background failure", "err", err)
+	if db.opts.OnError != nil {
+		db.opts.OnError(err)
+	}
+	db.errs.emit(err)
+}
+
+// GetAuthState returns the current auth snapshot.
+func (db *Db) GetAuthState() AuthState { return db.auth.get() }
+
+// OnAuthChanged calls cb with every new auth state; the result stops it.
+func (db *Db) OnAuthChanged(cb func(AuthState)) (stop func()) { return db.auth.subscribe(cb) }
+
+// OnJWTExpired sets the hook asked for a fresh token when the current one
+// expires (or is about to). Nil removes it.
+func (db *Db) OnJWTExpired(h ExpiredHook) { db.hook.setHook(h) }
+
+// OnError subscribes to failures with no caller (rejected queued writes).
+func (db *Db) OnError(cb func(error)) (stop func()) { return db.errs.add(cb) }
+
+// UpdateAuthToken replaces the bearer token of an external Db with a fresh
+// one for the same user: it clears the auth error and resumes sync
+// (re-authenticating in-band when connected). A nil token, a token for
+// another user, or a Db not using jwtToken is refused: those need a new Db.
+func (db *Db) UpdateAuthToken(token *string) error {
+	if token == nil {
+		return ErrNullToken
+	}
+	if db.mode != session.External {
+		return ErrNotExternal
+	}
+	s, exp, err := ExternalSession(*token)
+	if err != nil {
+		return err
+	}
+	cur := db.auth.get().Session
+	if s.UserID != cur.UserID {
+		return fmt.Errorf("%w (token is for %q, this Db is %q)", ErrPrincipalChanged, s.UserID, cur.UserID)
+	}
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return ErrClosed
+	}
+	db.token = *token
+	db.tokenExp = time.Time{}
+	if exp > 0 {
+		db.tokenExp = time.Unix(exp, 0)
+	}
+	db.scheduleRenewalLocked()
+	db.mu.Unlock()
+	db.hook.supersede()
+	db.auth.set(func(st *AuthState) { st.Error = ""; st.Session = s })
+	if db.sync != nil {
+		db.sync.Reauthenticate()
+	}
+	return nil
+}
+
+// UseSchema adds tables (e.g. from the TypeScript app definition).
+func (db *Db) UseSchema(ctx context.Context, s *schema.Schema) error {
+	return db.engine.Extend(ctx, s)
+}
+
+func (db *Db) actor() engine.Actor { return engine.Actor{Session: db.auth.get().Session} }
+
+// Insert writes a row locally at once and queues it for the server.
+func (db *Db) Insert(ctx context.Context, table string, values map[string]any) (engine.Row, error) {
+	r, err := db.engine.Insert(ctx, db.actor(), table, values)
+	db.afterWrite(err)
+	return r, err
+}
+
+// Update changes columns of a row.
+func (db *Db) Update(ctx context.Context, table, id string, patch map[string]any) (engine.Row, error) {
+	r, err := db.engine.Update(ctx, db.actor(), table, id, patch)
+	db.afterWrite(err)
+	return r, err
+}
+
+// Delete removes a row.
+func (db *Db) Delete(ctx context.Context, table, id string) error {
+	err := db.engine.Delete(ctx, db.actor(), table, id)
+	db.afterWrite(err)
+	return err
+}
+
+func (db *Db) afterWrite(err error) {
+	if err == nil && db.sync != nil {
+		db.sync.Notify()
+	}
+}
+
+// Pending returns the writes not yet confirmed by the server.
+func (db *Db) Pending() []*engine.Change { return db.engine.Pending() }
+
+// WaitFor blocks until the server confirms (nil) or rejects (the typed
+// error) change id, or ctx ends. On a local-only Db it returns at once.
+func (db *Db) WaitFor(ctx context.Context, changeID string) error {
+	if db.sync == nil {
+		return nil
+	}
+	select {
+	case err := <-db.sync.WaitFor(changeID):
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// All reads matching rows from the local replica.
+func (db *Db) All(q *query.Query) ([]engine.Row, error) {
+	db.ensureServerSub(q)
+	return db.engine.All(db.actor(), q)
+}
+
+// One reads the first matching row, or nil.
+func (db *Db) One(q *query.Query) (engine.Row, error) {
+	db.ensureServerSub(q)
+	return db.engine.One(db.actor(), q)
+}
+
+// Subscribe runs q live: cb gets the initial result and every change. The
+// server is asked for the query's rows too, and keeps sending changes until
+// the last local subscription to the same query is cancelled.
+func (db *Db) Subscribe(q *query.Query, cb func(engine.Update)) (cancel func(), err error) {
+	s, err := db.engine.Subscribe(db.actor(), q, cb)
+	if err != nil {
+		return nil, err
+	}
+	key := db.ensureServerSub(q)
+	var once gosync.Once
+	return func() {
+		once.Do(func() {
+			s.Cancel()
+			db.releaseServerSub(key)
+		})
+	}, nil
+}
+
+// ensureServerSub registers q with the server (once per distinct query) so
+// its rows arrive; reads of a query keep it registered for the Db's life.
+func (db *Db) ensureServerSub(q *query.Query) string {
+	key := q.Key()
+	if db.sync == nil {
+		return key
+	}
+	db.mu.Lock()
+	n := db.serverSub[key]
+	db.serverSub[key] = n + 1
+	db.mu.Unlock()
+	if n == 0 {
+		db.sync.Subscribe(subID(key), q)
+	}
+	return key
+}
+
+func (db *Db) releaseServerSub(key string) {
+	if db.sync == nil {
+		return
+	}
+	db.mu.Lock()
+	db.serverSub[key]--
+	last := db.serverSub[key] <= 0
+	if last {
+		delete(db.serverSub, key)
+	}
+	db.mu.Unlock()
+	if last {
+		db.sync.Unsubscribe(subID(key))
+	}
+}
+
+// subID is a short stable id for a query (the protocol caps ids at 64).
+func subID(key string) string {
+	var h uint64 = 14695981039346656037
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= 1099511628211
+	}
+	return "q" + strconv.FormatUint(h, 36)
+}
+
+// GetLocalFirstIdentityProof signs a short-lived proof of this local-first
+// user's identity for audience (e.g. an auth provider), which can verify it
+// with identity.VerifyProof and issue JWTs with the same sub: signing up
+// keeps the user's id and data.
+func (db *Db) GetLocalFirstIdentityProof(ttl time.Duration, audience string) (string, error) {
+	if db.id == nil {
+		return "", fmt.Errorf("%w: identity proofs need a local-first Db (created with secret)", ErrConfig)
+	}
+	return db.id.MintProof(audience, db.opts.Clock.Now(), ttl)
+}
+
+// Status is the sync status ("offline" for a local-only Db).
+func (db *Db) Status() sync.Status {
+	if db.sync == nil {
+		return sync.Offline
+	}
+	return db.sync.Status()
+}
+
+// Engine exposes the underlying engine (for bridges and tests).
+func (db *Db) Engine() *engine.DB { return db.engine }
+
+// Close stops syncing and releases everything. Queued writes stay in the
+// store and are sent by the next Db opened over it.
+func (db *Db) Close() error {
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return nil
+	}
+	db.closed = true
+	if db.renew != nil {
+		db.renew.Stop()
+	}
+	db.mu.Unlock()
+	db.hook.close()
+	var errs []error
+	if db.sync != nil {
+		errs = append(errs, db.sync.Close())
+	}
+	errs = append(errs, db.engine.Close())
+	return errors.Join(errs...)
+}
+
+// errListeners fans background errors out to OnError subscribers.
+type errListeners struct {
+	mu   gosync.Mutex
+	next int
+	fns  map[int]func(error)
+}
+
+func (l *errListeners) add(fn func(error)) func() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fns == nil {
+		l.fns = map[int]func(error){}
+	}
+	id := l.next
+	l.next++
+	l.fns[id] = fn
+	return func() { l.mu.Lock(); delete(l.fns, id); l.mu.Unlock() }
+}
+
+func (l *errListeners) emit(err error) {
+	l.mu.Lock()
+	fns := make([]func(error), 0, len(l.fns))
+	for _, f := range l.fns {
+		fns = append(fns, f)
+	}
+	l.mu.Unlock()
+	for _, f := range fns {
+		f(err)
+	}
+}

@@ -1,0 +1,304 @@
+package client
+
+// Browser tabs of one app and user share one IndexedDB database. One tab,
+// the leader, owns it: it alone syncs with the server and writes to the
+// store. Every other tab (a follower) opens its Db over the same store
+// read-only (FollowerStore) and without a server, and keeps up by
+// replaying the batches the leader commits (LeaderStore's tap). Followers
+// send their writes to the leader, which performs them; see docs/browser.md.
+//
+// What a batch carries is exactly what the leader's engine persisted:
+// confirmed row states, new pending changes, and which pending changes
+// were acknowledged or dropped (rejected). A follower folds row states and
+// acknowledgements into its engine like server data, and applies the
+// leader's pending changes to its base so they show at once. A rejected
+// change that was applied that way cannot be taken back by a merge, so
+// Replay then asks for a reload (reopening the Db from the store, where the
+// leader has already rolled it back). Rejections are rare; everything else
+// is incremental.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	gosync "sync"
+
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/schema"
+	"github.com/jazzgo/jazz-tools/core/storage"
+)
+
+// The engine's buckets, as it lays them out in its Store (core/engine).
+// TestTabs_BatchSeesEngineWrites fails if the engine changes them.
+const (
+	tabBucketRows    = "rows"    // table\x00id -> {"cells":..., "seq":...}
+	tabBucketApplied = "applied" // change id -> ""
+	tabBucketOutbox  = "outbox"  // ts\x00change id -> Change JSON
+)
+
+// sharedStore is the view of a store owned by someone else (the bridge,
+// which keeps it across Db reloads): Close does not close it.
+type sharedStore struct {
+	s        storage.Store
+	readOnly bool
+	tap      func(batch []byte)
+}
+
+// LeaderStore wraps s for the leader tab. After every Apply that commits,
+// tap receives the batch other tabs need (see Replay), if there is one. tap
+// runs while the engine holds its lock: it must not block or call the Db.
+// Close leaves s open.
+func LeaderStore(s storage.Store, tap func(batch []byte)) storage.Store {
+	return &sharedStore{s: s, tap: tap}
+}
+
+// FollowerStore wraps s for a follower tab: reads go to s, writes are
+// dropped (the leader makes them), Close leaves s open.
+func FollowerStore(s storage.Store) storage.Store { return &sharedStore{s: s, readOnly: true} }
+
+func (t *sharedStore) Get(ctx context.Context, bucket string, key []byte) ([]byte, bool, error) {
+	return t.s.Get(ctx, bucket, key)
+}
+
+func (t *sharedStore) Scan(ctx context.Context, bucket string, prefix []byte, fn func(k, v []byte) error) error {
+	return t.s.Scan(ctx, bucket, prefix, fn)
+}
+
+func (t *sharedStore) Apply(ctx context.Context, ops []storage.Op) error {
+	if t.readOnly {
+		return nil
+	}
+	if err := t.s.Apply(ctx, ops); err != nil {
+		return err
+	}
+	if t.tap != nil {
+		if b := EncodeTabBatch(ops); b != nil {
+			t.tap(b)
+		}
+	}
+	return nil
+}
+
+func (t *sharedStore) Close() error { return nil }
+
+// tabBatch is the wire form of one committed batch.
+type tabBatch struct {
+	Rows    []tabRow          `json:"rows,omitempty"`
+	Pending []json.RawMessage `json:"pending,omitempty"`
+	Acked   []string          `json:"acked,omitempty"`
+	Dropped []string          `json:"dropped,omitempty"`
+}
+
+type tabRow struct {
+	Table string          `json:"t"`
+	ID    string          `json:"id"`
+	Row   json.RawMessage `json:"r"`
+}
+
+// EncodeTabBatch describes committed ops for follower tabs; nil when they
+// hold nothing a follower needs (cursors, sequence numbers).
+func EncodeTabBatch(ops []storage.Op) []byte {
+	var b tabBatch
+	applied := map[string]bool{}
+	var settled []string
+	for _, op := range ops {
+		switch op.Bucket {
+		case tabBucketRows:
+			if op.Delete || !json.Valid(op.Value) {
+				continue
+			}
+			table, id, ok := strings.Cut(string(op.Key), "\x00")
+			if ok {
+				b.Rows = append(b.Rows, tabRow{Table: table, ID: id, Row: json.RawMessage(op.Value)})
+			}
+		case tabBucketApplied:
+			if !op.Delete {
+				applied[string(op.Key)] = true
+			}
+		case tabBucketOutbox:
+			if !op.Delete {
+				if json.Valid(op.Value) {
+					b.Pending = append(b.Pending, json.RawMessage(op.Value))
+				}
+				continue
+			}
+			k := string(op.Key)
+			settled = append(settled, k[strings.LastIndexByte(k, 0)+1:])
+		}
+	}
+	for _, id := range settled {
+		if applied[id] {
+			b.Acked = append(b.Acked, id)
+		} else {
+			b.Dropped = append(b.Dropped, id)
+		}
+	}
+	if len(b.Rows)+len(b.Pending)+len(b.Acked)+len(b.Dropped) == 0 {
+		return nil
+	}
+	out, err := json.Marshal(b)
+	if err != nil {
+		return nil
+	}
+	return out
+}
+
+// Follower replays a leader's batches into a Db opened over FollowerStore
+// (with no ServerURL: the leader syncs).
+type Follower struct {
+	db *Db
+
+	mu gosync.Mutex
+	// merged holds the leader's pending changes applied to this Db's base:
+	// if one is rejected, only a reload takes it back.
+	merged map[string]bool
+}
+
+// NewFollower returns a Follower for db.
+func NewFollower(db *Db) *Follower { return &Follower{db: db, merged: map[string]bool{}} }
+
+// ErrBadBatch wraps a batch that cannot be decoded.
+var ErrBadBatch = errors.New("client: malformed tab batch")
+
+// Replay folds one batch from the leader into the Db. It is idempotent, so
+// batches that arrive while the Db is being (re)opened can be replayed
+// after. reload is true when the Db can no longer match the store (a
+// change it showed was rejected): reopen it.
+func (f *Follower) Replay(ctx context.Context, data []byte) (reload bool, err error) {
+	var b tabBatch
+	if err := json.Unmarshal(data, &b); err != nil {
+		return false, fmt.Errorf("%w: %v", ErrBadBatch, err)
+	}
+	eng := f.db.engine
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	pending := map[string]bool{}
+	for _, c := range eng.Pending() {
+		pending[c.ID] = true
+	}
+	if len(b.Rows) > 0 || len(b.Acked) > 0 {
+		states := make([]engine.RowState, 0, len(b.Rows))
+		for _, r := range b.Rows {
+			var st engine.RowState
+			if err := json.Unmarshal(r.Row, &st); err != nil {
+				return false, fmt.Errorf("%w: row %s/%s: %v", ErrBadBatch, r.Table, r.ID, err)
+			}
+			st.Table, st.ID = r.Table, r.ID
+			states = append(states, st)
+		}
+		if err := eng.Merge(ctx, states, b.Acked); err != nil {
+			return false, err
+		}
+		for _, id := range b.Acked {
+			delete(f.merged, id)
+		}
+	}
+	var fresh []*engine.Change
+	for _, raw := range b.Pending {
+		c := new(engine.Change)
+		if err := json.Unmarshal(raw, c); err != nil {
+			return false, fmt.Errorf("%w: change: %v", ErrBadBatch, err)
+		}
+		if pending[c.ID] || f.merged[c.ID] {
+			continue
+		}
+		t, err := eng.Schema().Table(c.Table)
+		if err != nil {
+			continue // a table this tab does not use (yet); see UseSchemaReload
+		}
+		normalizeValues(t, c.Values)
+		fresh = append(fresh, c)
+	}
+	if len(fresh) > 0 {
+		if _, err := eng.Apply(ctx, fresh); err != nil {
+			return false, err
+		}
+		for _, c := range fresh {
+			f.merged[c.ID] = true
+		}
+	}
+	var drop []string
+	for _, id := range b.Dropped {
+		switch {
+		case pending[id]:
+			drop = append(drop, id)
+		case f.merged[id]:
+			reload = true
+			delete(f.merged, id)
+		}
+	}
+	if len(drop) > 0 {
+		if err := eng.Reject(ctx, drop...); err != nil {
+			return reload, err
+		}
+	}
+	return reload, nil
+}
+
+// normalizeValues restores column types lost in JSON (ints, timestamps),
+// as the engine does for changes it loads from its own outbox.
+func normalizeValues(t *schema.Table, vals map[string]any) {
+	for k, v := range vals {
+		col, ok := t.Column(k)
+		if !ok || v == nil {
+			continue
+		}
+		col.Optional = true
+		if n, err := schema.Normalize(col, v); err == nil {
+			vals[k] = n
+		}
+	}
+}
+
+// UseSchemaReload is UseSchema that also reports whether the Db must be
+// reopened to be complete: the engine loads queued writes from the store
+// only for tables it knows when it opens, so writes queued (by an earlier
+// session, or by the leader tab) for a table added now are only picked up by
+// reopening with that table in the bundle.
+func (db *Db) UseSchemaReload(ctx context.Context, s *schema.Schema) (reload bool, err error) {
+	known := db.engine.Schema()
+	added := map[string]bool{}
+	for _, t := range s.Tables {
+		if _, err := known.Table(t.Name); err != nil {
+			added[t.Name] = true
+		}
+	}
+	if err := db.UseSchema(ctx, s); err != nil {
+		return false, err
+	}
+	if len(added) == 0 || db.opts.Store == nil {
+		return false, nil
+	}
+	stop := errors.New("stop")
+	err = db.opts.Store.Scan(ctx, tabBucketOutbox, nil, func(_, v []byte) error {
+		var c struct {
+			Table string `json:"table"`
+		}
+		if json.Unmarshal(v, &c) == nil && added[c.Table] {
+			reload = true
+			return stop
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, stop) {
+		return false, err
+	}
+	return reload, nil
+}
+
+// RetainServerQuery registers q with the server on behalf of another tab,
+// exactly as a local read or subscription would; it returns the key to
+// release it with. A no-op on a Db without a server.
+func (db *Db) RetainServerQuery(q *query.Query) string { return db.ensureServerSub(q) }
+
+// ReleaseServerQuery undoes one RetainServerQuery.
+func (db *Db) ReleaseServerQuery(key string) { db.releaseServerSub(key) }
+
+// MirrorAuthError sets the auth error a follower shows: the leader's, since
+// only the leader talks to the server.
+func (db *Db) MirrorAuthError(e AuthError) {
+	db.auth.set(func(s *AuthState) { s.Error = e })
+}

@@ -1,0 +1,296 @@
+package client
+
+import (
+	"context"
+	gosync "sync"
+	"testing"
+
+	"github.com/jazzgo/jazz-tools/core/bundle"
+	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/schema"
+	"github.com/jazzgo/jazz-tools/core/storage"
+	"github.com/jazzgo/jazz-tools/core/sync"
+)
+
+const tabSecret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+
+func todosSchema(t *testing.T) *schema.Schema {
+	t.Helper()
+	s, err := schema.New(&schema.Table{Name: "todos", Columns: []schema.Column{
+		{Name: "title", Type: schema.String}, {Name: "n", Type: schema.Int, Optional: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// batches collects what a leader's tap sends.
+type batches struct {
+	mu  gosync.Mutex
+	all [][]byte
+}
+
+func (b *batches) tap(p []byte) { b.mu.Lock(); b.all = append(b.all, p); b.mu.Unlock() }
+
+func (b *batches) take() [][]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := b.all
+	b.all = nil
+	return out
+}
+
+// openLeader opens an optimistic Db (its server is a Pipe nobody answers,
+// so writes stay pending until the test settles them).
+func openLeader(t *testing.T, shared storage.Store, b *batches) *Db {
+	t.Helper()
+	db, err := Open(context.Background(), Options{
+		Config:    Config{AppID: "app", Secret: tabSecret, ServerURL: "ws://leader.test"},
+		Bundle:    &bundle.Bundle{Version: bundle.Version, Schema: todosSchema(t)},
+		Store:     LeaderStore(shared, b.tap),
+		Transport: sync.NewPipe(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func openFollower(t *testing.T, shared storage.Store, withSchema bool) (*Db, *Follower) {
+	t.Helper()
+	opts := Options{Config: Config{AppID: "app", Secret: tabSecret}, Store: FollowerStore(shared)}
+	if withSchema {
+		opts.Bundle = &bundle.Bundle{Version: bundle.Version, Schema: todosSchema(t)}
+	}
+	db, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db, NewFollower(db)
+}
+
+func replayAll(t *testing.T, f *Follower, bs [][]byte) (reload bool) {
+	t.Helper()
+	for _, b := range bs {
+		r, err := f.Replay(context.Background(), b)
+		if err != nil {
+			t.Fatalf("Replay(%s): %v", b, err)
+		}
+		reload = reload || r
+	}
+	return reload
+}
+
+func titles(t *testing.T, db *Db) []string {
+	t.Helper()
+	rows, err := db.All(&query.Query{Table: "todos"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, r := range rows {
+		out = append(out, r["title"].(string))
+	}
+	return out
+}
+
+// countingStore counts writes that reach the shared store.
+type countingStore struct {
+	storage.Store
+	mu     gosync.Mutex
+	writes int
+}
+
+func (c *countingStore) Apply(ctx context.Context, ops []storage.Op) error {
+	c.mu.Lock()
+	c.writes++
+	c.mu.Unlock()
+	return c.Store.Apply(ctx, ops)
+}
+
+func TestTabs_FollowerSeesLeaderPendingWriteWithoutWriting(t *testing.T) {
+	ctx := context.Background()
+	shared := &countingStore{Store: storage.NewMemory()}
+	var b batches
+	leader := openLeader(t, shared, &b)
+	follower, f := openFollower(t, shared, true)
+	if _, err := leader.Insert(ctx, "todos", map[string]any{"title": "milk", "n": 3}); err != nil {
+		t.Fatal(err)
+	}
+	writes := shared.writes
+	if replayAll(t, f, b.take()) {
+		t.Fatal("a pending write asked for a reload")
+	}
+	if got := titles(t, follower); len(got) != 1 || got[0] != "milk" {
+		t.Fatalf("follower sees %v", got)
+	}
+	rows, _ := follower.All(&query.Query{Table: "todos"})
+	if n, ok := rows[0]["n"].(int64); !ok || n != 3 {
+		t.Fatalf("int column came back as %T %v", rows[0]["n"], rows[0]["n"])
+	}
+	if shared.writes != writes {
+		t.Fatal("the follower wrote to the shared store")
+	}
+}
+
+func TestTabs_AckSettlesAndReplayIsIdempotent(t *testing.T) {
+	ctx := context.Background()
+	shared := storage.NewMemory()
+	var b batches
+	leader := openLeader(t, shared, &b)
+	follower, f := openFollower(t, shared, true)
+	if _, err := leader.Insert(ctx, "todos", map[string]any{"title": "milk"}); err != nil {
+		t.Fatal(err)
+	}
+	c := leader.Pending()[0]
+	// The server's ack, as the sync client would merge it.
+	if err := leader.Engine().Merge(ctx, nil, []string{c.ID}); err != nil {
+		t.Fatal(err)
+	}
+	all := b.take()
+	if len(all) != 2 {
+		t.Fatalf("want a batch for the write and one for the ack, got %d", len(all))
+	}
+	for i := 0; i < 2; i++ {
+		if replayAll(t, f, all) {
+			t.Fatal("ack asked for a reload")
+		}
+	}
+	if got := titles(t, follower); len(got) != 1 {
+		t.Fatalf("follower sees %v", got)
+	}
+	if len(follower.Pending()) != 0 {
+		t.Fatal("follower has pending writes")
+	}
+}
+
+func TestTabs_RejectedChangeShownFromBatchAsksForReload(t *testing.T) {
+	ctx := context.Background()
+	shared := storage.NewMemory()
+	var b batches
+	leader := openLeader(t, shared, &b)
+	_, f := openFollower(t, shared, true)
+	if _, err := leader.Insert(ctx, "todos", map[string]any{"title": "milk"}); err != nil {
+		t.Fatal(err)
+	}
+	replayAll(t, f, b.take())
+	if err := leader.Engine().Reject(ctx, leader.Pending()[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if !replayAll(t, f, b.take()) {
+		t.Fatal("a rejected change the follower had merged did not ask for a reload")
+	}
+	reopened, _ := openFollower(t, shared, true)
+	if got := titles(t, reopened); len(got) != 0 {
+		t.Fatalf("after reload the follower still sees %v", got)
+	}
+}
+
+func TestTabs_RejectedChangeLoadedAsPendingRollsBackInPlace(t *testing.T) {
+	ctx := context.Background()
+	shared := storage.NewMemory()
+	var b batches
+	leader := openLeader(t, shared, &b)
+	if _, err := leader.Insert(ctx, "todos", map[string]any{"title": "milk"}); err != nil {
+		t.Fatal(err)
+	}
+	b.take()
+	follower, f := openFollower(t, shared, true) // loads the write from the outbox
+	if got := titles(t, follower); len(got) != 1 {
+		t.Fatalf("follower opened after the write sees %v", got)
+	}
+	if err := leader.Engine().Reject(ctx, leader.Pending()[0].ID); err != nil {
+		t.Fatal(err)
+	}
+	if replayAll(t, f, b.take()) {
+		t.Fatal("a rejection of a loaded pending write asked for a reload")
+	}
+	if got := titles(t, follower); len(got) != 0 {
+		t.Fatalf("rejected write still shown: %v", got)
+	}
+}
+
+// The tap decodes the engine's own bucket layout: if the engine renames a
+// bucket, this fails.
+func TestTabs_BatchSeesEngineWrites(t *testing.T) {
+	ctx := context.Background()
+	var got [][]storage.Op
+	var mu gosync.Mutex
+	rec := &recordingStore{Store: storage.NewMemory(), rec: func(ops []storage.Op) { mu.Lock(); got = append(got, ops); mu.Unlock() }}
+	var b batches
+	leader := openLeader(t, rec, &b)
+	if _, err := leader.Insert(ctx, "todos", map[string]any{"title": "milk"}); err != nil {
+		t.Fatal(err)
+	}
+	id := leader.Pending()[0].ID
+	if err := leader.Engine().Merge(ctx, nil, []string{id}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, ops := range got {
+		for _, op := range ops {
+			seen[op.Bucket] = true
+		}
+	}
+	for _, bucket := range []string{tabBucketRows, tabBucketApplied, tabBucketOutbox} {
+		if !seen[bucket] {
+			t.Errorf("the engine never wrote bucket %q: tabs.go is out of date (saw %v)", bucket, seen)
+		}
+	}
+}
+
+type recordingStore struct {
+	storage.Store
+	rec func([]storage.Op)
+}
+
+func (r *recordingStore) Apply(ctx context.Context, ops []storage.Op) error {
+	r.rec(ops)
+	return r.Store.Apply(ctx, ops)
+}
+
+func TestTabs_UseSchemaReloadWhenQueuedWritesWaitForTheTable(t *testing.T) {
+	ctx := context.Background()
+	shared := storage.NewMemory()
+	var b batches
+	leader := openLeader(t, shared, &b)
+	if _, err := leader.Insert(ctx, "todos", map[string]any{"title": "queued"}); err != nil {
+		t.Fatal(err)
+	}
+	later, _ := openFollower(t, shared, false)
+	reload, err := later.UseSchemaReload(ctx, todosSchema(t))
+	if err != nil || !reload {
+		t.Fatalf("UseSchemaReload = %v, %v; want a reload for the queued write", reload, err)
+	}
+	if reload, err := later.UseSchemaReload(ctx, todosSchema(t)); err != nil || reload {
+		t.Fatalf("second UseSchemaReload = %v, %v; the table is known now", reload, err)
+	}
+	empty, _ := openFollower(t, storage.NewMemory(), false)
+	if reload, err := empty.UseSchemaReload(ctx, todosSchema(t)); err != nil || reload {
+		t.Fatalf("UseSchemaReload on an empty store = %v, %v", reload, err)
+	}
+}
+
+func TestTabs_LeaderStoreLeavesTheSharedStoreOpen(t *testing.T) {
+	shared := storage.NewMemory()
+	var b batches
+	leader := openLeader(t, shared, &b)
+	leader.Close()
+	if err := shared.Apply(context.Background(), []storage.Op{storage.Put("x", []byte("k"), nil)}); err != nil {
+		t.Fatalf("closing the Db closed the shared store: %v", err)
+	}
+}
+
+func TestTabs_MirrorAuthError(t *testing.T) {
+	db, _ := openFollower(t, storage.NewMemory(), true)
+	var seen []AuthError
+	stop := db.OnAuthChanged(func(s AuthState) { seen = append(seen, s.Error) })
+	defer stop()
+	db.MirrorAuthError(AuthExpired)
+	db.MirrorAuthError("")
+	if len(seen) != 2 || seen[0] != AuthExpired || seen[1] != "" {
+		t.Fatalf("auth changes = %v", seen)
+	}
+}

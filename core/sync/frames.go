@@ -1,0 +1,129 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/jazzgo/jazz-tools/core/protocol"
+)
+
+// errUnexpected is a well-formed frame that makes no sense in the current
+// state, a protocol violation by the server.
+var errUnexpected = errors.New("sync: unexpected frame")
+
+const closeInternal = 1011 // a local failure, e.g. the DB could not merge
+
+// onFrame handles one frame from the current connection. Anything it cannot
+// make sense of drops the connection and reconnects with backoff: a fresh
+// connection resynchronizes everything, since pending changes are resent and
+// subscriptions resume from their stored cursors.
+func (c *Client) onFrame(data []byte) {
+	if !c.cs.writeFailed {
+		c.arm(tDead, c.opts.DeadAfter)
+	}
+	if err := c.handleFrame(data); err != nil {
+		code := closeInternal
+		if errors.Is(err, protocol.ErrBadFrame) || errors.Is(err, errUnexpected) {
+			code = closeProtocol
+		}
+		c.log.Warn("dropping the connection", "err", err)
+		c.closeConn(code, "client could not handle a frame")
+		c.scheduleRetry()
+	}
+}
+
+// handleFrame decodes and dispatches one frame. A non-nil error means the
+// connection must be dropped; handlers that change the connection state
+// themselves (pause, fatal) return nil.
+func (c *Client) handleFrame(data []byte) error {
+	f, err := protocol.Decode(data)
+	if err != nil {
+		return err
+	}
+	if c.phase == phHandshake {
+		switch f.Type {
+		case protocol.TWelcome:
+			c.onWelcome(f.Body.(*protocol.Welcome))
+			return nil
+		case protocol.TError:
+			c.onError(*f.Body.(*protocol.Error))
+			return nil
+		case protocol.TPong:
+			return nil
+		}
+		return fmt.Errorf("%w: %q before welcome", errUnexpected, f.Type)
+	}
+	switch f.Type {
+	case protocol.TAuthed:
+		c.onAuthed(f.Body.(*protocol.Authed))
+		return nil
+	case protocol.TRows:
+		return c.onRows(f.Body.(*protocol.Rows))
+	case protocol.TAck:
+		return c.onAck(f.Body.(*protocol.Ack))
+	case protocol.TReject:
+		return c.onReject(f.Body.(*protocol.Reject))
+	case protocol.TPong:
+		return nil
+	case protocol.TError:
+		c.onError(*f.Body.(*protocol.Error))
+		return nil
+	}
+	return fmt.Errorf("%w: %q", errUnexpected, f.Type)
+}
+
+func (c *Client) onWelcome(w *protocol.Welcome) {
+	c.attempt = 0
+	c.reauthPending = false
+	c.sess.Store(w.Session)
+	c.arm(tPing, c.opts.HeartbeatInterval)
+	c.phase = phConnected
+	c.sync()
+	c.publish(Connected)
+}
+
+func (c *Client) onAuthed(a *protocol.Authed) {
+	c.cs.authSent = false
+	c.sess.Store(a.Session)
+	if c.phase != phPausedOpen {
+		return // a proactive refresh while connected: nothing was held back
+	}
+	// While paused the server answered pushes with errors, not acks: none
+	// of them is in flight anymore.
+	clear(c.cs.inflight)
+	c.phase = phConnected
+	c.sync()
+	c.publish(Connected)
+}
+
+func (c *Client) onError(e protocol.Error) {
+	switch e.Error {
+	case "unauthenticated":
+		switch c.phase {
+		case phHandshake:
+			// The server closes with 4401 next; closing first makes the
+			// outcome independent of which of the two we see.
+			c.closeConn(closeNormal, "")
+			c.refused(e, true)
+		case phConnected:
+			// Expiry: the server keeps the socket and our subscriptions,
+			// and holds back rows, so we stop pushing and wait.
+			c.cs.authSent = false
+			c.setPhase(phPausedOpen)
+			c.authError(e)
+		case phPausedOpen:
+			// Either the answer to our auth frame (report it), or the same
+			// expiry repeated for a push that was in flight (do not).
+			if c.cs.authSent {
+				c.cs.authSent = false
+				c.authError(e)
+			}
+		}
+	case "not_found":
+		c.fatal(fmt.Errorf("%w: %s", ErrUnknownApp, e.Message))
+	default:
+		// Protocol errors are followed by a 4400 close, which triggers the
+		// reconnect; some (too_many_subscriptions) keep the connection.
+		c.log.Warn("server reported an error", "error", e.Error, "code", e.Code, "message", e.Message)
+	}
+}

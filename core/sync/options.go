@@ -1,0 +1,160 @@
+package sync
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/jazzgo/jazz-tools/core/clock"
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/storage"
+)
+
+// Options configures New. DB, URL and AppID are required.
+type Options struct {
+	// DB is the local replica, opened with engine.Options.Optimistic so
+	// local writes stay pending until the server answers. The client does
+	// not close it.
+	DB *engine.DB
+	// Store keeps subscription cursors (bucket "sync", keys
+	// "cursor/<subscription id>"). It may be the DB's own store; the client
+	// does not close it. Nil keeps cursors in memory, so every new Client
+	// starts its subscriptions from scratch.
+	Store storage.Store
+	// URL is the server: ws:// or wss://, or http(s):// which is converted.
+	// When it has no path, /apps/<AppID>/ws is appended.
+	URL string
+	// AppID names the app on the server; it is sent in hello.
+	AppID string
+	// Credentials returns the credentials to present. It is called at every
+	// connection attempt and by Reauthenticate, so it can hand out a freshly
+	// refreshed token. It runs on the client's goroutine: keep it fast. Nil
+	// presents no credentials.
+	Credentials func() protocol.Auth
+	// Transport opens connections; nil means WebSocket.
+	Transport Transport
+	// Clock drives backoff, heartbeats and dead-connection detection; nil
+	// means the system clock.
+	Clock clock.Clock
+	// Rand returns numbers in [0, 1) for backoff jitter, e.g. the Float64
+	// method of a seeded *rand.Rand in tests. It is only called from the
+	// client's goroutine. Nil uses math/rand/v2.
+	Rand func() float64
+	// HeartbeatInterval is how often a ping is sent (default 15 s).
+	HeartbeatInterval time.Duration
+	// DeadAfter is how long without any frame from the server (or without
+	// a welcome after dialing) before the connection is dropped and
+	// redialed (default 30 s).
+	DeadAfter time.Duration
+	// MinBackoff and MaxBackoff bound the reconnect delay, which doubles
+	// with each failed attempt (defaults 500 ms and 30 s).
+	MinBackoff, MaxBackoff time.Duration
+
+	// Callbacks run one at a time, in order, on a goroutine of their own,
+	// never while the client holds a lock; they may call any Client method.
+
+	// OnAuthError reports refused credentials. The client is Paused until
+	// Reauthenticate is called.
+	OnAuthError func(protocol.Error)
+	// OnReject reports a local change the server refused and that was
+	// rolled back. The error unwraps to the typed error of its kind.
+	OnReject func(*engine.Change, *protocol.RemoteError)
+	// OnStatus reports every status transition.
+	OnStatus func(Status)
+	// OnFatal reports a failure retrying cannot fix, such as an app id the
+	// server does not know (ErrUnknownApp). The client stays Offline and
+	// stops reconnecting.
+	OnFatal func(error)
+	// Logger receives diagnostics (never credentials); nil discards them.
+	Logger *slog.Logger
+}
+
+// Defaults, from docs/protocol.md.
+const (
+	DefaultHeartbeatInterval = 15 * time.Second
+	DefaultDeadAfter         = 30 * time.Second
+	DefaultMinBackoff        = 500 * time.Millisecond
+	DefaultMaxBackoff        = 30 * time.Second
+)
+
+// Error catalogue.
+var (
+	// ErrClosed is what WaitFor reports for changes still pending at Close.
+	ErrClosed = errors.New("sync: client closed")
+	// ErrUnknownApp is the fatal error for an app id the server does not know.
+	ErrUnknownApp = errors.New("sync: the server does not know this app")
+)
+
+func (o *Options) normalize() (string, error) {
+	if o.DB == nil {
+		return "", errors.New("sync: Options.DB is required")
+	}
+	if o.AppID == "" {
+		return "", errors.New("sync: Options.AppID is required")
+	}
+	u, err := endpoint(o.URL, o.AppID)
+	if err != nil {
+		return "", err
+	}
+	if o.Store == nil {
+		o.Store = storage.NewMemory()
+	}
+	if o.Credentials == nil {
+		o.Credentials = func() protocol.Auth { return protocol.Auth{} }
+	}
+	if o.Transport == nil {
+		o.Transport = WebSocket{}
+	}
+	if o.Clock == nil {
+		o.Clock = clock.System{}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&o.HeartbeatInterval, DefaultHeartbeatInterval)
+	def(&o.DeadAfter, DefaultDeadAfter)
+	def(&o.MinBackoff, DefaultMinBackoff)
+	def(&o.MaxBackoff, DefaultMaxBackoff)
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return u, nil
+}
+
+// endpoint turns the configured URL into the WebSocket address.
+func endpoint(raw, appID string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("sync: bad URL: %w", err)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "ws", "wss":
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	default:
+		return "", fmt.Errorf("sync: URL %q must be ws(s):// or http(s)://", raw)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("sync: URL %q has no host", raw)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = "/apps/" + appID + "/ws"
+		u.RawPath = "/apps/" + url.PathEscape(appID) + "/ws"
+	}
+	return u.String(), nil
+}

@@ -1,0 +1,201 @@
+package sync
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/storage"
+)
+
+// bucketSync is where cursors live in Options.Store.
+const bucketSync = "sync"
+
+func cursorKey(id string) []byte { return []byte("cursor/" + id) }
+
+// storedCursor is a persisted cursor with the query it belongs to: a cursor
+// says "every row of this query changed up to here is in the DB", which is
+// false for any other query, so a subscription whose query changed starts
+// over.
+type storedCursor struct {
+	Cursor uint64 `json:"cursor"`
+	Query  string `json:"query"`
+}
+
+// subEntry is a registered subscription. ver changes whenever the id is
+// registered with a different query.
+type subEntry struct {
+	q   *query.Query
+	key string
+	ver uint64
+}
+
+// subProgress tracks one subscription id on one connection, to know which
+// rows frames belong to the current registration. Every frame's cursor is
+// safe to resume from (protocol.Rows), so normally each is saved. But after
+// the id was re-registered with another query on the same connection,
+// frames of the old query may still arrive until the server has processed
+// the unsub, and nothing tells them apart from the new one's until the new
+// result is complete; saving the old query's cursor for the new query would
+// skip rows. awaiting counts the results (one per sub sent) not yet
+// complete; resub marks that frames are ambiguous until it reaches zero.
+// persisted is the last cursor saved, so cursors only grow.
+type subProgress struct {
+	awaiting  int
+	resub     bool
+	persisted uint64
+}
+
+// ErrTooManySubscriptions is returned by Subscribe beyond the server's limit.
+var ErrTooManySubscriptions = fmt.Errorf("sync: at most %d subscriptions", protocol.MaxSubscriptions)
+
+// Subscribe registers a live query under id: the server sends the rows it
+// matches (that the session may read) into the DB, then keeps them current.
+// The registration survives reconnects; its cursor is stored so a new
+// connection or a new Client resumes where the last one stopped. Registering
+// an id again with another query replaces it. Read the rows through the DB
+// (DB.Subscribe / DB.All); the client only brings them in.
+func (c *Client) Subscribe(id string, q *query.Query) error {
+	if id == "" || len(id) > protocol.MaxSubIDLen {
+		return fmt.Errorf("sync: subscription id must be 1 to %d bytes", protocol.MaxSubIDLen)
+	}
+	if q == nil {
+		return errors.New("sync: nil query")
+	}
+	if _, err := q.Check(c.opts.DB.Schema()); err != nil {
+		return err
+	}
+	key := q.Key()
+	// Keep a private copy: the caller may reuse q.
+	if cp, err := query.Decode([]byte(key)); err == nil {
+		q = cp
+	}
+	c.mu.Lock()
+	old := c.subs[id]
+	switch {
+	case old != nil && old.key == key:
+		c.mu.Unlock()
+		return nil
+	case old == nil && len(c.subs) >= protocol.MaxSubscriptions:
+		c.mu.Unlock()
+		return ErrTooManySubscriptions
+	}
+	c.subVer++
+	c.subs[id] = &subEntry{q: q, key: key, ver: c.subVer}
+	c.mu.Unlock()
+	c.Notify()
+	return nil
+}
+
+// Unsubscribe drops the live query id. Its rows stay in the DB, and its
+// cursor in the Store, so subscribing again to the same query resumes.
+func (c *Client) Unsubscribe(id string) {
+	c.mu.Lock()
+	_, ok := c.subs[id]
+	delete(c.subs, id)
+	c.mu.Unlock()
+	if ok {
+		c.Notify()
+	}
+}
+
+// reconcileSubs brings the server's set of subscriptions on this
+// connection in line with the registry: unsub what was dropped first (it
+// frees slots under the server's limit), then sub what is new or changed.
+func (c *Client) reconcileSubs() {
+	cs := c.cs
+	c.mu.Lock()
+	snap := make(map[string]*subEntry, len(c.subs))
+	for id, e := range c.subs {
+		snap[id] = e
+	}
+	c.mu.Unlock()
+	for _, id := range slices.Sorted(maps.Keys(cs.sent)) {
+		if snap[id] == nil {
+			c.write(protocol.TUnsub, &protocol.Unsub{ID: id})
+			delete(cs.sent, id)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(snap)) {
+		e := snap[id]
+		v, ok := cs.sent[id]
+		if ok && v == e.ver {
+			continue
+		}
+		if ok {
+			c.write(protocol.TUnsub, &protocol.Unsub{ID: id})
+		}
+		c.write(protocol.TSub, &protocol.Sub{ID: id, Query: e.q, Cursor: c.loadCursor(id, e.key)})
+		cs.sent[id] = e.ver
+		p := cs.progress[id]
+		if p == nil {
+			p = &subProgress{}
+			cs.progress[id] = p
+		} else {
+			p.resub, p.persisted = true, 0
+		}
+		p.awaiting++
+	}
+}
+
+// onRows merges confirmed row states, then saves the subscription's cursor:
+// only after the merge succeeded, so a crash in between resumes from the
+// older cursor and receives the rows again (merging is idempotent), never
+// skips them.
+func (c *Client) onRows(r *protocol.Rows) error {
+	if err := c.merge(r.Rows, nil); err != nil {
+		return fmt.Errorf("merging rows: %w", err)
+	}
+	p := c.cs.progress[r.Sub]
+	if p == nil {
+		return nil
+	}
+	if r.Complete && p.awaiting > 0 {
+		p.awaiting--
+		if p.awaiting == 0 {
+			p.resub = false
+		}
+	}
+	ver, live := c.cs.sent[r.Sub]
+	if !live || p.resub || r.Cursor <= p.persisted {
+		return nil
+	}
+	c.mu.Lock()
+	e := c.subs[r.Sub]
+	c.mu.Unlock()
+	if e == nil || e.ver != ver {
+		return nil // re-registered meanwhile; the next sync resubscribes
+	}
+	if err := c.saveCursor(r.Sub, e.key, r.Cursor); err != nil {
+		// Not fatal: the next connection resumes from an older cursor.
+		c.log.Warn("cannot save a subscription cursor", "sub", r.Sub, "err", err)
+		return nil
+	}
+	p.persisted = r.Cursor
+	return nil
+}
+
+func (c *Client) loadCursor(id, key string) uint64 {
+	v, ok, err := c.opts.Store.Get(c.ctx, bucketSync, cursorKey(id))
+	if err != nil {
+		c.log.Warn("cannot read a subscription cursor", "sub", id, "err", err)
+		return 0
+	}
+	var sc storedCursor
+	if !ok || json.Unmarshal(v, &sc) != nil || sc.Query != key {
+		return 0
+	}
+	return sc.Cursor
+}
+
+func (c *Client) saveCursor(id, key string, cursor uint64) error {
+	b, err := json.Marshal(storedCursor{Cursor: cursor, Query: key})
+	if err != nil {
+		return err
+	}
+	return c.opts.Store.Apply(c.ctx, []storage.Op{storage.Put(bucketSync, cursorKey(id), b)})
+}
