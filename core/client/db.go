@@ -69,13 +69,16 @@ type Db struct {
 	hook   refresher
 	id     *identity.Identity
 
-	mu        gosync.Mutex
-	closed    bool
-	token     string // external: the bearer; local-first: the current minted token
-	tokenExp  time.Time
-	renew     clock.Timer
-	serverSub map[string]int // query key -> live local subscriptions using it
-	errs      errListeners
+	mu       gosync.Mutex
+	closed   bool
+	token    string // external: the bearer; local-first: the current minted token
+	tokenExp time.Time
+	// presentedExp is the expiry of the token last handed to the sync
+	// client, acceptedExp that of the last one the server accepted.
+	presentedExp, acceptedExp time.Time
+	renew                     clock.Timer
+	serverSub                 map[string]int // query key -> live local subscriptions using it
+	errs                      errListeners
 }
 
 // Open creates a Db from opts: it derives the session from the config,
@@ -132,7 +135,7 @@ func Open(ctx context.Context, opts Options) (*Db, error) {
 		so := opts.SyncOptions
 		so.DB, so.Store, so.URL, so.AppID = db.engine, opts.Store, opts.ServerURL, opts.AppID
 		so.Credentials, so.Transport, so.Clock = db.credentials, opts.Transport, opts.Clock
-		so.OnAuthError, so.OnReject = db.onAuthError, db.onReject
+		so.OnAuthError, so.OnReject, so.OnAuthenticated = db.onAuthError, db.onReject, db.onAuthenticated
 		if so.Logger == nil {
 			so.Logger = opts.Logger
 		}
@@ -181,6 +184,7 @@ func (db *Db) credentials() protocol.Auth {
 	defer db.mu.Unlock()
 	switch db.mode {
 	case session.External:
+		db.presentedExp = db.tokenExp
 		return protocol.Auth{Bearer: db.token}
 	case session.LocalFirst:
 		now := db.opts.Clock.Now()
@@ -193,6 +197,7 @@ func (db *Db) credentials() protocol.Auth {
 			db.token, db.tokenExp = tok, now.Add(db.opts.TokenTTL)
 			db.scheduleRenewalLocked()
 		}
+		db.presentedExp = db.tokenExp
 		return protocol.Auth{Bearer: db.token}
 	}
 	return protocol.Auth{}
@@ -265,6 +270,23 @@ func (db *Db) onAuthError(e protocol.Error) {
 	case session.External:
 		db.hook.trigger()
 	}
+}
+
+// onAuthenticated records that the server accepted our credentials: the
+// auth error, if any, is over.
+func (db *Db) onAuthenticated(*session.Session) {
+	db.mu.Lock()
+	db.acceptedExp = db.presentedExp
+	db.mu.Unlock()
+	db.auth.set(func(s *AuthState) { s.Error = "" })
+}
+
+// AcceptedTokenExpiry is when the credentials the server last accepted
+// expire (zero when they do not, or before the first acceptance).
+func (db *Db) AcceptedTokenExpiry() time.Time {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.acceptedExp
 }
 
 func (db *Db) onReject(c *engine.Change, err *protocol.RemoteError) {

@@ -26,10 +26,40 @@ import (
 	gosync "sync"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/identity"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
+	"github.com/jazzgo/jazz-tools/core/session"
 	"github.com/jazzgo/jazz-tools/core/storage"
 )
+
+// StorageName is the name of the browser database holding c's data:
+// "jazz:<appId>:<user>", one per app and per user, so two users of one
+// browser never see each other's rows, queued writes or cursors. <user> is
+// the user_id (derived from the secret, or the JWT's sub), or "anonymous"
+// for anonymous sessions, which share one database of readable rows. A
+// local-first user who signs up keeps the same user_id, and so their data.
+func StorageName(c Config) (string, error) {
+	if err := c.Validate(); err != nil {
+		return "", err
+	}
+	ns := "anonymous"
+	switch c.Mode() {
+	case session.LocalFirst:
+		id, err := identity.FromSecret(c.Secret)
+		if err != nil {
+			return "", fmt.Errorf("%w: secret: %v", ErrConfig, err)
+		}
+		ns = id.UserID
+	case session.External:
+		s, _, err := ExternalSession(c.JWTToken)
+		if err != nil {
+			return "", fmt.Errorf("%w: jwtToken: %v", ErrConfig, err)
+		}
+		ns = s.UserID
+	}
+	return "jazz:" + c.AppID + ":" + ns, nil
+}
 
 // The engine's buckets, as it lays them out in its Store (core/engine).
 // TestTabs_BatchSeesEngineWrites fails if the engine changes them.

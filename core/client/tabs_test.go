@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	gosync "sync"
 	"testing"
 
@@ -292,5 +293,35 @@ func TestTabs_MirrorAuthError(t *testing.T) {
 	db.MirrorAuthError("")
 	if len(seen) != 2 || seen[0] != AuthExpired || seen[1] != "" {
 		t.Fatalf("auth changes = %v", seen)
+	}
+}
+
+func TestTabs_StorageNameIsPerAppAndUser(t *testing.T) {
+	jwt := func(sub string) string {
+		return b64(`{"alg":"none"}`) + "." + b64(`{"sub":"`+sub+`"}`) + ".sig"
+	}
+	lf, err := StorageName(Config{AppID: "app", Secret: tabSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{AppID: "app"}, "jazz:app:anonymous"},
+		{Config{AppID: "other"}, "jazz:other:anonymous"},
+		{Config{AppID: "app", JWTToken: jwt("alice")}, "jazz:app:alice"},
+		{Config{AppID: "app", JWTToken: jwt("bob")}, "jazz:app:bob"},
+	}
+	for _, c := range cases {
+		if got, err := StorageName(c.cfg); err != nil || got != c.want {
+			t.Errorf("StorageName(%+v) = %q, %v; want %q", c.cfg, got, err, c.want)
+		}
+	}
+	if lf == "jazz:app:anonymous" || len(lf) <= len("jazz:app:") {
+		t.Errorf("local-first name %q does not name the user", lf)
+	}
+	if _, err := StorageName(Config{AppID: "app", Secret: "short"}); !errors.Is(err, ErrConfig) {
+		t.Errorf("bad secret: %v", err)
 	}
 }

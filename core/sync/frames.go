@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/session"
 )
 
 // errUnexpected is a well-formed frame that makes no sense in the current
@@ -76,6 +77,7 @@ func (c *Client) onWelcome(w *protocol.Welcome) {
 	c.attempt = 0
 	c.reauthPending = false
 	c.sess.Store(w.Session)
+	c.authenticated(w.Session)
 	c.arm(tPing, c.opts.HeartbeatInterval)
 	c.phase = phConnected
 	c.sync()
@@ -85,6 +87,7 @@ func (c *Client) onWelcome(w *protocol.Welcome) {
 func (c *Client) onAuthed(a *protocol.Authed) {
 	c.cs.authSent = false
 	c.sess.Store(a.Session)
+	c.authenticated(a.Session)
 	if c.phase != phPausedOpen {
 		return // a proactive refresh while connected: nothing was held back
 	}
@@ -125,5 +128,11 @@ func (c *Client) onError(e protocol.Error) {
 		// Protocol errors are followed by a 4400 close, which triggers the
 		// reconnect; some (too_many_subscriptions) keep the connection.
 		c.log.Warn("server reported an error", "error", e.Error, "code", e.Code, "message", e.Message)
+	}
+}
+
+func (c *Client) authenticated(s *session.Session) {
+	if f := c.opts.OnAuthenticated; f != nil {
+		c.cb.post(func() { f(s) })
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/session"
 	"github.com/jazzgo/jazz-tools/core/storage"
 )
 
@@ -64,6 +65,10 @@ type Options struct {
 	// OnReject reports a local change the server refused and that was
 	// rolled back. The error unwraps to the typed error of its kind.
 	OnReject func(*engine.Change, *protocol.RemoteError)
+	// OnAuthenticated reports that the server accepted the credentials
+	// (welcome, or authed after an in-band re-authentication), with the
+	// session it resolved.
+	OnAuthenticated func(*session.Session)
 	// OnStatus reports every status transition.
 	OnStatus func(Status)
 	// OnFatal reports a failure retrying cannot fix, such as an app id the

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command ran and failed
+	exitUsage = 2 // the command line was wrong
+)
+
+// version is set at build time with -ldflags "-X main.version=...";
+// otherwise the module version from the build info is used.
+var version = ""
+
+const usageText = `jazz-tools: the Jazz sync server and its tools
+
+Usage:
+  jazz-tools server APP_ID [flags]   run the sync server
+  jazz-tools deploy APP_ID [flags]   publish an app bundle to a running server
+  jazz-tools version                 print the version
+
+Run "jazz-tools server --help" or "jazz-tools deploy --help" for the flags.
+Every flag can also be set with an environment variable JAZZ_<FLAG_NAME>
+(for example --data-dir is JAZZ_DATA_DIR); a flag on the command line wins.
+`
+
+// usageError is a command line that cannot run; it exits with exitUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return &usageError{msg: fmt.Sprintf(format, a...)} }
+
+// run is the whole command, with its environment passed in so tests can
+// drive it without a process.
+func run(args []string, env func(string) string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usageText)
+		return exitUsage
+	}
+	switch args[0] {
+	case "server":
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return runServer(ctx, args[1:], env, stdout, stderr)
+	case "deploy":
+		return runDeploy(args[1:], env, stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "jazz-tools %s (%s)\n", versionString(), runtime.Version())
+		return exitOK
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usageText)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "jazz-tools: unknown command %q\n\n%s", args[0], usageText)
+		return exitUsage
+	}
+}
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// envName is the environment variable backing a flag.
+func envName(flagName string) string {
+	return "JAZZ_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseFlags parses args into fs, allowing flags before and after the
+// positional arguments (the seed docs put APP_ID first), then fills every
+// flag not given on the command line from its environment variable.
+func parseFlags(fs *flag.FlagSet, args []string, env func(string) string) (positional []string, err error) {
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var bad error
+	fs.VisitAll(func(f *flag.Flag) {
+		if given[f.Name] || bad != nil {
+			return
+		}
+		if v := env(envName(f.Name)); v != "" {
+			if err := fs.Set(f.Name, v); err != nil {
+				bad = usagef("%s=%q: %v", envName(f.Name), v, err)
+			}
+		}
+	})
+	return positional, bad
+}
+
+// printFlags documents every flag of fs with its environment variable.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	for _, n := range names {
+		f := fs.Lookup(n)
+		kind, usage := flag.UnquoteUsage(f)
+		head := "  --" + n
+		if kind != "" {
+			head += " " + kind
+		}
+		fmt.Fprintf(w, "%s\n      %s\n      env %s", head, usage, envName(n))
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			fmt.Fprintf(w, ", default %s", f.DefValue)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// report prints err and maps it to an exit code.
+func report(stderr io.Writer, cmd string, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "jazz-tools %s: %v\n", cmd, err)
+		fmt.Fprintf(stderr, "Usage: jazz-tools %s APP_ID [flags]\nRun \"jazz-tools %s --help\" for every flag.\n", cmd, cmd)
+		return exitUsage
+	}
+	fmt.Fprintf(stderr, "jazz-tools %s: %v\n", cmd, err)
+	return exitError
+}

@@ -1,0 +1,192 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/jazzgo/jazz-tools/core/protocol"
+)
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+func TestParseServer_FlagsAndEnvironment(t *testing.T) {
+	base := serverOptions{appID: "app", host: "127.0.0.1", port: DefaultPort, maxFrameBytes: protocol.MaxFrame, inMemory: true}
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want func(o *serverOptions)
+	}{
+		{"defaults", []string{"app", "--in-memory"}, nil, func(o *serverOptions) {}},
+		{"flags before the app id", []string{"--in-memory", "--port", "9", "app"}, nil, func(o *serverOptions) { o.port = 9 }},
+		{"seed command line", []string{"app", "--port", "1625", "--data-dir", "./data", "--allow-local-first-auth",
+			"--jwks-url", "https://auth.example.com/.well-known/jwks.json", "--backend-secret", "b", "--admin-secret", "a"}, nil,
+			func(o *serverOptions) {
+				o.inMemory, o.dataDir, o.allowLocalFirst = false, "./data", true
+				o.jwksURL, o.backendSecret, o.adminSecret = "https://auth.example.com/.well-known/jwks.json", "b", "a"
+			}},
+		{"everything from the environment", []string{"app"}, map[string]string{
+			"JAZZ_DATA_DIR": "/d", "JAZZ_ADMIN_SECRET": "a", "JAZZ_BACKEND_SECRET": "b", "JAZZ_JWKS_URL": "https://x/jwks",
+			"JAZZ_PORT": "0", "JAZZ_HOST": "0.0.0.0", "JAZZ_ALLOW_LOCAL_FIRST_AUTH": "true", "JAZZ_ALLOWED_ORIGINS": "https://a.example, *.b.example",
+			"JAZZ_MAX_FRAME_BYTES": "4096", "JAZZ_BUNDLE": "b.json"},
+			func(o *serverOptions) {
+				o.inMemory, o.dataDir, o.adminSecret, o.backendSecret, o.jwksURL = false, "/d", "a", "b", "https://x/jwks"
+				o.port, o.host, o.allowLocalFirst, o.maxFrameBytes, o.bundleFile = 0, "0.0.0.0", true, 4096, "b.json"
+				o.allowedOrigins = []string{"https://a.example", "*.b.example"}
+			}},
+		{"flags win over the environment", []string{"app", "--in-memory", "--port", "7", "--admin-secret", "flag"},
+			map[string]string{"JAZZ_PORT": "8", "JAZZ_ADMIN_SECRET": "env"},
+			func(o *serverOptions) { o.port, o.adminSecret = 7, "flag" }},
+		{"app id from the environment", []string{"--in-memory"}, map[string]string{"JAZZ_APP_ID": "app"}, func(o *serverOptions) {}},
+		{"NODE_ENV=production", []string{"app", "--data-dir", "d", "--admin-secret", "s"}, map[string]string{"NODE_ENV": "production"},
+			func(o *serverOptions) { o.inMemory, o.dataDir, o.adminSecret, o.production = false, "d", "s", true }},
+		{"JAZZ_IN_MEMORY", []string{"app"}, map[string]string{"JAZZ_IN_MEMORY": "1"}, func(o *serverOptions) {}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseServer(tc.args, envOf(tc.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := base
+			tc.want(&want)
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("got  %+v\nwant %+v", got, want)
+			}
+		})
+	}
+}
+
+func TestParseServer_RefusesWhatCannotBeMeant(t *testing.T) {
+	cases := []struct {
+		name, want string
+		args       []string
+		env        map[string]string
+	}{
+		{"jwks and public key", "alternatives", []string{"app", "--in-memory", "--jwks-url", "https://x", "--jwt-public-key", "k"}, nil},
+		{"jwks from env and key from flag", "alternatives", []string{"app", "--in-memory", "--jwt-public-key", "k"}, map[string]string{"JAZZ_JWKS_URL": "https://x"}},
+		{"production without data dir", "--data-dir", []string{"app", "--production", "--admin-secret", "s"}, nil},
+		{"production without admin secret", "--admin-secret", []string{"app", "--production", "--data-dir", "d"}, nil},
+		{"NODE_ENV production without either", "--data-dir (JAZZ_DATA_DIR) and --admin-secret", []string{"app"}, map[string]string{"NODE_ENV": "production"}},
+		{"production in memory", "refuses --in-memory", []string{"app", "--production", "--in-memory", "--admin-secret", "s"}, nil},
+		{"no storage", "--in-memory", []string{"app"}, nil},
+		{"both storages", "alternatives", []string{"app", "--in-memory", "--data-dir", "d"}, nil},
+		{"no app id", "missing APP_ID", []string{"--in-memory"}, nil},
+		{"two app ids", "unexpected arguments", []string{"a", "b", "--in-memory"}, nil},
+		{"unknown flag", "not defined", []string{"app", "--in-memory", "--nope"}, nil},
+		{"bad port", "invalid value", []string{"app", "--in-memory", "--port", "x"}, nil},
+		{"bad env value", "JAZZ_PORT", []string{"app", "--in-memory"}, map[string]string{"JAZZ_PORT": "x"}},
+		{"port out of range", "not a TCP port", []string{"app", "--in-memory", "--port", "70000"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseServer(tc.args, envOf(tc.env))
+			var ue *usageError
+			if !errors.As(err, &ue) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want a usage error mentioning %q", err, tc.want)
+			}
+			var stderr bytes.Buffer
+			if code := run(append([]string{"server"}, tc.args...), envOf(tc.env), io.Discard, &stderr); code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, exitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("stderr does not explain: %s", stderr.String())
+			}
+		})
+	}
+}
+
+func TestHelp_DocumentsEveryFlagAndItsEnvironmentVariable(t *testing.T) {
+	for _, tc := range []struct {
+		cmd string
+		fs  *flag.FlagSet
+	}{{"server", serverFlags(&serverOptions{})}, {"deploy", deployFlags(&deployOptions{})}} {
+		var out bytes.Buffer
+		if code := run([]string{tc.cmd, "--help"}, envOf(nil), &out, io.Discard); code != exitOK {
+			t.Fatalf("%s --help: exit %d", tc.cmd, code)
+		}
+		n := 0
+		tc.fs.VisitAll(func(f *flag.Flag) {
+			n++
+			for _, want := range []string{"--" + f.Name, envName(f.Name)} {
+				if !strings.Contains(out.String(), want) {
+					t.Errorf("%s --help does not mention %s", tc.cmd, want)
+				}
+			}
+		})
+		if n == 0 {
+			t.Fatalf("%s has no flags", tc.cmd)
+		}
+	}
+	var out bytes.Buffer
+	run([]string{"server", "--help"}, envOf(nil), &out, io.Discard)
+	for _, want := range []string{"NODE_ENV=production", "JAZZ_APP_ID", "listening on"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("server --help lacks %q", want)
+		}
+	}
+}
+
+func TestRun_UnknownCommandOrNoneIsUsage(t *testing.T) {
+	for _, args := range [][]string{nil, {"serve"}, {"--port", "1"}} {
+		var stderr bytes.Buffer
+		if code := run(args, envOf(nil), io.Discard, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "Usage:") {
+			t.Fatalf("%v: exit %d, stderr %q", args, code, stderr.String())
+		}
+	}
+	var out bytes.Buffer
+	if code := run([]string{"version"}, envOf(nil), &out, io.Discard); code != exitOK || !strings.HasPrefix(out.String(), "jazz-tools ") {
+		t.Fatalf("version: %d %q", code, out.String())
+	}
+}
+
+func TestParseDeploy(t *testing.T) {
+	o, err := parseDeploy([]string{"app", "--server", "http://s"}, envOf(map[string]string{"JAZZ_ADMIN_SECRET": "a", "JAZZ_BUNDLE": "b.json"}))
+	if err != nil || o != (deployOptions{appID: "app", serverURL: "http://s", adminSecret: "a", bundleFile: "b.json"}) {
+		t.Fatalf("%+v %v", o, err)
+	}
+	_, err = parseDeploy([]string{"app"}, envOf(nil))
+	if err == nil || !strings.Contains(err.Error(), "--server, --admin-secret, --bundle") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestConfig_JWTPublicKeyInlineOrFromAFile(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	pemText := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	file := filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(file, []byte(pemText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	for _, v := range []string{pemText, file, `{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}`} {
+		cfg, err := serverOptions{appID: "app", inMemory: true, jwtPublicKey: v}.config(log)
+		if err != nil || cfg.Resolver.External == nil {
+			t.Fatalf("%.30q: %v", v, err)
+		}
+	}
+	for _, v := range []string{"/no/such/file", "{not a jwk}"} {
+		if _, err := (serverOptions{appID: "app", inMemory: true, jwtPublicKey: v}).config(log); err == nil {
+			t.Fatalf("%q accepted", v)
+		}
+	}
+}

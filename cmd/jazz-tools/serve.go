@@ -1,0 +1,268 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jazzgo/jazz-tools/core/bundle"
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/server"
+	"github.com/jazzgo/jazz-tools/server/auth"
+)
+
+// DefaultPort is the sync server's port when --port is not given.
+const DefaultPort = 1625
+
+// shutdownTimeout bounds the graceful part of a SIGINT/SIGTERM shutdown.
+const shutdownTimeout = 10 * time.Second
+
+// serverOptions is the parsed command line of "jazz-tools server".
+type serverOptions struct {
+	appID           string
+	host            string
+	port            int
+	dataDir         string
+	inMemory        bool
+	allowLocalFirst bool
+	jwksURL         string
+	jwtPublicKey    string
+	backendSecret   string
+	adminSecret     string
+	bundleFile      string
+	allowedOrigins  []string
+	maxFrameBytes   int
+	production      bool
+}
+
+func serverFlags(o *serverOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&o.host, "host", "127.0.0.1", "`HOST` interface to listen on (0.0.0.0 for every interface)")
+	fs.IntVar(&o.port, "port", DefaultPort, "TCP `PORT` to listen on; 0 picks a free one (the real one is printed)")
+	fs.StringVar(&o.dataDir, "data-dir", "", "`DIR`ectory holding the data file APP_ID.db (created if missing)")
+	fs.BoolVar(&o.inMemory, "in-memory", false, "keep all data in memory and lose it on exit (tests, demos; refused in production)")
+	fs.BoolVar(&o.allowLocalFirst, "allow-local-first-auth", false, "accept self-signed local-first tokens")
+	fs.StringVar(&o.jwksURL, "jwks-url", "", "verify external JWTs against the key set at `URL`")
+	fs.StringVar(&o.jwtPublicKey, "jwt-public-key", "", "verify external JWTs against this `KEY`: a JWK or PEM public key, inline or a file path (not with --jwks-url)")
+	fs.StringVar(&o.backendSecret, "backend-secret", "", "`SECRET` that lets trusted backends act as any user (X-Jazz-Backend-Secret); empty disables impersonation")
+	fs.StringVar(&o.adminSecret, "admin-secret", "", "`SECRET` for the admin routes (bundle publishing); empty disables them")
+	fs.StringVar(&o.bundleFile, "bundle", "", "publish the app bundle in `FILE` at start, replacing the stored one")
+	fs.Func("allowed-origins", "comma-separated browser `ORIGINS` allowed to open sockets, e.g. https://app.example.com,*.example.com (default: localhost and 127.0.0.1, any port)", func(v string) error {
+		o.allowedOrigins = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				o.allowedOrigins = append(o.allowedOrigins, p)
+			}
+		}
+		return nil
+	})
+	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", protocol.MaxFrame, "largest WebSocket frame a client may send, in `BYTES`")
+	fs.BoolVar(&o.production, "production", false, "production mode (also NODE_ENV=production): requires --data-dir and --admin-secret, refuses --in-memory")
+	return fs
+}
+
+// parseServer turns the command line and environment into options, refusing
+// combinations that cannot be meant.
+func parseServer(args []string, env func(string) string) (serverOptions, error) {
+	var o serverOptions
+	fs := serverFlags(&o)
+	pos, err := parseFlags(fs, args, env)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return o, err
+		}
+		return o, usagef("%v", err)
+	}
+	switch {
+	case len(pos) == 1:
+		o.appID = pos[0]
+	case len(pos) == 0 && env("JAZZ_APP_ID") != "":
+		o.appID = env("JAZZ_APP_ID")
+	case len(pos) == 0:
+		return o, usagef("missing APP_ID")
+	default:
+		return o, usagef("unexpected arguments after APP_ID: %s", strings.Join(pos[1:], " "))
+	}
+	if env("NODE_ENV") == "production" {
+		o.production = true
+	}
+	if o.port < 0 || o.port > 65535 {
+		return o, usagef("--port %d is not a TCP port", o.port)
+	}
+	if o.jwksURL != "" && o.jwtPublicKey != "" {
+		return o, usagef("--jwks-url and --jwt-public-key are alternatives; configure one of them, not both")
+	}
+	if o.dataDir != "" && o.inMemory {
+		return o, usagef("--data-dir and --in-memory are alternatives; configure one of them, not both")
+	}
+	if o.production {
+		var missing []string
+		if o.inMemory {
+			return o, usagef("production mode refuses --in-memory: acknowledged writes must survive a restart")
+		}
+		if o.dataDir == "" {
+			missing = append(missing, "--data-dir (JAZZ_DATA_DIR)")
+		}
+		if o.adminSecret == "" {
+			missing = append(missing, "--admin-secret (JAZZ_ADMIN_SECRET)")
+		}
+		if len(missing) > 0 {
+			return o, usagef("production mode requires %s", strings.Join(missing, " and "))
+		}
+	}
+	if o.dataDir == "" && !o.inMemory {
+		return o, usagef("either --data-dir DIR (durable) or --in-memory (throw-away) is required")
+	}
+	return o, nil
+}
+
+func serverHelp(w io.Writer) {
+	var o serverOptions
+	fmt.Fprint(w, `Usage: jazz-tools server APP_ID [flags]
+
+Runs the sync server for one app: HTTP and WebSocket on --host:--port, data in
+--data-dir. Prints "listening on http://HOST:PORT" on stderr once ready; logs are
+JSON lines on stderr. SIGINT or SIGTERM shuts down gracefully.
+
+APP_ID may also come from JAZZ_APP_ID. NODE_ENV=production turns on --production.
+
+Flags (each also read from the environment variable shown; a flag wins):
+`)
+	printFlags(w, serverFlags(&o))
+}
+
+// runServer starts the server and blocks until ctx is done.
+func runServer(ctx context.Context, args []string, env func(string) string, stdout, stderr io.Writer) int {
+	o, err := parseServer(args, env)
+	if errors.Is(err, flag.ErrHelp) {
+		serverHelp(stdout)
+		return exitOK
+	}
+	if err != nil {
+		return report(stderr, "server", err)
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	cfg, err := o.config(log)
+	if err != nil {
+		return report(stderr, "server", err)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return report(stderr, "server", err)
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
+	if err != nil {
+		srv.Close()
+		return report(stderr, "server", err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	if o.production {
+		log.Info("production mode")
+	} else if o.adminSecret == "" {
+		log.Warn("no admin secret: bundles can only be published with --bundle at start")
+	}
+	fmt.Fprintf(stderr, "listening on http://%s\n", ln.Addr())
+
+	code := exitOK
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err := <-served:
+		log.Error("http server stopped", "error", err)
+		code = exitError
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	// Stop accepting and finish plain requests first; sockets (hijacked, so
+	// not tracked by http.Server) are then closed by srv.Close with 1001.
+	_ = hs.Shutdown(sctx)
+	if err := srv.Close(); err != nil {
+		log.Error("closing the server", "error", err)
+		code = exitError
+	}
+	return code
+}
+
+// config builds the server configuration, loading keys and the bundle.
+func (o serverOptions) config(log *slog.Logger) (server.Config, error) {
+	r := &auth.Resolver{AppID: o.appID, BackendSecret: o.backendSecret, AllowLocalFirst: o.allowLocalFirst}
+	switch {
+	case o.jwksURL != "":
+		r.External = auth.NewJWKS(o.jwksURL, auth.Options{Logger: log})
+	case o.jwtPublicKey != "":
+		text, err := keyText(o.jwtPublicKey)
+		if err != nil {
+			return server.Config{}, usagef("--jwt-public-key: %v", err)
+		}
+		k, err := auth.NewStaticKey(text, auth.Options{})
+		if err != nil {
+			return server.Config{}, usagef("--jwt-public-key: %v", err)
+		}
+		r.External = k
+	}
+	cfg := server.Config{
+		AppID:          o.appID,
+		DataDir:        o.dataDir,
+		InMemory:       o.inMemory,
+		Resolver:       r,
+		AdminSecret:    o.adminSecret,
+		MaxFrameBytes:  o.maxFrameBytes,
+		AllowedOrigins: o.allowedOrigins,
+		Logger:         log,
+	}
+	if o.bundleFile != "" {
+		b, err := readBundle(o.bundleFile)
+		if err != nil {
+			return server.Config{}, err
+		}
+		cfg.Bundle = b
+	}
+	return cfg, nil
+}
+
+// keyText returns v itself when it is an inline JWK or PEM, else the
+// contents of the file it names.
+func keyText(v string) (string, error) {
+	t := strings.TrimSpace(v)
+	if strings.HasPrefix(t, "{") || strings.HasPrefix(t, "-----BEGIN") {
+		return t, nil
+	}
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return "", fmt.Errorf("neither an inline JWK or PEM key nor a readable file: %w", err)
+	}
+	return string(b), nil
+}
+
+func readBundle(path string) (*bundle.Bundle, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading the bundle: %w", err)
+	}
+	b, err := bundle.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,164 @@
+package server
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/jazzgo/jazz-tools/core/bundle"
+	"github.com/jazzgo/jazz-tools/core/clock"
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/storage"
+	"github.com/jazzgo/jazz-tools/server/auth"
+)
+
+// Defaults applied by New to zero Config fields.
+const (
+	// DefaultHeartbeatTimeout matches docs/protocol.md: clients ping every
+	// 15 s, so three missed pings mean the connection is dead.
+	DefaultHeartbeatTimeout = 45 * time.Second
+	// DefaultHelloTimeout bounds how long an upgraded socket may stay open
+	// without saying who it is, so idle sockets cannot pile up.
+	DefaultHelloTimeout = 10 * time.Second
+)
+
+// DefaultAllowedOrigins lets pages served from this machine (any port) open
+// sockets, which is what local development needs and nothing more.
+var DefaultAllowedOrigins = []string{"localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", "[::1]", "[::1]:*"}
+
+// Config configures New. AppID and one of DataDir or InMemory are required;
+// every other field has a usable zero value.
+type Config struct {
+	// AppID is the one app this server serves. It names the data file and
+	// must match the app id in every request path and WebSocket hello.
+	// Letters, digits, '.', '_' and '-' only, so it is safe as a file name.
+	AppID string
+
+	// DataDir is the directory holding <AppID>.db, the bbolt file with rows,
+	// the applied-change log and the published bundle. It is created if
+	// missing. Empty requires InMemory.
+	DataDir string
+
+	// InMemory keeps everything in process memory and loses it on exit. It
+	// exists for tests and throw-away dev servers; it cannot be combined with
+	// DataDir so that a typo never silently discards data.
+	InMemory bool
+
+	// Resolver decides the session of every request and WebSocket hello.
+	// Nil accepts only anonymous sessions (every other credential is refused
+	// with code "disabled"). Its AppID, when set, must equal AppID; when
+	// empty, a copy with AppID filled in is used.
+	Resolver *auth.Resolver
+
+	// AdminSecret guards the admin routes (bundle publishing). Empty
+	// disables them: they answer 403 admin_disabled.
+	AdminSecret string
+
+	// MaxFrameBytes is the largest WebSocket frame a client may send. Zero
+	// means protocol.MaxFrame (1 MiB); larger values are refused because
+	// the protocol codec never accepts more than that.
+	MaxFrameBytes int
+
+	// AllowedOrigins are the browser origins allowed to open sockets, as
+	// host patterns (path.Match syntax, e.g. "app.example.com",
+	// "*.example.com", "localhost:*"); full origins such as
+	// "https://app.example.com" are reduced to their host. "*" allows any
+	// origin. Requests without an Origin header (non-browser clients) and
+	// same-origin pages are always allowed. Nil means DefaultAllowedOrigins.
+	AllowedOrigins []string
+
+	// Logger receives structured logs. Nil means JSON lines on stderr.
+	Logger *slog.Logger
+
+	// Clock drives heartbeats, hello and session-expiry timers and the
+	// engine's timestamps. Nil means the system clock; tests pass a
+	// clock.Fake to expire tokens without sleeping.
+	Clock clock.Clock
+
+	// Bundle, when non-nil, is published at start exactly as an admin PUT
+	// would: it replaces any stored bundle and is persisted. When nil, the
+	// stored bundle is loaded; with none stored yet, the app starts with an
+	// empty schema and every query or write fails until one is published.
+	Bundle *bundle.Bundle
+
+	// HeartbeatTimeout closes a connection that sent nothing for this long.
+	// Zero means DefaultHeartbeatTimeout.
+	HeartbeatTimeout time.Duration
+
+	// store replaces the in-memory store (InMemory only); tests inject
+	// faults through it.
+	store storage.Store
+}
+
+var appIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// withDefaults validates c and fills in its zero fields.
+func (c Config) withDefaults() (Config, error) {
+	bad := func(field, problem string) (Config, error) {
+		return Config{}, &ConfigError{Field: field, Problem: problem}
+	}
+	if !appIDRe.MatchString(c.AppID) {
+		return bad("AppID", "must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	switch {
+	case c.DataDir == "" && !c.InMemory:
+		return bad("DataDir", "a data directory is required unless InMemory is set")
+	case c.DataDir != "" && c.InMemory:
+		return bad("InMemory", "cannot be combined with a data directory")
+	}
+	switch {
+	case c.MaxFrameBytes == 0:
+		c.MaxFrameBytes = protocol.MaxFrame
+	case c.MaxFrameBytes < 1024 || c.MaxFrameBytes > protocol.MaxFrame:
+		return bad("MaxFrameBytes", fmt.Sprintf("must be between 1024 and %d", protocol.MaxFrame))
+	}
+	if c.HeartbeatTimeout < 0 {
+		return bad("HeartbeatTimeout", "must not be negative")
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.Clock == nil {
+		c.Clock = clock.System{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	if c.Resolver == nil {
+		c.Resolver = &auth.Resolver{AppID: c.AppID, Clock: c.Clock}
+	} else {
+		if c.Resolver.AppID != "" && c.Resolver.AppID != c.AppID {
+			return bad("Resolver", fmt.Sprintf("resolver is for app %q, server for %q", c.Resolver.AppID, c.AppID))
+		}
+		r := *c.Resolver
+		r.AppID = c.AppID
+		c.Resolver = &r
+	}
+	if c.AllowedOrigins == nil {
+		c.AllowedOrigins = DefaultAllowedOrigins
+	}
+	origins := make([]string, 0, len(c.AllowedOrigins))
+	for _, o := range c.AllowedOrigins {
+		o = originHost(o)
+		if o == "" {
+			continue
+		}
+		origins = append(origins, o)
+	}
+	c.AllowedOrigins = origins
+	return c, nil
+}
+
+// originHost reduces "https://app.example.com:8443/" to
+// "app.example.com:8443", the form the websocket library matches against.
+func originHost(o string) string {
+	o = strings.TrimSpace(o)
+	if _, rest, ok := strings.Cut(o, "://"); ok {
+		o = rest
+	}
+	o, _, _ = strings.Cut(o, "/")
+	return o
+}

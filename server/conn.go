@@ -1,0 +1,427 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"nhooyr.io/websocket"
+
+	"github.com/jazzgo/jazz-tools/core/clock"
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/session"
+	"github.com/jazzgo/jazz-tools/server/auth"
+)
+
+// Close codes the server uses besides those in core/protocol.
+const (
+	closeNormal        = websocket.StatusNormalClosure // 1000: the client went away first
+	closeSlowConsumer  = websocket.StatusPolicyViolation
+	closeInternalError = websocket.StatusInternalError // 1011: storage failed; nothing was acked
+	closeSchemaChanged = websocket.StatusServiceRestart
+)
+
+// resolveTimeout bounds one credential check, which may wait for a JWKS fetch.
+const resolveTimeout = 15 * time.Second
+
+// conn is one client's WebSocket session. Frames are read and handled on one
+// goroutine, in order; everything written goes through out. Engine callbacks
+// (live rows) and timers (expiry, heartbeat) run on other goroutines and
+// synchronize on mu.
+//
+// Lock order: mu may be held while reading the engine (State, Get,
+// ChangedSince) and while queueing frames, never while calling an engine
+// method that delivers callbacks (Subscribe, Submit, Cancel), since a
+// callback for this very connection would then wait for mu forever.
+type conn struct {
+	srv    *Server
+	id     string
+	log    *slog.Logger
+	t      transport
+	out    *outbox
+	clk    clock.Clock
+	ctx    context.Context
+	cancel context.CancelFunc
+	opened time.Time
+
+	lastRead atomic.Int64 // Clock time (Unix ns) of the last frame received
+	framesIn atomic.Int64
+
+	reasonMu sync.Mutex
+	reason   string // why the connection ended; the first cause wins
+
+	mu        sync.Mutex
+	db        *engine.DB // bound at welcome; a bundle swap closes the connection
+	sess      *session.Session
+	paused    bool // the session expired: no rows out, pushes refused until auth
+	expiry    clock.Timer
+	expiryGen uint64
+	heartbeat clock.Timer
+	subs      map[string]*sub
+	finished  bool
+}
+
+// serveConn runs one connection to its end. It returns once the socket is
+// closed and the writer has stopped.
+func (s *Server) serveConn(t transport, log *slog.Logger, id, pathAppID string) {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &conn{
+		srv: s, id: id, log: log, t: t, out: newOutbox(), clk: s.cfg.Clock,
+		ctx: ctx, cancel: cancel, opened: time.Now(), subs: map[string]*sub{},
+	}
+	if !s.hub.add(c) {
+		cancel()
+		t.Close(protocol.CloseGoingAway, "server shutting down")
+		return
+	}
+	defer s.hub.remove(c)
+	log.Info("connection opened")
+	go c.out.run(t, func(err error) { c.noteReason("write failed", err) })
+	c.run(pathAppID)
+	c.finish()
+}
+
+func (c *conn) run(pathAppID string) {
+	if pathAppID != c.srv.cfg.AppID {
+		c.closeWith(protocol.CloseWrongApp, "unknown app", encodeFrame(protocol.TError, protocol.Error{
+			Error: "not_found", Code: "unknown_app", Message: "this server does not serve that app",
+		}), true)
+		return
+	}
+	hello := c.clk.AfterFunc(DefaultHelloTimeout, func() {
+		c.protocolFail("hello_timeout", "no hello frame within "+DefaultHelloTimeout.String())
+	})
+	data, err := c.t.Read(c.ctx)
+	hello.Stop()
+	if err != nil {
+		c.readFailed(err)
+		return
+	}
+	c.touch()
+	if !c.handshake(data) {
+		return
+	}
+	for {
+		data, err := c.t.Read(c.ctx)
+		if err != nil {
+			c.readFailed(err)
+			return
+		}
+		c.touch()
+		if !c.handle(data) {
+			return
+		}
+	}
+}
+
+// handshake answers the first frame: welcome, or an error and a close.
+func (c *conn) handshake(data []byte) bool {
+	f, err := protocol.Decode(data)
+	if err != nil {
+		c.protocolFail("bad_frame", err.Error())
+		return false
+	}
+	h, ok := f.Body.(*protocol.Hello)
+	if !ok {
+		c.protocolFail("bad_frame", "the first frame must be hello")
+		return false
+	}
+	if h.AppID != c.srv.cfg.AppID {
+		c.closeWith(protocol.CloseWrongApp, "unknown app", encodeFrame(protocol.TError, protocol.Error{
+			Error: "not_found", Code: "unknown_app", Message: "this server does not serve that app",
+		}), true)
+		return false
+	}
+	sess, deadline, ae := c.resolve(h.Auth)
+	if ae != nil {
+		c.log.Info("handshake refused", "code", string(ae.Code))
+		c.closeWith(protocol.CloseUnauthenticated, "unauthenticated", encodeFrame(protocol.TError, authErrorBody(ae)), true)
+		return false
+	}
+	err = c.srv.app.bind(func(db *engine.DB) {
+		c.mu.Lock()
+		c.db, c.sess = db, sess
+		c.mu.Unlock()
+	})
+	if err != nil {
+		c.closeWith(protocol.CloseGoingAway, "server shutting down", nil, true)
+		return false
+	}
+	c.mu.Lock()
+	c.scheduleExpiryLocked(deadline)
+	c.armHeartbeatLocked(c.srv.cfg.HeartbeatTimeout)
+	// Queued under mu so that an expiry firing at once still follows it.
+	c.send(protocol.TWelcome, protocol.Welcome{V: protocol.Version, Session: sess, ExpiresAt: unixMilli(deadline)})
+	c.mu.Unlock()
+	c.log.Info("session started", "user_id", sess.UserID, "auth_mode", string(sess.AuthMode), "expires_at", unixMilli(deadline))
+	return true
+}
+
+// resolve applies the server's session rules to credentials from a frame,
+// exactly as for the equivalent HTTP headers.
+func (c *conn) resolve(a protocol.Auth) (*session.Session, time.Time, *auth.Error) {
+	ctx, cancel := context.WithTimeout(c.ctx, resolveTimeout)
+	defer cancel()
+	// A present but blank bearer is "missing", as "Authorization: Bearer "
+	// is over HTTP, rather than an anonymous session hiding a client bug.
+	creds := auth.Credentials{BackendSecret: a.BackendSecret, Session: a.Session,
+		Bearer: strings.TrimSpace(a.Bearer), BearerGiven: a.Bearer != ""}
+	sess, deadline, err := c.srv.cfg.Resolver.ResolveWithExpiry(ctx, creds)
+	if err != nil {
+		var ae *auth.Error
+		if !errors.As(err, &ae) {
+			ae = &auth.Error{Code: auth.CodeInvalid, Message: "credentials could not be verified"}
+		}
+		return nil, time.Time{}, ae
+	}
+	return sess, deadline, nil
+}
+
+// handle processes one frame after the handshake; false ends the connection.
+func (c *conn) handle(data []byte) bool {
+	f, err := protocol.Decode(data)
+	if err != nil {
+		c.protocolFail("bad_frame", err.Error())
+		return false
+	}
+	switch f.Type {
+	case protocol.TAuth:
+		c.onAuth(f.Body.(*protocol.AuthMsg))
+	case protocol.TSub:
+		c.onSub(f.Body.(*protocol.Sub))
+	case protocol.TUnsub:
+		c.onUnsub(f.Body.(*protocol.Unsub))
+	case protocol.TPush:
+		return c.onPush(f.Body.(*protocol.Push))
+	case protocol.TPing:
+		c.send(protocol.TPong, f.Body)
+	case protocol.THello:
+		c.protocolFail("bad_frame", "hello was already received")
+		return false
+	default:
+		c.protocolFail("bad_frame", fmt.Sprintf("%q frames go from server to client", f.Type))
+		return false
+	}
+	return true
+}
+
+// onAuth re-authenticates in-band: a token refresh, or the way out of a
+// pause after expiry. Only the same principal is accepted, because a live
+// connection's subscriptions and queued writes belong to one user.
+func (c *conn) onAuth(m *protocol.AuthMsg) {
+	sess, deadline, ae := c.resolve(m.Auth)
+	if ae != nil {
+		c.send(protocol.TError, authErrorBody(ae))
+		return
+	}
+	c.mu.Lock()
+	if sess.UserID != c.sess.UserID || sess.AuthMode != c.sess.AuthMode {
+		c.mu.Unlock()
+		c.log.Info("auth for another principal refused", "user_id", c.sess.UserID)
+		c.send(protocol.TError, protocol.Error{Error: "unauthenticated", Code: string(auth.CodeInvalid),
+			Message: "auth must be for the same user_id and authMode; open a new connection to switch users"})
+		return
+	}
+	wasPaused := c.paused
+	c.sess, c.paused = sess, false
+	c.scheduleExpiryLocked(deadline)
+	c.send(protocol.TAuthed, protocol.Authed{Session: sess, ExpiresAt: unixMilli(deadline)})
+	var resync []*sub
+	if wasPaused {
+		for _, s := range c.subs {
+			resync = append(resync, s)
+		}
+	}
+	c.mu.Unlock()
+	c.log.Info("session renewed", "user_id", sess.UserID, "was_paused", wasPaused, "expires_at", unixMilli(deadline))
+	// Every subscription missed whatever happened while paused: resume each
+	// from the last cursor it was sent, under the renewed session.
+	for _, s := range resync {
+		c.startSub(s)
+	}
+}
+
+// scheduleExpiryLocked replaces the expiry timer; a zero deadline means the
+// session does not expire (impersonated and anonymous sessions).
+func (c *conn) scheduleExpiryLocked(deadline time.Time) {
+	if c.expiry != nil {
+		c.expiry.Stop()
+		c.expiry = nil
+	}
+	c.expiryGen++
+	if deadline.IsZero() {
+		return
+	}
+	gen := c.expiryGen
+	c.expiry = c.clk.AfterFunc(deadline.Sub(c.clk.Now()), func() { c.expire(gen) })
+}
+
+// expire pauses the connection at the moment its credentials lapse. The
+// socket stays open so the client can send fresh credentials without losing
+// its subscriptions or its queued writes.
+func (c *conn) expire(gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.finished || gen != c.expiryGen || c.paused {
+		return
+	}
+	c.paused = true
+	c.send(protocol.TError, expiredBody())
+	c.log.Info("session expired; connection paused", "user_id", c.sess.UserID)
+}
+
+func expiredBody() protocol.Error {
+	return protocol.Error{Error: "unauthenticated", Code: string(auth.CodeExpired),
+		Message: "the session's credentials expired; send an auth frame with fresh credentials for the same user"}
+}
+
+func authErrorBody(ae *auth.Error) protocol.Error {
+	return protocol.Error{Error: "unauthenticated", Code: string(ae.Code), Message: ae.Message}
+}
+
+func (c *conn) touch() {
+	c.lastRead.Store(c.clk.Now().UnixNano())
+	c.framesIn.Add(1)
+}
+
+func (c *conn) armHeartbeatLocked(d time.Duration) {
+	c.heartbeat = c.clk.AfterFunc(d, c.checkHeartbeat)
+}
+
+// checkHeartbeat closes a connection that has been silent for the timeout,
+// else re-arms itself for the moment it would be.
+func (c *conn) checkHeartbeat() {
+	timeout := c.srv.cfg.HeartbeatTimeout
+	idle := c.clk.Now().Sub(time.Unix(0, c.lastRead.Load()))
+	if idle >= timeout {
+		c.log.Info("heartbeat timeout", "idle", idle)
+		c.closeWith(protocol.CloseProtocolError, "heartbeat timeout", encodeFrame(protocol.TError, protocol.Error{
+			Error: "protocol", Code: "idle_timeout", Message: "nothing received for " + timeout.String(),
+		}), true)
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.finished {
+		c.armHeartbeatLocked(timeout - idle)
+	}
+}
+
+// send queues one frame. A client too slow to drain its queue is dropped.
+func (c *conn) send(typ string, body any) {
+	msg := encodeFrame(typ, body)
+	if msg == nil {
+		c.log.Error("could not encode an outgoing frame", "type", typ)
+		return
+	}
+	if err := c.out.push(msg); errors.Is(err, errQueueFull) {
+		c.log.Warn("client not reading fast enough; disconnecting")
+		c.closeWith(closeSlowConsumer, "slow consumer", nil, false)
+	}
+}
+
+func encodeFrame(typ string, body any) []byte {
+	b, err := protocol.Encode(typ, body)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// protocolFail reports a protocol violation and closes with 4400. The
+// frame's message goes to the client only: it may quote what the client
+// sent, which must not reach the logs.
+func (c *conn) protocolFail(code, message string) {
+	c.log.Warn("protocol error", "code", code)
+	c.closeWith(protocol.CloseProtocolError, "protocol error: "+code, encodeFrame(protocol.TError, protocol.Error{
+		Error: "protocol", Code: code, Message: message,
+	}), true)
+}
+
+// closeWith ends the connection: frames already queued (when flush), then
+// frame, then the close handshake. Only the first call has an effect.
+func (c *conn) closeWith(code websocket.StatusCode, reason string, frame []byte, flush bool) {
+	c.noteReason(reason, nil)
+	c.out.close(closeReq{code: code, reason: reason, frame: frame, flush: flush})
+}
+
+func (c *conn) noteReason(reason string, err error) {
+	c.reasonMu.Lock()
+	defer c.reasonMu.Unlock()
+	if c.reason == "" {
+		c.reason = reason
+		if err != nil {
+			c.reason += ": " + err.Error()
+		}
+	}
+}
+
+// readFailed classifies why reading stopped.
+func (c *conn) readFailed(err error) {
+	switch {
+	case errors.Is(err, errFrameTooLarge):
+		c.protocolFail("frame_too_large", fmt.Sprintf("frames are limited to %d bytes", c.srv.cfg.MaxFrameBytes))
+	case errors.Is(err, errBinaryFrame):
+		c.protocolFail("bad_frame", "frames must be UTF-8 text")
+	case websocket.CloseStatus(err) != -1:
+		c.noteReason(fmt.Sprintf("client closed (%d)", websocket.CloseStatus(err)), nil)
+	default:
+		// Includes the library's own 1009 ("read limited"), which our limit
+		// should always pre-empt, and plain network failures.
+		c.noteReason("connection lost", err)
+	}
+}
+
+// boundTo reports whether the connection uses db.
+func (c *conn) boundTo(db *engine.DB) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.db == db
+}
+
+// finish releases everything the connection holds and waits for its writer.
+func (c *conn) finish() {
+	c.mu.Lock()
+	c.finished = true
+	for _, t := range []clock.Timer{c.expiry, c.heartbeat} {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	var live []*engine.Subscription
+	for _, s := range c.subs {
+		if s.es != nil {
+			live = append(live, s.es)
+		}
+	}
+	c.subs = nil
+	user := ""
+	if c.sess != nil {
+		user = c.sess.UserID
+	}
+	c.mu.Unlock()
+	for _, es := range live {
+		es.Cancel()
+	}
+	c.out.close(closeReq{code: closeNormal, flush: true})
+	<-c.out.done
+	c.cancel()
+	c.reasonMu.Lock()
+	reason := c.reason
+	c.reasonMu.Unlock()
+	c.log.Info("connection closed", "reason", reason, "user_id", user,
+		"frames_in", c.framesIn.Load(), "duration_ms", time.Since(c.opened).Milliseconds())
+}
+
+func unixMilli(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}

@@ -1,0 +1,43 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error catalogue.
+var (
+	// ErrClosed is returned by operations on a Server after Close.
+	ErrClosed = errors.New("server: closed")
+	// errFrameTooLarge is what a transport returns for a frame over
+	// Config.MaxFrameBytes; the connection answers it with frame_too_large.
+	errFrameTooLarge = errors.New("server: frame too large")
+	// errBinaryFrame is a binary WebSocket message; the protocol is text only.
+	errBinaryFrame = errors.New("server: binary frames are not part of the protocol")
+	// errQueueFull means a client is not reading fast enough; it is
+	// disconnected rather than allowed to hold up fan-out to everyone else.
+	errQueueFull = errors.New("server: outgoing queue full")
+	// errClosing means the connection is already being closed.
+	errClosing = errors.New("server: connection closing")
+)
+
+// ConfigError explains why New refused a Config.
+type ConfigError struct {
+	Field   string
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return fmt.Sprintf("server: Config.%s: %s", e.Field, e.Problem) }
+
+// IncompatibleBundleError means a bundle is valid on its own but the engine
+// cannot open the stored data with it (for example a column changed type and
+// stored values no longer fit). The previous bundle stays in force.
+type IncompatibleBundleError struct {
+	Err error
+}
+
+func (e *IncompatibleBundleError) Error() string {
+	return "server: the stored data cannot be opened with this bundle: " + e.Err.Error()
+}
+
+func (e *IncompatibleBundleError) Unwrap() error { return e.Err }

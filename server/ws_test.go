@@ -1,0 +1,540 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"nhooyr.io/websocket"
+
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/session"
+	"github.com/jazzgo/jazz-tools/core/storage"
+	"github.com/jazzgo/jazz-tools/server/auth"
+)
+
+func TestWS_HandshakeWelcomesEachAuthMode(t *testing.T) {
+	f := newFixture(t)
+	alice := newUser(t)
+	impersonated, _ := auth.EncodeSessionHeader(&session.Session{UserID: "carol", AuthMode: session.External})
+	cases := []struct {
+		name      string
+		auth      protocol.Auth
+		user      string
+		mode      session.AuthMode
+		expiresAt int64
+	}{
+		{"anonymous", protocol.Auth{}, "anonymous:", session.Anonymous, 0},
+		{"local-first", protocol.Auth{Bearer: f.token(t, alice, time.Hour)}, alice.UserID, session.LocalFirst, t0.Add(time.Hour).UnixMilli()},
+		{"external", protocol.Auth{Bearer: f.extToken(t, "ext-1", 30*time.Minute, nil)}, "ext-1", session.External, t0.Add(30 * time.Minute).UnixMilli()},
+		{"impersonation", protocol.Auth{BackendSecret: testBackendSecret, Session: impersonated}, "carol", session.External, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, w := f.hello(t, tc.auth)
+			if w.V != protocol.Version || !strings.HasPrefix(w.Session.UserID, tc.user) || w.Session.AuthMode != tc.mode || w.ExpiresAt != tc.expiresAt {
+				t.Fatalf("welcome = %s", mustJSON(w))
+			}
+		})
+	}
+}
+
+func TestWS_HandshakeRefusalsSendAnErrorThenClose(t *testing.T) {
+	f := newFixture(t)
+	plain := newFixture(t, withResolver(&auth.Resolver{}))
+	alice := newUser(t)
+	expired, _ := alice.MintToken(testApp, t0.Add(-2*time.Hour), time.Hour)
+	hello := func(a protocol.Auth) string {
+		b, _ := protocol.Encode(protocol.THello, protocol.Hello{V: 1, AppID: testApp, Auth: a})
+		return string(b)
+	}
+	cases := []struct {
+		name      string
+		fx        *fixture
+		path      string
+		first     string
+		errName   string
+		errCode   string
+		closeCode websocket.StatusCode
+	}{
+		{"empty bearer", f, testApp, `{"t":"hello","v":1,"appId":"test-app","auth":{"bearer":" "}}`, "unauthenticated", "missing", protocol.CloseUnauthenticated},
+		{"session without secret", f, testApp, hello(protocol.Auth{Session: "eyJ1c2VyX2lkIjoieCJ9"}), "unauthenticated", "missing", protocol.CloseUnauthenticated},
+		{"bad token", f, testApp, hello(protocol.Auth{Bearer: "a.b.c"}), "unauthenticated", "invalid", protocol.CloseUnauthenticated},
+		{"expired token", f, testApp, hello(protocol.Auth{Bearer: expired}), "unauthenticated", "expired", protocol.CloseUnauthenticated},
+		{"local-first disabled", plain, testApp, hello(protocol.Auth{Bearer: f.token(t, alice, time.Hour)}), "unauthenticated", "disabled", protocol.CloseUnauthenticated},
+		{"unknown app in path", f, "other-app", hello(protocol.Auth{}), "not_found", "unknown_app", protocol.CloseWrongApp},
+		{"unknown app in hello", f, testApp, `{"t":"hello","v":1,"appId":"other-app","auth":{}}`, "not_found", "unknown_app", protocol.CloseWrongApp},
+		{"first frame not hello", f, testApp, `{"t":"ping","n":1}`, "protocol", "bad_frame", protocol.CloseProtocolError},
+		{"wrong version", f, testApp, `{"t":"hello","v":2,"appId":"test-app","auth":{}}`, "protocol", "bad_frame", protocol.CloseProtocolError},
+		{"not json", f, testApp, `hello`, "protocol", "bad_frame", protocol.CloseProtocolError},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := tc.fx.dial(t, tc.path)
+			if tc.path == testApp {
+				cl.sendRaw([]byte(tc.first))
+			}
+			e := expectFrame(t, cl, protocol.TError, wait).Body.(*protocol.Error)
+			if e.Error != tc.errName || e.Code != tc.errCode || e.Message == "" {
+				t.Fatalf("error = %+v, want %s/%s", e, tc.errName, tc.errCode)
+			}
+			expectClose(t, cl, tc.closeCode, wait)
+		})
+	}
+}
+
+func TestWS_MalformedFrameClosesOnlyThatConnection(t *testing.T) {
+	f := newFixture(t)
+	alice := newUser(t)
+	bad, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	good, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	subscribe(t, good, "s", 0)
+	bad.sendRaw([]byte(`{"t":"push","changes":[{"id":"x"}],"extra":true}`))
+	e := expectFrame(t, bad, protocol.TError, wait).Body.(*protocol.Error)
+	if e.Error != "protocol" || e.Code != "bad_frame" {
+		t.Fatalf("error = %+v", e)
+	}
+	expectClose(t, bad, protocol.CloseProtocolError, wait)
+
+	ack := push(t, good, newWriter(f.clk, "c").insert("still fine", alice.UserID, false))
+	if len(ack.IDs) != 1 {
+		t.Fatalf("ack = %s", mustJSON(ack))
+	}
+	expectFrame(t, good, protocol.TRows, wait)
+}
+
+func TestWS_OversizedFrameIsRefusedWithFrameTooLarge(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.MaxFrameBytes = 4096 })
+	alice := newUser(t)
+	cl, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	cl.sendRaw([]byte(`{"t":"ping","n":1,"pad":"` + strings.Repeat("x", 8000) + `"}`))
+	e := expectFrame(t, cl, protocol.TError, wait).Body.(*protocol.Error)
+	if e.Error != "protocol" || e.Code != "frame_too_large" {
+		t.Fatalf("error = %+v", e)
+	}
+	expectClose(t, cl, protocol.CloseProtocolError, wait)
+	if !strings.Contains(f.logs.String(), "frame_too_large") {
+		t.Fatal("oversized frame not logged")
+	}
+	// The server is fine.
+	other, _ := f.hello(t, protocol.Auth{})
+	barrier(t, other, 1)
+}
+
+func TestWS_TooManySubscriptionsKeepsTheConnection(t *testing.T) {
+	f := newFixture(t)
+	alice := newUser(t)
+	cl, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	for i := range protocol.MaxSubscriptions {
+		subscribe(t, cl, "s"+jsonUint(uint64(i)), 0)
+	}
+	cl.sendRaw([]byte(`{"t":"sub","id":"one-too-many","query":{"table":"notes"}}`))
+	e := expectFrame(t, cl, protocol.TError, wait).Body.(*protocol.Error)
+	if e.Code != "too_many_subscriptions" {
+		t.Fatalf("error = %+v", e)
+	}
+	// Re-subscribing an existing id replaces it and is allowed.
+	subscribe(t, cl, "s0", 0)
+	cl.send(protocol.TUnsub, protocol.Unsub{ID: "s1"})
+	subscribe(t, cl, "now-there-is-room", 0)
+	barrier(t, cl, 7)
+}
+
+func TestWS_SubscriptionGetsInitialThenLiveRows(t *testing.T) {
+	f := newFixture(t)
+	alice := newUser(t)
+	w := newWriter(f.clk, "c")
+	writer, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	first := w.insert("first", alice.UserID, false)
+	push(t, writer, first)
+
+	reader, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	initial := subscribe(t, reader, "mine", 0)
+	if len(initial.Rows) != 1 || initial.Rows[0].ID != first.Row || initial.Cursor != 1 {
+		t.Fatalf("initial = %s", mustJSON(initial))
+	}
+	second := w.insert("second", alice.UserID, false)
+	push(t, writer, second)
+	live := expectFrame(t, reader, protocol.TRows, wait).Body.(*protocol.Rows)
+	if live.Sub != "mine" || live.Complete || len(live.Rows) != 1 || live.Rows[0].ID != second.Row || live.Cursor != 2 {
+		t.Fatalf("live = %s", mustJSON(live))
+	}
+	if live.Rows[0].Cells["title"].V != "second" {
+		t.Fatalf("live row = %s", mustJSON(live.Rows[0]))
+	}
+	// Unsubscribed: nothing more arrives.
+	reader.send(protocol.TUnsub, protocol.Unsub{ID: "mine"})
+	barrier(t, reader, 1)
+	push(t, writer, w.insert("third", alice.UserID, false))
+	if got := barrier(t, reader, 2); len(got) != 0 {
+		t.Fatalf("frames after unsub: %s", mustJSON(got))
+	}
+}
+
+func TestWS_ResumeFromCursorGetsOnlyLaterRowsIncludingTombstones(t *testing.T) {
+	f := newFixture(t)
+	alice := newUser(t)
+	w := newWriter(f.clk, "c")
+	cl, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	n0, n1, n2 := w.insert("n0", alice.UserID, false), w.insert("n1", alice.UserID, false), w.insert("n2", alice.UserID, false)
+	push(t, cl, n0, n1, n2)
+	cursor := f.seq(t)
+	n3 := w.insert("n3", alice.UserID, false)
+	push(t, cl, w.update(n1.Row, map[string]any{"title": "n1 edited"}), w.delete(n2.Row), n3)
+
+	again, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	r := subscribe(t, again, "resume", cursor)
+	got := map[string]engine.RowState{}
+	for _, st := range r.Rows {
+		got[st.ID] = st
+	}
+	if len(got) != 3 || got[n0.Row].ID != "" {
+		t.Fatalf("resumed rows = %v, want n1, n2, n3 only", rowIDs(r.Rows))
+	}
+	if got[n1.Row].Cells["title"].V != "n1 edited" {
+		t.Fatalf("n1 = %s", mustJSON(got[n1.Row]))
+	}
+	if _, dead := got[n2.Row].Cells["$deleted"]; !dead {
+		t.Fatalf("n2 is not a tombstone: %s", mustJSON(got[n2.Row]))
+	}
+	if r.Cursor != f.seq(t) {
+		t.Fatalf("cursor = %d, want %d", r.Cursor, f.seq(t))
+	}
+	// A live delete arrives as a bare tombstone.
+	push(t, cl, w.delete(n3.Row))
+	live := expectFrame(t, again, protocol.TRows, wait).Body.(*protocol.Rows)
+	if len(live.Rows) != 1 || live.Rows[0].ID != n3.Row || len(live.Rows[0].Cells) != 1 {
+		t.Fatalf("live delete = %s", mustJSON(live))
+	}
+	if _, dead := live.Rows[0].Cells["$deleted"]; !dead {
+		t.Fatalf("live delete = %s", mustJSON(live))
+	}
+}
+
+func TestWS_PushStampsAuthorFromSessionNotFromTheChange(t *testing.T) {
+	f := newFixture(t)
+	alice := newUser(t)
+	cl, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	ch := newWriter(f.clk, "c").insert("mine", alice.UserID, false) // By: "mallory"
+	ack := push(t, cl, ch)
+	if len(ack.IDs) != 1 || ack.IDs[0] != ch.ID || len(ack.Rows) != 1 {
+		t.Fatalf("ack = %s", mustJSON(ack))
+	}
+	cells := ack.Rows[0].Cells
+	if cells["$createdBy"].V != alice.UserID || cells["$updatedBy"].V != alice.UserID {
+		t.Fatalf("authorship = %v / %v, want %s", cells["$createdBy"].V, cells["$updatedBy"].V, alice.UserID)
+	}
+}
+
+func TestWS_AnonymousPushIsRejectedWithTableAndOperation(t *testing.T) {
+	f := newFixture(t)
+	cl, _ := f.hello(t, protocol.Auth{})
+	w := newWriter(f.clk, "c")
+	ch := w.insert("nope", "whoever", true)
+	cl.send(protocol.TPush, protocol.Push{Changes: []*engine.Change{ch}})
+	r := expectFrame(t, cl, protocol.TReject, wait).Body.(*protocol.Reject)
+	if r.ID != ch.ID || r.Error.Name != protocol.NameAnonymousWriteDenied || r.Error.Table != "notes" || r.Error.Operation != "insert" {
+		t.Fatalf("reject = %s", mustJSON(r))
+	}
+	if f.seq(t) != 0 {
+		t.Fatal("anonymous write applied")
+	}
+}
+
+func TestWS_PolicyDenialIsRejectedAndTheRestOfTheBatchAcked(t *testing.T) {
+	f := newFixture(t)
+	alice, bob := newUser(t), newUser(t)
+	cl, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	w := newWriter(f.clk, "c")
+	ok, forged := w.insert("mine", alice.UserID, false), w.insert("as bob", bob.UserID, false)
+	cl.send(protocol.TPush, protocol.Push{Changes: []*engine.Change{forged, ok}})
+	ack := expectFrame(t, cl, protocol.TAck, wait).Body.(*protocol.Ack)
+	if len(ack.IDs) != 1 || ack.IDs[0] != ok.ID {
+		t.Fatalf("ack = %s", mustJSON(ack))
+	}
+	r := expectFrame(t, cl, protocol.TReject, wait).Body.(*protocol.Reject)
+	if r.ID != forged.ID || r.Error.Name != protocol.NamePermissionDenied || r.Error.Table != "notes" || r.Error.Operation != "insert" {
+		t.Fatalf("reject = %s", mustJSON(r))
+	}
+}
+
+func TestWS_ResendingAnAckedChangeIsAckedAgainAndAppliedOnce(t *testing.T) {
+	f := newFixture(t)
+	alice := newUser(t)
+	cl, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	ch := newWriter(f.clk, "c").insert("once", alice.UserID, false)
+	push(t, cl, ch)
+	seq := f.seq(t)
+	// As after a lost ack: a new connection sends the same change again.
+	cl2, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	ack := push(t, cl2, ch)
+	if len(ack.IDs) != 1 || ack.IDs[0] != ch.ID {
+		t.Fatalf("ack = %s", mustJSON(ack))
+	}
+	if f.seq(t) != seq {
+		t.Fatalf("seq %d -> %d: applied twice", seq, f.seq(t))
+	}
+}
+
+func TestWS_SubscriptionNeverReceivesAnotherUsersPrivateRows(t *testing.T) {
+	f := newFixture(t)
+	alice, bob := newUser(t), newUser(t)
+	w := newWriter(f.clk, "c")
+	ac, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	before := w.insert("alice private, before", alice.UserID, false)
+	push(t, ac, before)
+
+	bc, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, bob, time.Hour)})
+	if r := subscribe(t, bc, "all", 0); len(r.Rows) != 0 {
+		t.Fatalf("bob's initial rows = %s", mustJSON(r.Rows))
+	}
+	private, public := w.insert("alice private", alice.UserID, false), w.insert("alice public", alice.UserID, true)
+	push(t, ac, private, public)
+	got := barrier(t, bc, 1)
+	if len(got) != 1 || got[0].Type != protocol.TRows {
+		t.Fatalf("bob got %s", mustJSON(got))
+	}
+	if rows := got[0].Body.(*protocol.Rows).Rows; len(rows) != 1 || rows[0].ID != public.Row {
+		t.Fatalf("bob got rows %v, want only the public one", rowIDs(rows))
+	}
+	// The public row turns private: bob must not see its new state.
+	push(t, ac, w.update(public.Row, map[string]any{"public": false, "title": "secret now"}))
+	if got := barrier(t, bc, 2); len(got) != 0 {
+		t.Fatalf("bob got %s after the row became private", mustJSON(got))
+	}
+	// Nor on resume.
+	bc2, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, bob, time.Hour)})
+	if r := subscribe(t, bc2, "all", 0); len(r.Rows) != 0 {
+		t.Fatalf("bob's resumed rows = %s", mustJSON(r.Rows))
+	}
+}
+
+func TestWS_ExpiryPausesTheConnectionUntilAuthForTheSameUser(t *testing.T) {
+	f := newFixture(t)
+	alice, bob := newUser(t), newUser(t)
+	w := newWriter(f.clk, "c")
+	ac, welcome := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Minute)})
+	if welcome.ExpiresAt != t0.Add(time.Minute).UnixMilli() {
+		t.Fatalf("expiresAt = %d", welcome.ExpiresAt)
+	}
+	subscribe(t, ac, "all", 0)
+
+	f.clk.Advance(time.Minute + time.Second)
+	e := expectFrame(t, ac, protocol.TError, wait).Body.(*protocol.Error)
+	if e.Error != "unauthenticated" || e.Code != "expired" {
+		t.Fatalf("error = %+v", e)
+	}
+	// Paused: a push is answered with the same error and not applied.
+	queued := w.insert("written while expired", alice.UserID, false)
+	ac.send(protocol.TPush, protocol.Push{Changes: []*engine.Change{queued}})
+	e = expectFrame(t, ac, protocol.TError, wait).Body.(*protocol.Error)
+	if e.Code != "expired" || f.seq(t) != 0 {
+		t.Fatalf("push while expired: %+v, seq %d", e, f.seq(t))
+	}
+	// Rows written meanwhile by someone else are not sent while paused.
+	bc, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, bob, time.Hour)})
+	missed := w.insert("bob public", bob.UserID, true)
+	push(t, bc, missed)
+	if got := barrier(t, ac, 1); len(got) != 0 {
+		t.Fatalf("frames while paused: %s", mustJSON(got))
+	}
+
+	// Another user's token does not resume it.
+	ac.send(protocol.TAuth, protocol.AuthMsg{Auth: protocol.Auth{Bearer: f.token(t, bob, time.Hour)}})
+	e = expectFrame(t, ac, protocol.TError, wait).Body.(*protocol.Error)
+	if e.Error != "unauthenticated" || e.Code != "invalid" {
+		t.Fatalf("auth as bob: %+v", e)
+	}
+	ac.send(protocol.TPush, protocol.Push{Changes: []*engine.Change{queued}})
+	if e := expectFrame(t, ac, protocol.TError, wait).Body.(*protocol.Error); e.Code != "expired" {
+		t.Fatalf("still paused? %+v", e)
+	}
+
+	// A fresh token for alice does: authed, then the missed rows.
+	ac.send(protocol.TAuth, protocol.AuthMsg{Auth: protocol.Auth{Bearer: f.token(t, alice, time.Hour)}})
+	authed := expectFrame(t, ac, protocol.TAuthed, wait).Body.(*protocol.Authed)
+	if authed.Session.UserID != alice.UserID || authed.ExpiresAt != f.clk.Now().Add(time.Hour).UnixMilli() {
+		t.Fatalf("authed = %s", mustJSON(authed))
+	}
+	rows := expectFrame(t, ac, protocol.TRows, wait).Body.(*protocol.Rows)
+	if !rows.Complete || len(rows.Rows) != 1 || rows.Rows[0].ID != missed.Row {
+		t.Fatalf("rows after authed = %s", mustJSON(rows))
+	}
+	ack := push(t, ac, queued)
+	if len(ack.IDs) != 1 || ack.IDs[0] != queued.ID {
+		t.Fatalf("ack = %s", mustJSON(ack))
+	}
+}
+
+func TestWS_AuthRefreshWhileLiveKeepsTheConnection(t *testing.T) {
+	f := newFixture(t)
+	alice := newUser(t)
+	cl, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Minute)})
+	cl.send(protocol.TAuth, protocol.AuthMsg{Auth: protocol.Auth{Bearer: f.token(t, alice, time.Hour)}})
+	expectFrame(t, cl, protocol.TAuthed, wait)
+	// The old deadline no longer applies.
+	f.clk.Advance(2 * time.Minute)
+	if got := barrier(t, cl, 1); len(got) != 0 {
+		t.Fatalf("frames after refresh: %s", mustJSON(got))
+	}
+	cl.send(protocol.TAuth, protocol.AuthMsg{Auth: protocol.Auth{Bearer: "not.a.token"}})
+	if e := expectFrame(t, cl, protocol.TError, wait).Body.(*protocol.Error); e.Code != "invalid" {
+		t.Fatalf("error = %+v", e)
+	}
+	push(t, cl, newWriter(f.clk, "c").insert("still live", alice.UserID, false))
+}
+
+func TestWS_BackendImpersonationWritesAsTheUser(t *testing.T) {
+	f := newFixture(t)
+	hdr, _ := auth.EncodeSessionHeader(&session.Session{UserID: "dave", AuthMode: session.External})
+	cl, _ := f.hello(t, protocol.Auth{BackendSecret: testBackendSecret, Session: hdr})
+	w := newWriter(f.clk, "c")
+	ack := push(t, cl, w.insert("by dave", "dave", false))
+	if ack.Rows[0].Cells["$createdBy"].V != "dave" {
+		t.Fatalf("ack = %s", mustJSON(ack))
+	}
+	// Policies apply as dave, not as a backend.
+	cl.send(protocol.TPush, protocol.Push{Changes: []*engine.Change{w.insert("for erin", "erin", false)}})
+	if r := expectFrame(t, cl, protocol.TReject, wait).Body.(*protocol.Reject); r.Error.Name != protocol.NamePermissionDenied {
+		t.Fatalf("reject = %s", mustJSON(r))
+	}
+}
+
+func TestWS_HeartbeatTimeoutClosesSilentConnections(t *testing.T) {
+	f := newFixture(t, withHeartbeat(45*time.Second))
+	cl, _ := f.hello(t, protocol.Auth{})
+	f.clk.Advance(44 * time.Second)
+	barrier(t, cl, 1)
+	f.clk.Advance(44 * time.Second)
+	barrier(t, cl, 2) // the ping keeps it alive
+	f.clk.Advance(46 * time.Second)
+	e := expectFrame(t, cl, protocol.TError, wait).Body.(*protocol.Error)
+	if e.Code != "idle_timeout" {
+		t.Fatalf("error = %+v", e)
+	}
+	expectClose(t, cl, protocol.CloseProtocolError, wait)
+}
+
+func TestWS_HelloTimeout(t *testing.T) {
+	f := newFixture(t)
+	cl := f.dial(t, testApp)
+	waitUntil(t, func() bool { return f.clk.Pending() > 0 })
+	f.clk.Advance(DefaultHelloTimeout)
+	if e := expectFrame(t, cl, protocol.TError, wait).Body.(*protocol.Error); e.Code != "hello_timeout" {
+		t.Fatalf("error = %+v", e)
+	}
+	expectClose(t, cl, protocol.CloseProtocolError, wait)
+}
+
+func TestWS_StorageFailureClosesWithoutAck(t *testing.T) {
+	faulty := storage.NewFaulty(storage.NewMemory())
+	f := newFixture(t, func(c *Config) { c.store = faulty })
+	alice := newUser(t)
+	cl, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	ch := newWriter(f.clk, "c").insert("unlucky", alice.UserID, false)
+	faulty.FailApplyAfter(0)
+	cl.send(protocol.TPush, protocol.Push{Changes: []*engine.Change{ch}})
+	expectClose(t, cl, closeInternalError, wait)
+	faulty.FailApplyAfter(-1)
+	cl2, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	if ack := push(t, cl2, ch); len(ack.IDs) != 1 {
+		t.Fatalf("ack = %s", mustJSON(ack))
+	}
+}
+
+func TestServer_CloseClosesSocketsGoingAway(t *testing.T) {
+	f := newFixture(t)
+	cl, _ := f.hello(t, protocol.Auth{})
+	if err := f.srv.Close(); err != nil {
+		t.Fatal(err)
+	}
+	expectClose(t, cl, protocol.CloseGoingAway, wait)
+	if status, _ := f.get(t, "/health", nil); status != 503 {
+		t.Fatalf("health after close = %d", status)
+	}
+}
+
+func TestWS_ForeignOriginIsRefused(t *testing.T) {
+	f := newFixture(t)
+	req := map[string]string{"Origin": "https://evil.example", "Connection": "Upgrade", "Upgrade": "websocket",
+		"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+	if status, _ := f.get(t, "/apps/"+testApp+"/ws", req); status != 403 {
+		t.Fatalf("status = %d", status)
+	}
+	req["Origin"] = "http://localhost:5173"
+	f2 := newFixture(t, func(c *Config) { c.AllowedOrigins = []string{"https://app.example.com"} })
+	if status, _ := f2.get(t, "/apps/"+testApp+"/ws", req); status != 403 {
+		t.Fatalf("localhost allowed with an explicit origin list: %d", status)
+	}
+}
+
+// waitUntil polls cond; it is a bounded wait for a state another goroutine
+// reaches, not a sleep standing in for synchronization.
+func waitUntil(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not reached")
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestWS_ConcurrentPushesFanOutToEverySubscriber(t *testing.T) {
+	f := newFixture(t)
+	const clients, each = 6, 25
+	type peer struct {
+		cl *client
+		u  user
+	}
+	peers := make([]peer, clients)
+	for i := range peers {
+		u := newUser(t)
+		cl, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, u, time.Hour)})
+		subscribe(t, cl, "pub", 0)
+		peers[i] = peer{cl, u}
+	}
+	// Everyone pushes at once from its own goroutine; reads happen below.
+	var wg sync.WaitGroup
+	for i, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := newWriter(f.clk, "node"+jsonUint(uint64(i)))
+			for range each {
+				b, _ := protocol.Encode(protocol.TPush, protocol.Push{Changes: []*engine.Change{w.insert("x", p.u.UserID, true)}})
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				err := p.cl.c.Write(ctx, websocket.MessageText, b)
+				cancel()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for i, p := range peers {
+		seen, acks := map[string]bool{}, 0
+		for len(seen) < clients*each || acks < each {
+			fr := p.cl.next(t, wait)
+			switch fr.Type {
+			case protocol.TRows:
+				for _, st := range fr.Body.(*protocol.Rows).Rows {
+					seen[st.ID] = true
+				}
+			case protocol.TAck:
+				acks++
+			default:
+				t.Fatalf("peer %d got %s", i, fr.Type)
+			}
+		}
+	}
+	if got := f.seq(t); got != clients*each {
+		t.Fatalf("seq = %d", got)
+	}
+}
