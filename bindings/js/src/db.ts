@@ -1,0 +1,254 @@
+// The typed Db: a thin facade over the core's DbHandle. It turns queries and
+// rows into JSON and back, converts core errors to typed ones, and registers
+// an app's schema the first time one of its tables is used.
+import type { DbHandle } from "./core.js";
+import { ClosedError, fromCoreError, JazzError } from "./errors.js";
+import { loadCore } from "./loader.js";
+import type { AnyQuery } from "./query.js";
+import type { AnyTableRef, AppSchema, Insert, Patch, Row } from "./schema.js";
+import type { AuthState } from "./types.js";
+
+export interface DbConfig {
+  appId: string;
+  /** The sync server, e.g. "https://sync.example.com". Without it the Db is local only. */
+  serverUrl?: string;
+  /** Local-first auth: the device secret (see getLocalFirstSecret). */
+  secret?: string | null;
+  /** External auth: a JWT from your auth provider. */
+  jwtToken?: string | null;
+  /** "indexeddb" (default in browsers) or "memory". */
+  storage?: "indexeddb" | "memory";
+  /** Where jazz.wasm is served from (see configureWasm). */
+  wasmUrl?: string | URL;
+  /** Called, single-flight, when the server reports the JWT expired; resolve to a fresh JWT for the same user. */
+  onJWTExpired?: JWTExpiredHook;
+  /** Failures no caller is waiting for: rejected background writes, unawaited writes, throwing listeners. */
+  onError?: (error: Error) => void;
+}
+
+export type JWTExpiredHook = () => Promise<string | null | undefined>;
+
+/** What changed in a live query since the previous callback. */
+export interface QueryChange<R> {
+  added: R[];
+  updated: R[];
+  removed: string[];
+}
+
+interface CoreUpdate<R> extends QueryChange<R> {
+  rows: R[];
+}
+
+/**
+ * A write's promise. Awaiting it (or calling then/catch) handles its failure
+ * as usual; if nobody does, the failure goes to the Db's onError listeners
+ * instead of becoming an unhandled rejection, so fire-and-forget writes in
+ * event handlers are safe.
+ */
+class WritePromise<T> extends Promise<T> {
+  static override get [Symbol.species]() {
+    return Promise;
+  }
+  observed = false;
+  override then<A = T, B = never>(
+    onfulfilled?: ((value: T) => A | PromiseLike<A>) | null,
+    onrejected?: ((reason: unknown) => B | PromiseLike<B>) | null,
+  ): Promise<A | B> {
+    this.observed = true;
+    return super.then(onfulfilled, onrejected);
+  }
+}
+
+/** What the core takes: the DbConfig without the options that live in TypeScript. */
+function coreConfig(c: DbConfig): string {
+  const out: Record<string, string> = { appId: c.appId };
+  if (c.serverUrl) out.serverUrl = c.serverUrl;
+  if (c.secret) out.secret = c.secret;
+  if (c.jwtToken) out.jwtToken = c.jwtToken;
+  if (c.storage) out.storage = c.storage;
+  return JSON.stringify(out);
+}
+
+export class Db {
+  readonly #h: DbHandle;
+  readonly #apps = new WeakSet<AppSchema>();
+  readonly #errorListeners = new Set<(e: Error) => void>();
+  #auth?: { json: string; state: AuthState };
+  #closing?: Promise<void>;
+
+  /** @internal Use createDb. */
+  constructor(handle: DbHandle, readonly config: DbConfig) {
+    this.#h = handle;
+    if (config.onError) this.#errorListeners.add(config.onError);
+    handle.onError((json) => this.#report(fromCoreError(JSON.parse(json) as unknown)));
+  }
+
+  #report(e: Error): void {
+    if (this.#errorListeners.size === 0) console.error("jazz-tools:", e);
+    for (const l of this.#errorListeners) {
+      try {
+        l(e);
+      } catch (err) {
+        console.error("jazz-tools: onError listener threw", err);
+      }
+    }
+  }
+
+  /** Runs a core call, converting what it throws. */
+  #call<T>(fn: (h: DbHandle) => T): T {
+    if (this.#closing) throw new ClosedError("jazz-tools: this Db is closed", { code: "closed" });
+    try {
+      return fn(this.#h);
+    } catch (e) {
+      throw fromCoreError(e);
+    }
+  }
+
+  async #async<T>(fn: (h: DbHandle) => Promise<T>): Promise<T> {
+    try {
+      return await this.#call(fn);
+    } catch (e) {
+      throw fromCoreError(e);
+    }
+  }
+
+  #write<T>(fn: (h: DbHandle) => Promise<T>): Promise<T> {
+    let settle!: [(v: T) => void, (e: unknown) => void];
+    const p = new WritePromise<T>((res, rej) => (settle = [res, rej]));
+    this.#async(fn).then(settle[0], (e: Error) => {
+      settle[1](e);
+      // Give `await` (which calls then a tick later) the chance to claim it first.
+      setTimeout(() => p.observed || this.#report(e), 0);
+    });
+    Promise.prototype.then.call(p, undefined, () => undefined); // never an unhandled rejection
+    return p;
+  }
+
+  /** The table's name, after registering its app's schema on first use. */
+  #table(t: AnyTableRef): string {
+    const app = t.app;
+    if (!this.#apps.has(app)) {
+      this.#call((h) => h.useSchema(JSON.stringify(app.$schema)));
+      this.#apps.add(app);
+    }
+    return t.name;
+  }
+
+  #query(q: AnyQuery): string {
+    this.#table(q.table);
+    return JSON.stringify(q);
+  }
+
+  /** Guards a callback the core invokes: a throw from app code must not reach Go. */
+  #guard<A extends unknown[]>(cb: (...args: A) => unknown): (...args: A) => void {
+    return (...args) => {
+      try {
+        const r = cb(...args);
+        if (r instanceof Promise) r.catch((e: unknown) => this.#report(e instanceof Error ? e : new JazzError(String(e))));
+      } catch (e) {
+        this.#report(e instanceof Error ? e : new JazzError(String(e)));
+      }
+    };
+  }
+
+  /** All rows matching query (a table or a query built from one). */
+  all<Q extends AnyQuery>(query: Q): Promise<Row<Q>[]> {
+    return this.#async(async (h) => JSON.parse(await h.all(this.#query(query))) as Row<Q>[]);
+  }
+
+  /** The first row matching query, or null. */
+  one<Q extends AnyQuery>(query: Q): Promise<Row<Q> | null> {
+    return this.#async(async (h) => JSON.parse(await h.one(this.#query(query))) as Row<Q> | null);
+  }
+
+  /** Inserts a row; applies locally at once and syncs in the background. Resolves to the stored row. */
+  insert<T extends AnyTableRef>(table: T, values: Insert<T>): Promise<Row<T>> {
+    return this.#write(async (h) => JSON.parse(await h.insert(this.#table(table), JSON.stringify(values))) as Row<T>);
+  }
+
+  /** Changes some columns of row id. */
+  update<T extends AnyTableRef>(table: T, id: string, patch: Patch<T>): Promise<Row<T>> {
+    return this.#write(async (h) => JSON.parse(await h.update(this.#table(table), id, JSON.stringify(patch))) as Row<T>);
+  }
+
+  delete<T extends AnyTableRef>(table: T, id: string): Promise<void> {
+    return this.#write((h) => h.delete(this.#table(table), id));
+  }
+
+  /** Live query: cb gets the full result first, then after every change. Returns the unsubscribe function. */
+  subscribe<Q extends AnyQuery>(query: Q, cb: (rows: Row<Q>[], change: QueryChange<Row<Q>>) => void): () => void {
+    const json = this.#query(query);
+    const guarded = this.#guard((u: CoreUpdate<Row<Q>>) => cb(u.rows, { added: u.added, updated: u.updated, removed: u.removed }));
+    const stop = this.#call((h) => h.subscribe(json, (s) => guarded(JSON.parse(s) as CoreUpdate<Row<Q>>)));
+    let stopped = false;
+    return () => {
+      if (stopped || this.#closing) return;
+      stopped = true;
+      stop();
+    };
+  }
+
+  #parseAuth(json: string): AuthState {
+    if (this.#auth?.json !== json) this.#auth = { json, state: JSON.parse(json) as AuthState };
+    return this.#auth.state;
+  }
+
+  /** The current auth state; the same object until it changes. */
+  getAuthState(): AuthState {
+    return this.#parseAuth(this.#call((h) => h.getAuthState()));
+  }
+
+  /** cb runs on every auth state change (it may be async). Returns the stop function. */
+  onAuthChanged(cb: (state: AuthState) => void | Promise<void>): () => void {
+    const guarded = this.#guard(cb);
+    return this.#call((h) => h.onAuthChanged((json) => guarded(this.#parseAuth(json))));
+  }
+
+  /** Replaces the JWT with a fresh one for the same user. To switch or sign out, recreate the Db. */
+  updateAuthToken(jwt: string): void {
+    this.#call((h) => h.updateAuthToken(jwt));
+  }
+
+  /** Sets (or clears) the hook called, single-flight, when the server reports the JWT expired. */
+  onJWTExpired(hook: JWTExpiredHook | null): void {
+    this.#call((h) => h.onJWTExpired(hook));
+  }
+
+  /** Listens for failures no caller is waiting for. Returns the stop function. */
+  onError(cb: (error: Error) => void): () => void {
+    this.#errorListeners.add(cb);
+    return () => void this.#errorListeners.delete(cb);
+  }
+
+  /** Local-first only: a short-lived signed proof of this user's identity, for linking an auth provider. */
+  getLocalFirstIdentityProof(options: { audience: string; ttlSeconds?: number }): Promise<string> {
+    return this.#async((h) => h.getLocalFirstIdentityProof(options.ttlSeconds ?? 60, options.audience));
+  }
+
+  /** Where rows are kept: "indexeddb", or "memory" where IndexedDB is unavailable. */
+  get storageMode(): "indexeddb" | "memory" {
+    return this.#call((h) => h.storageMode());
+  }
+
+  /** Stops sync and subscriptions and releases the core's resources. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= this.#h.close().catch((e: unknown) => {
+      throw fromCoreError(e);
+    });
+    return this.#closing;
+  }
+}
+
+/** Loads the core (once) and opens a Db. The auth mode follows the config: nothing, `secret` or `jwtToken`. */
+export async function createDb(config: DbConfig): Promise<Db> {
+  const core = await loadCore(config.wasmUrl === undefined ? {} : { url: config.wasmUrl });
+  let handle: DbHandle;
+  try {
+    handle = await core.createDb(coreConfig(config));
+  } catch (e) {
+    throw fromCoreError(e);
+  }
+  const db = new Db(handle, config);
+  if (config.onJWTExpired) db.onJWTExpired(config.onJWTExpired);
+  return db;
+}

@@ -1,0 +1,225 @@
+// The schema DSL: column builders, tables and apps, and the row types
+// inferred from them. `schema` (imported as `s`) is the namespace users see.
+import { compileBundle } from "./bundle.js";
+import { definePermissions } from "./permissions.js";
+import { Query } from "./query.js";
+
+export type ColumnType = "string" | "boolean" | "int" | "float" | "timestamp" | "json" | "ref";
+
+/** One column as core/schema reads it. */
+export interface ColumnJSON {
+  name: string;
+  type: ColumnType;
+  optional?: true;
+  ref?: string;
+  noIndex?: true;
+}
+
+export interface TableJSON {
+  name: string;
+  columns: ColumnJSON[];
+}
+
+/** The schema part of a bundle, also what DbHandle.useSchema takes. */
+export interface SchemaJSON {
+  tables: TableJSON[];
+}
+
+interface ColumnSpec {
+  readonly type: ColumnType;
+  readonly optional: boolean;
+  readonly noIndex: boolean;
+  readonly ref?: string;
+}
+
+/**
+ * A column declaration. R is the type rows carry, W what writes accept
+ * (timestamps read as numbers but accept Dates), O whether it is optional.
+ */
+export class Column<R, W = R, O extends boolean = false> {
+  declare readonly _read: R;
+  declare readonly _write: W;
+  declare readonly _optional: O;
+  /** @internal */
+  readonly spec: ColumnSpec;
+
+  /** @internal Use the builders on `schema`. */
+  constructor(spec: ColumnSpec) {
+    this.spec = spec;
+  }
+
+  /** The column may be null; inserts may leave it out. */
+  optional(): Column<R, W, true> {
+    return new Column({ ...this.spec, optional: true });
+  }
+
+  /** Opts out of the equality index (long text, blobs of JSON). */
+  noIndex(): Column<R, W, O> {
+    return new Column({ ...this.spec, noIndex: true });
+  }
+}
+
+export type AnyColumn = Column<any, any, boolean>;
+export type Columns = Record<string, AnyColumn>;
+
+const col = <R, W = R>(type: ColumnType, ref?: string) =>
+  new Column<R, W>(ref === undefined ? { type, optional: false, noIndex: false } : { type, optional: false, noIndex: false, ref });
+
+/** A table declaration: its columns, in order. */
+export class Table<C extends Columns = Columns> {
+  constructor(readonly columns: C) {}
+}
+
+/** The edit metadata ("magic") columns every row carries, written by the engine only. */
+export interface MagicColumns {
+  id: string;
+  $createdBy: string;
+  /** Milliseconds since the Unix epoch. */
+  $createdAt: number;
+  $updatedBy: string;
+  /** Milliseconds since the Unix epoch. */
+  $updatedAt: number;
+}
+
+const MAGIC = new Set(["id", "$createdBy", "$createdAt", "$updatedBy", "$updatedAt"]);
+
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+type ReadOf<K> = K extends Column<infer R, any, infer O> ? (O extends true ? R | null : R) : never;
+type WriteOf<K> = K extends Column<any, infer W, infer O> ? (O extends true ? W | null : W) : never;
+type OptionalKeys<C> = { [K in keyof C]: C[K] extends Column<any, any, true> ? K : never }[keyof C];
+type RequiredKeys<C> = Exclude<keyof C, OptionalKeys<C>>;
+
+/** A row as read: every column (optional ones `| null`) plus id and the magic columns. */
+export type RowOf<C extends Columns> = Simplify<MagicColumns & { [K in keyof C]: ReadOf<C[K]> }>;
+/** What insert() takes: required columns required, optional ones optional. */
+export type InsertOf<C extends Columns> = Simplify<
+  { [K in RequiredKeys<C>]: WriteOf<C[K]> } & { [K in OptionalKeys<C>]?: WriteOf<C[K]> }
+>;
+
+/** The row type of a table or query: `Row<typeof app.todos>`. */
+export type Row<T> = T extends Query<infer C, any> ? RowOf<C> : never;
+/** The insert type of a table: `Insert<typeof app.todos>`. */
+export type Insert<T> = T extends Query<infer C, any> ? InsertOf<C> : never;
+/** The update patch type of a table: any subset of its columns. */
+export type Patch<T> = Partial<Insert<T>>;
+
+type FilterValues<C extends Columns> = Omit<MagicColumns, "$createdAt" | "$updatedAt"> & {
+  $createdAt: number | Date;
+  $updatedAt: number | Date;
+} & { [K in keyof C]: WriteOf<C[K]> };
+
+/** Every column a query can filter or sort on, magic columns included. */
+export type ColumnName<C extends Columns> = keyof FilterValues<C> & string;
+
+/** Comparison operators for one column. S is what else a value may be (session values, in policies). */
+export interface Operators<V, S = never> {
+  eq?: V | S;
+  ne?: V | S;
+  lt?: V | S;
+  lte?: V | S;
+  gt?: V | S;
+  gte?: V | S;
+  /** The column's value is one of these. */
+  in?: readonly V[] | S;
+  /** Substring for strings; element of an array for json columns. */
+  contains?: (V extends string ? string : unknown) | S;
+  isNull?: boolean;
+}
+
+/** A where-object: `{ owner_id: id }`, `{ rank: { gt: 3 } }`, `{ $createdBy: userId }`. */
+export type WhereInput<C extends Columns, S = never> = {
+  [K in keyof FilterValues<C>]?: FilterValues<C>[K] | S | Operators<NonNullable<FilterValues<C>[K]>, S>;
+};
+
+/** The identity of an app: what a Db registers with the core on first use. */
+export interface AppSchema {
+  readonly $schema: SchemaJSON;
+}
+
+/**
+ * A table of an app: also the query that reads all of it. Carries its app so
+ * a Db can register the whole schema the first time one of its tables is used.
+ */
+export class TableRef<N extends string = string, C extends Columns = Columns> extends Query<C, N> {
+  readonly name: N;
+  readonly columns: C;
+  readonly app: AppSchema;
+
+  /** @internal Created by defineApp. */
+  constructor(name: N, columns: C, app: AppSchema) {
+    super(null);
+    this.name = name;
+    this.columns = columns;
+    this.app = app;
+  }
+
+  /** Whether name is a declared or magic column. */
+  hasColumn(name: string): boolean {
+    return MAGIC.has(name) || Object.hasOwn(this.columns, name);
+  }
+}
+
+export type AnyTableRef = TableRef<any, any>;
+
+/** An app: one TableRef per table, plus its schema JSON under `$schema`. */
+export type App<T extends Record<string, Table>> = {
+  readonly [K in keyof T & string]: TableRef<K, T[K]["columns"]>;
+} & AppSchema;
+
+/** Any app made by defineApp. */
+export type AnyApp = AppSchema;
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+function columnJSON(name: string, c: AnyColumn): ColumnJSON {
+  const out: ColumnJSON = { name, type: c.spec.type };
+  if (c.spec.optional) out.optional = true;
+  if (c.spec.ref !== undefined) out.ref = c.spec.ref;
+  if (c.spec.noIndex) out.noIndex = true;
+  return out;
+}
+
+/** Declares an app's tables. Names are checked as the core checks them, so mistakes fail here. */
+function defineApp<T extends Record<string, Table>>(tables: T): App<T> {
+  const names = Object.keys(tables);
+  const schemaJSON: SchemaJSON = { tables: [] };
+  for (const name of names) {
+    if (!IDENT.test(name)) throw new TypeError(`defineApp: table name "${name}" must be a letter or _ followed by up to 63 letters, digits or _`);
+    const t = tables[name];
+    if (!(t instanceof Table)) throw new TypeError(`defineApp: "${name}" must be declared with schema.table({...})`);
+    const columns: ColumnJSON[] = [];
+    for (const [cname, c] of Object.entries(t.columns)) {
+      if (!IDENT.test(cname) || cname === "id") {
+        throw new TypeError(`defineApp: ${name}.${cname}: column names are identifiers; id and the $ columns are built in`);
+      }
+      if (!(c instanceof Column)) throw new TypeError(`defineApp: ${name}.${cname} must be a column builder such as schema.string()`);
+      if (c.spec.ref !== undefined && !names.includes(c.spec.ref)) {
+        throw new TypeError(`defineApp: ${name}.${cname} refers to unknown table "${c.spec.ref}"`);
+      }
+      columns.push(columnJSON(cname, c));
+    }
+    schemaJSON.tables.push({ name, columns });
+  }
+  const app = { $schema: schemaJSON } as { $schema: SchemaJSON } & Record<string, unknown>;
+  for (const name of names) app[name] = new TableRef(name, tables[name]!.columns, app);
+  return Object.freeze(app) as unknown as App<T>;
+}
+
+/** The schema DSL, usually imported as `schema as s`. */
+export const schema = {
+  string: () => col<string>("string"),
+  boolean: () => col<boolean>("boolean"),
+  /** A 64-bit integer (safe up to 2^53 in JavaScript). */
+  int: () => col<number>("int"),
+  float: () => col<number>("float"),
+  /** Read as milliseconds since the Unix epoch; writes also accept a Date. */
+  timestamp: () => col<number, number | Date>("timestamp"),
+  /** Any JSON value; T types it. Not indexed. */
+  json: <T = unknown>() => col<T>("json"),
+  /** The id of a row of `table`. */
+  ref: (table: string) => col<string>("ref", table),
+  table: <C extends Columns>(columns: C) => new Table(columns),
+  defineApp,
+  definePermissions,
+  compileBundle,
+};

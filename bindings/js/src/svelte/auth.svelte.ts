@@ -1,0 +1,16 @@
+import { authStore, authView, type AuthView } from "../subscription.js";
+import { getDb } from "./context.js";
+
+/** `{ authMode, userId, claims, error, session }`, reactive (read it in markup, $derived or $effect). */
+export function getAuthState(): AuthView {
+  const store = authStore(getDb());
+  let view = $state.raw(authView(store.getSnapshot()));
+  $effect(() => store.subscribe(() => (view = authView(store.getSnapshot()))));
+  return {
+    get authMode() { return view.authMode; },
+    get userId() { return view.userId; },
+    get claims() { return view.claims; },
+    get error() { return view.error; },
+    get session() { return view.session; },
+  };
+}
