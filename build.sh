@@ -21,13 +21,74 @@ build_server() {
 	go build -trimpath -o dist/jazz-tools ./cmd/jazz-tools
 }
 
-cmd_build() { build_server; }
+# --- wasm client (wasm/, scripts/wasm/) --------------------------------------
+WASM_OUT=bindings/js/wasm
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# apt_install PKG...: installs Debian packages (refreshing the index once if needed).
+apt_install() {
+	as_root apt-get install -y "$@" >/dev/null 2>&1 || {
+		as_root apt-get update >/dev/null && as_root apt-get install -y "$@" >/dev/null
+	}
+}
+
+# build_wasm builds bindings/js/wasm/{jazz.wasm,wasm_exec.js}, stamps BUILD_ID
+# (a hash of the Go sources the wasm is built from, see wasm/internal/buildinfo)
+# and measures the download size into SIZES.json.
+build_wasm() {
+	command -v brotli >/dev/null || { log "installing brotli (apt)"; apt_install brotli; }
+	mkdir -p "$WASM_OUT"
+	local before after raw gz br
+	before=$(go run ./wasm/internal/buildinfo/buildid)
+	log "building $WASM_OUT/jazz.wasm"
+	GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' -o "$WASM_OUT/jazz.wasm" ./wasm
+	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$WASM_OUT/wasm_exec.js"
+	after=$(go run ./wasm/internal/buildinfo/buildid)
+	# Sources edited during the build: mark the wasm stale rather than lie.
+	[ "$before" = "$after" ] || before="sources-changed-during-build"
+	printf '%s\n' "$before" >"$WASM_OUT/BUILD_ID"
+	raw=$(wc -c <"$WASM_OUT/jazz.wasm")
+	brotli -q 11 -c "$WASM_OUT/jazz.wasm" | wc -c >"$WASM_OUT/.brotli.tmp" &
+	gz=$(gzip -9 -c "$WASM_OUT/jazz.wasm" | wc -c)
+	wait $!
+	br=$(cat "$WASM_OUT/.brotli.tmp")
+	rm -f "$WASM_OUT/.brotli.tmp"
+	printf '{"buildId":"%s","raw":%d,"gzip":%d,"brotli":%d}\n' "$before" "$raw" "$gz" "$br" >"$WASM_OUT/SIZES.json"
+	log "jazz.wasm: raw $raw B, gzip -9 $gz B, brotli -q 11 $br B (budget 1500000 B brotli)"
+}
+
+# test_wasm runs the wasm tests in Node and in headless Chromium, then
+# against a real server, checks dependencies and the size budget, and
+# smoke-tests the built jazz.wasm. Needs build_wasm first.
+test_wasm() {
+	[ -x /usr/bin/chromium ] || command -v chromium >/dev/null || { log "installing chromium (apt)"; apt_install chromium; }
+	local gobin
+	gobin="$(go env GOPATH)/bin"
+	[ -x "$gobin/wasmbrowsertest" ] || { log "installing wasmbrowsertest"; go install github.com/agnivade/wasmbrowsertest@v0.11.0; }
+	export PATH="$gobin:$PATH"
+	log "wasm tests in Node"
+	GOOS=js GOARCH=wasm go test -count=1 -exec "$ROOT/scripts/wasm/go_js_wasm_exec" ./wasm/...
+	log "wasm tests in headless Chromium"
+	GOOS=js GOARCH=wasm go test -count=1 -exec wasmbrowsertest ./wasm/... 2>&1 | { grep -v 'IPAddressSpace' || true; }
+	log "smoke test of the built $WASM_OUT/jazz.wasm in Node"
+	node --experimental-websocket --disable-warning=ExperimentalWarning scripts/wasm/node-run.mjs --check-fresh
+	log "wasm tests against a real server (Node, Chromium); dependency and size checks"
+	JAZZ_WASM_E2E=1 JAZZ_WASM_SIZE_CHECK=1 go test -count=1 -v ./wasm/internal/...
+}
+
+cmd_build() {
+	build_server
+	build_wasm
+}
 
 cmd_test() {
 	log "go vet"
 	go vet ./...
 	log "go test (native, race detector on)"
 	go test -race -count=1 ./...
+	build_wasm
+	test_wasm
 }
 
 cmd_bench() {

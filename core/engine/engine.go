@@ -144,12 +144,18 @@ func (db *DB) load(ctx context.Context) error {
 	}); err != nil {
 		return err
 	}
+	return db.loadOutbox(ctx, db.tables)
+}
+
+// loadOutbox restores the pending local changes of the given tables; changes
+// for tables not (yet) in the schema stay in the store until Extend adds them.
+func (db *DB) loadOutbox(ctx context.Context, tables map[string]*table) error {
 	return db.store.Scan(ctx, bucketOutbox, nil, func(k, v []byte) error {
 		var c Change
 		if err := json.Unmarshal(v, &c); err != nil {
 			return fmt.Errorf("%w: outbox entry %s: %v", ErrCorrupt, k, err)
 		}
-		t := db.tables[c.Table]
+		t := tables[c.Table]
 		if t == nil {
 			return nil
 		}

@@ -58,6 +58,16 @@ func (db *DB) Extend(ctx context.Context, s *schema.Schema) error {
 		}
 		fresh[t.Name] = tb
 	}
+	// Queued offline writes for these tables were left in the outbox by
+	// Open; without them they would never be sent.
+	if err := db.loadOutbox(ctx, fresh); err != nil {
+		for id, c := range db.pending {
+			if fresh[c.Table] != nil {
+				delete(db.pending, id)
+			}
+		}
+		return err
+	}
 	// Install only once every table loaded, so a failure changes nothing.
 	for name, tb := range fresh {
 		db.tables[name] = tb

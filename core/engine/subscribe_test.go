@@ -6,7 +6,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/storage"
 )
 
@@ -235,5 +237,28 @@ func TestOptimistic_RejectedUpdateRollsBackToConfirmedValue(t *testing.T) {
 	f.db.Reject(ctx, f.db.Pending()[0].ID)
 	if got, _ := f.db.Get(as(alice), "todos", r.ID()); got["title"] != "v1" {
 		t.Fatalf("after reject title = %v, want v1", got["title"])
+	}
+}
+
+func TestExtend_RestoresQueuedWritesOfLateTables(t *testing.T) {
+	store := storage.NewMemory()
+	f := open(t, func(o *engine.Options) { o.Optimistic = true; o.EnforcePolicies = false; o.Store = store })
+	f.db.Insert(ctx, as(alice), "todos", todo("alice", "queued offline"))
+	empty, _ := schema.New()
+	db2, err := engine.Open(ctx, engine.Options{Bundle: &bundle.Bundle{Schema: empty}, Store: store, Clock: f.clock, Optimistic: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(db2.Pending()) != 0 {
+		t.Fatal("outbox of an unknown table loaded before Extend")
+	}
+	if err := db2.Extend(ctx, mustBundle(t).Schema); err != nil {
+		t.Fatal(err)
+	}
+	if p := db2.Pending(); len(p) != 1 || p[0].Values["title"] != "queued offline" {
+		t.Fatalf("pending after Extend = %+v", p)
+	}
+	if rows, _ := db2.All(as(alice), q(t, `{"table":"todos"}`)); len(rows) != 1 {
+		t.Fatalf("queued row not visible after Extend: %d rows", len(rows))
 	}
 }

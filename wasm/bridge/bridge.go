@@ -1,0 +1,88 @@
+//go:build js && wasm
+
+// Package bridge exposes core/client to JavaScript as globalThis.__jazzCore,
+// the JazzCore of bindings/js/src/core.d.ts. It only converts: JSON strings
+// in, JSON strings out, Go errors to Error objects with a stable name and
+// code (wasm/jserr). All behaviour lives in core/.
+//
+// Rules every entry point follows:
+//   - Async methods return a Promise whose work runs on a new goroutine: a
+//     js.Func that blocks deadlocks the page.
+//   - Sync methods never wait on anything that waits on JavaScript (the
+//     IndexedDB store, a lock held across a store write): what cannot be
+//     done at once (subscribe, useSchema) is checked synchronously and then
+//     completed on a goroutine.
+//   - A panic is recovered in every entry point and callback: the call
+//     rejects (or throws) an InternalError and the instance keeps working.
+//   - Every js.Func has an owner that releases it: a Db handle owns its
+//     methods, a subscription its unsubscribe function, a listener its stop
+//     function; closing the handle releases whatever is left.
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"syscall/js"
+	"time"
+
+	"github.com/jazzgo/jazz-tools/core/identity"
+	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
+)
+
+// Version is JazzCore.version.
+const Version = "0.1.0"
+
+// GlobalName is where Install puts the JazzCore.
+const GlobalName = "__jazzCore"
+
+// proofLeeway is the clock skew allowed when verifying identity proofs.
+const proofLeeway = 30 * time.Second
+
+var installed js.Value
+
+// Install creates the JazzCore and sets it as globalThis.__jazzCore. It is
+// idempotent and returns the object.
+func Install() js.Value {
+	if !installed.IsUndefined() && installed.Truthy() {
+		return installed
+	}
+	initGlue()
+	initClosedMethods()
+	core := js.Global().Get("Object").New()
+	core.Set("version", Version)
+	// These live as long as the page: never released.
+	core.Set("createDb", exported(asyncFunc(func(args []js.Value) (func(context.Context) (any, error), error) {
+		cfg, err := stringArg(args, 0, "configJSON")
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context) (any, error) {
+			h, err := createDb(ctx, cfg)
+			if err != nil {
+				return nil, err
+			}
+			return h.obj, nil
+		}, nil
+	})))
+	core.Set("newSecret", exported(syncFunc(func(args []js.Value) (any, error) {
+		return identity.NewSecret(rand.Reader)
+	})))
+	core.Set("verifyLocalFirstIdentityProof", exported(syncFunc(func(args []js.Value) (any, error) {
+		proof, err := stringArg(args, 0, "proof")
+		if err != nil {
+			return nil, err
+		}
+		aud, err := stringArg(args, 1, "audience")
+		if err != nil {
+			return nil, err
+		}
+		return identity.VerifyProof(proof, aud, time.Now(), proofLeeway)
+	})))
+	js.Global().Set(GlobalName, core)
+	installed = core
+	return core
+}
+
+// LiveFuncs is how many js.Funcs the bridge made and has not released
+// (the page-lifetime ones included).
+func LiveFuncs() int { return jsutil.LiveFuncs() }

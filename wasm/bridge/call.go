@@ -1,0 +1,193 @@
+//go:build js && wasm
+
+package bridge
+
+import (
+	"context"
+	"fmt"
+	"syscall/js"
+
+	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
+	"github.com/jazzgo/jazz-tools/wasm/jserr"
+)
+
+var (
+	errorCtor   = js.Global().Get("Error")
+	promiseCtor = js.Global().Get("Promise")
+	console     = js.Global().Get("console")
+)
+
+// glue is {wrap, box}: wrap(f) returns a function that throws when f
+// returns box(error). Go cannot throw into its JavaScript caller, so sync
+// methods that fail return a boxed error and this wrapper throws it. It is
+// built with the Function constructor; under a CSP without 'unsafe-eval'
+// that fails, and sync methods then return the Error instead of throwing
+// (with a console warning once).
+var glue js.Value
+
+func initGlue() {
+	err := jsutil.Catch(func() {
+		glue = js.Global().Get("Function").New(`const S = Symbol("jazz.throw");
+return {
+  wrap: (f) => function (...a) { const r = f.apply(this, a); if (r !== null && typeof r === "object" && S in r) throw r[S]; return r; },
+  box: (e) => ({ [S]: e }),
+  once: (f) => { let done = false; return function () { if (!done) { done = true; f(); } }; },
+};`).Invoke()
+	})
+	if err != nil {
+		glue = js.Undefined()
+		console.Call("warn", "jazz: cannot create the function wrapper that lets synchronous methods throw ("+err.Error()+"); they will return Error objects instead")
+	}
+}
+
+// exported is the JS function to expose for f (wrapped so boxed errors throw).
+func exported(f js.Func) js.Value {
+	if glue.IsUndefined() {
+		return f.Value
+	}
+	return glue.Call("wrap", f)
+}
+
+// jsError builds the Error JavaScript sees for b.
+// once makes f callable any number of times, reaching Go only the first:
+// stop and unsubscribe functions are released after their first call, and
+// calling them again must stay harmless.
+func once(f js.Func) js.Value {
+	if glue.IsUndefined() {
+		return f.Value
+	}
+	return glue.Call("once", f)
+}
+
+func jsError(b jserr.Body) js.Value {
+	e := errorCtor.New(b.Message)
+	e.Set("name", b.Name)
+	e.Set("code", b.Code)
+	if b.Table != "" {
+		e.Set("table", b.Table)
+	}
+	if b.Operation != "" {
+		e.Set("operation", b.Operation)
+	}
+	if b.Column != "" {
+		e.Set("column", b.Column)
+	}
+	return e
+}
+
+func thrown(b jserr.Body) any {
+	e := jsError(b)
+	if glue.IsUndefined() {
+		return e
+	}
+	return glue.Call("box", e)
+}
+
+// testHook, when set (tests only), runs at the start of every method's
+// work, e.g. to panic on purpose.
+var testHook func(method string)
+
+func hook(method string) {
+	if testHook != nil {
+		testHook(method)
+	}
+}
+
+// syncFunc makes a synchronous method: fn's error is thrown, a panic
+// becomes a thrown InternalError.
+func syncFunc(fn func(args []js.Value) (any, error)) js.Func {
+	return jsutil.FuncOf(func(this js.Value, args []js.Value) (ret any) {
+		defer func() {
+			if p := recover(); p != nil {
+				ret = thrown(jserr.Panic(p))
+			}
+		}()
+		v, err := fn(args)
+		if err != nil {
+			return thrown(jserr.Describe(err))
+		}
+		return v
+	})
+}
+
+// asyncFunc makes an async method: prepare checks the arguments at once
+// (its error rejects the Promise) and returns the work, which runs on a new
+// goroutine.
+func asyncFunc(prepare func(args []js.Value) (func(context.Context) (any, error), error)) js.Func {
+	return jsutil.FuncOf(func(this js.Value, args []js.Value) (ret any) {
+		defer func() {
+			if p := recover(); p != nil {
+				ret = rejected(jserr.Panic(p))
+			}
+		}()
+		work, err := prepare(args)
+		if err != nil {
+			return rejected(jserr.Describe(err))
+		}
+		return promise(work)
+	})
+}
+
+func rejected(b jserr.Body) js.Value {
+	return promiseCtor.Call("reject", jsError(b))
+}
+
+// promise runs work on a new goroutine and settles the returned Promise
+// with its result. The executor js.Func is released as soon as the
+// constructor has called it (synchronously).
+func promise(work func(context.Context) (any, error)) js.Value {
+	var resolve, reject js.Value
+	exec := jsutil.FuncOf(func(this js.Value, args []js.Value) any {
+		resolve, reject = args[0], args[1]
+		return nil
+	})
+	p := promiseCtor.New(exec)
+	jsutil.Release(exec)
+	go func() {
+		v, body, failed := runRecovered(work)
+		if failed {
+			reject.Invoke(jsError(body))
+			return
+		}
+		resolve.Invoke(v)
+	}()
+	return p
+}
+
+func runRecovered(work func(context.Context) (any, error)) (v any, body jserr.Body, failed bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, body, failed = nil, jserr.Panic(p), true
+		}
+	}()
+	v, err := work(context.Background())
+	if err != nil {
+		return nil, jserr.Describe(err), true
+	}
+	return v, jserr.Body{}, false
+}
+
+// safely runs fn, turning a panic into a console error: for callbacks JS
+// calls (events, locks) and Go callbacks that call JS.
+func safely(what string, fn func()) {
+	defer func() {
+		if p := recover(); p != nil {
+			console.Call("error", fmt.Sprintf("jazz: internal error in %s: %v", what, p))
+		}
+	}()
+	fn()
+}
+
+func stringArg(args []js.Value, i int, name string) (string, error) {
+	if i >= len(args) || args[i].Type() != js.TypeString {
+		return "", jserr.BadArgument("jazz: %s must be a string", name)
+	}
+	return args[i].String(), nil
+}
+
+func funcArg(args []js.Value, i int, name string) (js.Value, error) {
+	if i >= len(args) || args[i].Type() != js.TypeFunction {
+		return js.Undefined(), jserr.BadArgument("jazz: %s must be a function", name)
+	}
+	return args[i], nil
+}

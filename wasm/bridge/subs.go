@@ -1,0 +1,332 @@
+//go:build js && wasm
+
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	gosync "sync"
+	"syscall/js"
+
+	"github.com/jazzgo/jazz-tools/core/client"
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
+	"github.com/jazzgo/jazz-tools/wasm/jserr"
+)
+
+// sub is one live query from subscribe. It survives the Db being
+// reopened: attach moves it to the new Db, and the first update from there
+// is a diff against the last rows sent, so JavaScript sees one continuous
+// stream.
+type sub struct {
+	h     *handle
+	id    int
+	q     *query.Query
+	cb    js.Value // the app's callback (JS-owned)
+	unsub js.Func  // owned: released by stop
+
+	mu       gosync.Mutex
+	dead     bool
+	gen      int    // the handle generation of the engine subscription
+	cancel   func() // cancels it
+	fresh    bool   // the next update is the first from gen
+	last     map[string]bool
+	retained bool // a follower asked the leader to register q
+}
+
+// update is the JSON a subscription callback receives.
+type update struct {
+	Added   []engine.Row `json:"added"`
+	Updated []engine.Row `json:"updated"`
+	Removed []string     `json:"removed"`
+	Rows    []engine.Row `json:"rows"`
+}
+
+func (h *handle) subscribe(args []js.Value) (any, error) {
+	hook("subscribe")
+	qs, err := stringArg(args, 0, "queryJSON")
+	if err != nil {
+		return nil, err
+	}
+	cb, err := funcArg(args, 1, "callback")
+	if err != nil {
+		return nil, err
+	}
+	q, err := decodeQuery(qs)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, client.ErrClosed
+	}
+	// Checked here against every table useSchema declared, so a bad
+	// query throws; the engine subscription itself starts on a goroutine
+	// (it takes the engine's lock, which a write may hold while it waits
+	// for IndexedDB).
+	_, err = q.Check(copySchema(h.schema))
+	if err != nil {
+		h.mu.Unlock()
+		return nil, err
+	}
+	s := &sub{h: h, id: h.nextID, q: q, cb: cb, last: map[string]bool{}}
+	h.nextID++
+	h.subs[s.id] = s
+	follower := h.role == roleFollower && h.tabs != nil
+	h.mu.Unlock()
+	s.unsub = jsutil.FuncOf(func(js.Value, []js.Value) any {
+		safely("unsubscribe", func() {
+			h.mu.Lock()
+			delete(h.subs, s.id)
+			h.mu.Unlock()
+			s.stop()
+		})
+		return nil
+	})
+	if follower {
+		s.retained = true
+		h.tabs.retain(q, true)
+	}
+	go safely("subscribe", func() {
+		ctx := context.Background()
+		if err := h.schemaReady(ctx); err != nil {
+			return
+		}
+		db, _, gen, err := h.current()
+		if err != nil {
+			return
+		}
+		s.attach(db, gen)
+	})
+	return once(s.unsub), nil
+}
+
+// attach subscribes on db (generation gen) and drops the subscription on
+// the previous Db.
+func (s *sub) attach(db *client.Db, gen int) {
+	s.mu.Lock()
+	if s.dead || gen <= s.gen {
+		s.mu.Unlock()
+		return
+	}
+	old := s.cancel
+	s.gen, s.cancel, s.fresh = gen, nil, true
+	s.mu.Unlock()
+	if old != nil {
+		old()
+	}
+	cancel, err := db.Subscribe(s.q, func(u engine.Update) { s.deliver(gen, u) })
+	if err != nil {
+		if gen == s.currentGen() {
+			s.h.report(err)
+		}
+		return
+	}
+	s.mu.Lock()
+	if s.dead || s.gen != gen {
+		s.mu.Unlock()
+		cancel()
+		return
+	}
+	s.cancel = cancel
+	s.mu.Unlock()
+}
+
+func (s *sub) currentGen() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+func (s *sub) deliver(gen int, u engine.Update) {
+	rows := u.Rows()
+	if rows == nil {
+		rows = []engine.Row{}
+	}
+	s.mu.Lock()
+	if s.dead || gen != s.gen {
+		s.mu.Unlock()
+		return
+	}
+	out := update{Added: u.Added, Updated: u.Updated, Removed: u.Removed, Rows: rows}
+	if s.fresh {
+		// First result from this Db: relative to what was sent before.
+		s.fresh = false
+		out.Added, out.Updated, out.Removed = nil, nil, nil
+		now := map[string]bool{}
+		for _, r := range rows {
+			now[r.ID()] = true
+			if s.last[r.ID()] {
+				out.Updated = append(out.Updated, r)
+			} else {
+				out.Added = append(out.Added, r)
+			}
+		}
+		for id := range s.last {
+			if !now[id] {
+				out.Removed = append(out.Removed, id)
+			}
+		}
+	}
+	s.last = make(map[string]bool, len(rows))
+	for _, r := range rows {
+		s.last[r.ID()] = true
+	}
+	s.mu.Unlock()
+	if out.Added == nil {
+		out.Added = []engine.Row{}
+	}
+	if out.Updated == nil {
+		out.Updated = []engine.Row{}
+	}
+	if out.Removed == nil {
+		out.Removed = []string{}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		s.h.report(err)
+		return
+	}
+	safely("subscription callback", func() { s.cb.Invoke(string(b)) })
+}
+
+// stop ends the subscription and releases its unsubscribe function.
+func (s *sub) stop() {
+	s.mu.Lock()
+	if s.dead {
+		s.mu.Unlock()
+		return
+	}
+	s.dead = true
+	cancel := s.cancel
+	s.cancel = nil
+	retained := s.retained
+	s.mu.Unlock()
+	jsutil.Release(s.unsub)
+	if cancel != nil {
+		go safely("unsubscribe", cancel)
+	}
+	if retained && s.h.tabs != nil {
+		s.h.tabs.retain(s.q, false)
+	}
+}
+
+type listenKind int
+
+const (
+	listenAuth listenKind = iota
+	listenError
+)
+
+// listener is an onAuthChanged or onError registration; like a sub it
+// moves to a reopened Db.
+type listener struct {
+	h      *handle
+	id     int
+	kind   listenKind
+	cb     js.Value
+	stopFn js.Func
+
+	mu     gosync.Mutex
+	dead   bool
+	detach func()
+}
+
+func (h *handle) onAuthChanged(args []js.Value) (any, error) {
+	return h.listen(args, listenAuth)
+}
+
+func (h *handle) onError(args []js.Value) (any, error) {
+	return h.listen(args, listenError)
+}
+
+func (h *handle) listen(args []js.Value, kind listenKind) (any, error) {
+	cb, err := funcArg(args, 0, "callback")
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, client.ErrClosed
+	}
+	l := &listener{h: h, id: h.nextID, kind: kind, cb: cb}
+	h.nextID++
+	h.listeners[l.id] = l
+	db := h.db
+	h.mu.Unlock()
+	l.stopFn = jsutil.FuncOf(func(js.Value, []js.Value) any {
+		safely("stop", func() {
+			h.mu.Lock()
+			delete(h.listeners, l.id)
+			h.mu.Unlock()
+			l.stop()
+		})
+		return nil
+	})
+	l.attach(db)
+	return once(l.stopFn), nil
+}
+
+func (l *listener) attach(db *client.Db) {
+	var detach func()
+	switch l.kind {
+	case listenAuth:
+		detach = db.OnAuthChanged(func(st client.AuthState) {
+			b, err := json.Marshal(st)
+			if err == nil {
+				l.call(string(b))
+			}
+		})
+	case listenError:
+		detach = db.OnError(func(err error) { l.deliverError(jserr.Describe(err)) })
+	}
+	l.mu.Lock()
+	old := l.detach
+	l.detach = detach
+	dead := l.dead
+	l.mu.Unlock()
+	if old != nil {
+		old()
+	}
+	if dead {
+		detach()
+	}
+}
+
+func (l *listener) deliverError(b jserr.Body) {
+	if l.kind != listenError {
+		return
+	}
+	j, err := json.Marshal(b)
+	if err == nil {
+		l.call(string(j))
+	}
+}
+
+func (l *listener) call(arg string) {
+	l.mu.Lock()
+	dead := l.dead
+	l.mu.Unlock()
+	if !dead {
+		safely("listener", func() { l.cb.Invoke(arg) })
+	}
+}
+
+func (l *listener) stop() {
+	l.mu.Lock()
+	if l.dead {
+		l.mu.Unlock()
+		return
+	}
+	l.dead = true
+	detach := l.detach
+	l.detach = nil
+	l.mu.Unlock()
+	if detach != nil {
+		detach()
+	}
+	jsutil.Release(l.stopFn)
+}

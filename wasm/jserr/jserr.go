@@ -1,0 +1,157 @@
+// Package jserr maps every Go error the core can return to the stable
+// {name, code, fields} triple that JavaScript sees (bindings/js/src/core.d.ts).
+// It is the only place that mapping is written down, and it has no build
+// tags so it is tested natively.
+package jserr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jazzgo/jazz-tools/core/bundle"
+	"github.com/jazzgo/jazz-tools/core/client"
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/identity"
+	"github.com/jazzgo/jazz-tools/core/policy"
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/schema"
+	"github.com/jazzgo/jazz-tools/core/storage"
+	"github.com/jazzgo/jazz-tools/core/sync"
+)
+
+// The names JavaScript sees (CoreErrorName in core.d.ts).
+const (
+	AnonymousWriteDenied = "AnonymousWriteDeniedError"
+	PermissionDenied     = "PermissionDeniedError"
+	Validation           = "ValidationError"
+	NotFound             = "NotFoundError"
+	Conflict             = "ConflictError"
+	Config               = "ConfigError"
+	Auth                 = "AuthError"
+	Closed               = "ClosedError"
+	Internal             = "InternalError"
+)
+
+// Body is an error as JavaScript receives it: the fields of the rejected
+// Error, or the JSON that onError listeners get.
+type Body struct {
+	Name      string `json:"name"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	Table     string `json:"table,omitempty"`
+	Operation string `json:"operation,omitempty"`
+	Column    string `json:"column,omitempty"`
+}
+
+// Error is an error the bridge itself raises (a bad argument, a lost
+// leader tab) with its name and code chosen up front.
+type Error struct {
+	Name, Code, Message string
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// New returns an *Error.
+func New(name, code, format string, args ...any) error {
+	return &Error{Name: name, Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// BadArgument is the error for a call from JavaScript with arguments of the
+// wrong type or shape.
+func BadArgument(format string, args ...any) error {
+	return New(Validation, "bad_argument", format, args...)
+}
+
+// Panic describes a recovered panic: the instance keeps working, the call
+// fails with an InternalError.
+func Panic(p any) Body {
+	return Body{Name: Internal, Code: "panic", Message: fmt.Sprintf("jazz: internal error (panic): %v", p)}
+}
+
+// sentinel maps an error value matched with errors.Is. Order matters: the
+// more specific entries (ErrNotLocalFirst before ErrTokenInvalid, the
+// client's ErrConfig before identity errors it wraps) come first.
+var sentinels = []struct {
+	err        error
+	name, code string
+}{
+	{client.ErrConfig, Config, "invalid_config"},
+	{client.ErrNullToken, Auth, "null_token"},
+	{client.ErrPrincipalChanged, Auth, "principal_changed"},
+	{client.ErrNotExternal, Auth, "not_external"},
+	{client.ErrBadToken, Auth, "bad_token"},
+	{client.ErrHookTimeout, Auth, "hook_timeout"},
+	{client.ErrClosed, Closed, "closed"},
+	{engine.ErrClosed, Closed, "closed"},
+	{storage.ErrClosed, Closed, "closed"},
+	{sync.ErrClosed, Closed, "closed"},
+	{sync.ErrUnknownApp, Config, "unknown_app"},
+	{identity.ErrBadSecret, Config, "bad_secret"},
+	{identity.ErrNotLocalFirst, Auth, "not_local_first"},
+	{identity.ErrTokenExpired, Auth, "expired"},
+	{identity.ErrTokenNotYetValid, Auth, "not_yet_valid"},
+	{identity.ErrWrongAudience, Auth, "wrong_audience"},
+	{identity.ErrTokenInvalid, Auth, "invalid"},
+	{identity.ErrBadMint, Auth, "bad_mint"},
+	{schema.ErrUnknownTable, Validation, "unknown_table"},
+	{schema.ErrInvalidSchema, Validation, "invalid_schema"},
+	{bundle.ErrInvalid, Validation, "invalid_bundle"},
+	{query.ErrInvalid, Validation, "invalid_query"},
+	{engine.ErrNotFound, NotFound, "not_found"},
+	{engine.ErrExists, Conflict, "row_exists"},
+	{engine.ErrBadChange, Validation, "bad_change"},
+	{engine.ErrCorrupt, Internal, "corrupt"},
+	{context.DeadlineExceeded, Internal, "timeout"},
+	{context.Canceled, Internal, "canceled"},
+}
+
+// Describe maps err to what JavaScript sees. Unknown errors become an
+// InternalError carrying the error text (this is the user's own client, so
+// nothing leaks).
+func Describe(err error) Body {
+	if err == nil {
+		return Body{}
+	}
+	msg := err.Error()
+	var (
+		be *Error
+		re *protocol.RemoteError
+		ae *policy.AnonymousWriteDeniedError
+		de *policy.DeniedError
+		ve *schema.ValidationError
+	)
+	switch {
+	case errors.As(err, &be):
+		return Body{Name: be.Name, Code: be.Code, Message: msg}
+	case errors.As(err, &re):
+		// The server's verdict: keep its code and fields, map its name.
+		b := re.Body
+		name := b.Name
+		switch name {
+		case AnonymousWriteDenied, PermissionDenied, Validation, NotFound, Conflict:
+		case protocol.NameBadChange:
+			name = Validation
+		default:
+			name = Internal
+		}
+		code := b.Code
+		if code == "" {
+			code = "rejected"
+		}
+		return Body{Name: name, Code: code, Message: msg, Table: b.Table, Operation: b.Operation, Column: b.Column}
+	case errors.As(err, &ae):
+		return Body{Name: AnonymousWriteDenied, Code: "anonymous_write_denied", Message: msg, Table: ae.Table, Operation: string(ae.Operation)}
+	case errors.As(err, &de):
+		return Body{Name: PermissionDenied, Code: "permission_denied", Message: msg, Table: de.Table, Operation: string(de.Operation)}
+	case errors.As(err, &ve):
+		return Body{Name: Validation, Code: "validation_failed", Message: msg, Table: ve.Table, Column: ve.Column}
+	}
+	for _, s := range sentinels {
+		if errors.Is(err, s.err) {
+			return Body{Name: s.name, Code: s.code, Message: msg}
+		}
+	}
+	return Body{Name: Internal, Code: "internal", Message: msg}
+}

@@ -1,0 +1,87 @@
+package jserr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/jazzgo/jazz-tools/core/client"
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/identity"
+	"github.com/jazzgo/jazz-tools/core/policy"
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/schema"
+	"github.com/jazzgo/jazz-tools/core/storage"
+)
+
+func TestDescribe(t *testing.T) {
+	wrap := func(err error) error { return fmt.Errorf("context: %w", err) }
+	cases := []struct {
+		name string
+		err  error
+		want Body
+	}{
+		{"anonymous write", wrap(&policy.AnonymousWriteDeniedError{Table: "todos", Operation: policy.Operation("insert")}),
+			Body{Name: AnonymousWriteDenied, Code: "anonymous_write_denied", Table: "todos", Operation: "insert"}},
+		{"policy denial", &policy.DeniedError{Table: "todos", Operation: policy.Operation("update"), Reason: "no"},
+			Body{Name: PermissionDenied, Code: "permission_denied", Table: "todos", Operation: "update"}},
+		{"validation", wrap(&schema.ValidationError{Table: "todos", Column: "done", Problem: "want boolean"}),
+			Body{Name: Validation, Code: "validation_failed", Table: "todos", Column: "done"}},
+		{"unknown table", fmt.Errorf("%w %q", schema.ErrUnknownTable, "x"), Body{Name: Validation, Code: "unknown_table"}},
+		{"bad schema", wrap(schema.ErrInvalidSchema), Body{Name: Validation, Code: "invalid_schema"}},
+		{"bad query", wrap(query.ErrInvalid), Body{Name: Validation, Code: "invalid_query"}},
+		{"not found", wrap(engine.ErrNotFound), Body{Name: NotFound, Code: "not_found"}},
+		{"exists", wrap(engine.ErrExists), Body{Name: Conflict, Code: "row_exists"}},
+		{"config", fmt.Errorf("%w: appId is required", client.ErrConfig), Body{Name: Config, Code: "invalid_config"}},
+		{"config wrapping a secret error", fmt.Errorf("%w: secret: %v", client.ErrConfig, identity.ErrBadSecret), Body{Name: Config, Code: "invalid_config"}},
+		{"null token", client.ErrNullToken, Body{Name: Auth, Code: "null_token"}},
+		{"principal changed", wrap(client.ErrPrincipalChanged), Body{Name: Auth, Code: "principal_changed"}},
+		{"not external", client.ErrNotExternal, Body{Name: Auth, Code: "not_external"}},
+		{"bad token", wrap(client.ErrBadToken), Body{Name: Auth, Code: "bad_token"}},
+		{"hook timeout", client.ErrHookTimeout, Body{Name: Auth, Code: "hook_timeout"}},
+		{"client closed", client.ErrClosed, Body{Name: Closed, Code: "closed"}},
+		{"engine closed", wrap(engine.ErrClosed), Body{Name: Closed, Code: "closed"}},
+		{"store closed", wrap(storage.ErrClosed), Body{Name: Closed, Code: "closed"}},
+		{"proof expired", wrap(identity.ErrTokenExpired), Body{Name: Auth, Code: "expired"}},
+		{"not local-first", wrap(identity.ErrNotLocalFirst), Body{Name: Auth, Code: "not_local_first"}},
+		{"wrong audience", wrap(identity.ErrWrongAudience), Body{Name: Auth, Code: "wrong_audience"}},
+		{"invalid proof", wrap(identity.ErrTokenInvalid), Body{Name: Auth, Code: "invalid"}},
+		{"timeout", wrap(context.DeadlineExceeded), Body{Name: Internal, Code: "timeout"}},
+		{"bridge error", BadArgument("want a string"), Body{Name: Validation, Code: "bad_argument"}},
+		{"remote denial keeps fields", &protocol.RemoteError{Body: protocol.ErrorBody{Name: protocol.NamePermissionDenied, Code: "permission_denied", Message: "m", Table: "t", Operation: "delete"}},
+			Body{Name: PermissionDenied, Code: "permission_denied", Table: "t", Operation: "delete"}},
+		{"remote bad change", &protocol.RemoteError{Body: protocol.ErrorBody{Name: protocol.NameBadChange, Code: "frame_too_large", Table: "t"}},
+			Body{Name: Validation, Code: "frame_too_large", Table: "t"}},
+		{"remote unknown", &protocol.RemoteError{Body: protocol.ErrorBody{Name: "Weird", Code: ""}}, Body{Name: Internal, Code: "rejected"}},
+		{"anything else", errors.New("boom"), Body{Name: Internal, Code: "internal"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := Describe(c.err)
+			if got.Message != c.err.Error() {
+				t.Errorf("message = %q, want the error text %q", got.Message, c.err.Error())
+			}
+			got.Message = ""
+			if got != c.want {
+				t.Errorf("Describe = %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
+
+// TestDescribe_NamesAreTheContract keeps every name Describe can produce
+// inside CoreErrorName of bindings/js/src/core.d.ts.
+func TestDescribe_NamesAreTheContract(t *testing.T) {
+	allowed := map[string]bool{AnonymousWriteDenied: true, PermissionDenied: true, Validation: true, NotFound: true,
+		Conflict: true, Config: true, Auth: true, Closed: true, Internal: true}
+	for _, s := range sentinels {
+		if !allowed[s.name] || s.code == "" {
+			t.Errorf("sentinel %v maps to %q/%q", s.err, s.name, s.code)
+		}
+	}
+	if b := Panic("x"); !allowed[b.Name] || b.Code != "panic" {
+		t.Errorf("Panic = %+v", b)
+	}
+}
