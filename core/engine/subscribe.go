@@ -116,35 +116,49 @@ func (s *Subscription) position(k sortKey) int {
 	})
 }
 
-// rowChanged updates membership for r and returns the delta it causes.
-func (s *Subscription) rowChanged(r *row, d *Update) {
+// bulkThreshold is the number of rows changed in one commit above which a
+// subscription is updated by one merge pass instead of row by row: a sync
+// batch of thousands of rows in random order would otherwise shift the
+// sorted id list once per row.
+const bulkThreshold = 32
+
+// rowsChanged updates membership for the rows changed by one commit and adds
+// to d the net delta: what differs between the result before the commit and
+// after it. (Row-by-row deltas would report a row pushed out of a window and
+// back in as both added and removed.)
+func (s *Subscription) rowsChanged(rows []*row, d *Update) {
+	distinct := make([]*row, 0, len(rows))
+	was := make(map[string]bool, len(rows))
+	seen := make(map[string]bool, len(rows))
+	for _, r := range rows {
+		if !seen[r.id] {
+			seen[r.id] = true
+			distinct = append(distinct, r)
+			_, was[r.id] = s.keys[r.id]
+		}
+	}
 	var before []string
 	if s.windowed() {
 		before = append(before, window(s.ids, s.q.Offset, s.q.Limit)...)
 	}
-	oldKey, was := s.keys[r.id]
-	is := r.visible() && s.q.Where.Eval(r, nil) && s.db.readable(s.actor, s.t, r)
-	if was {
-		i := s.position(oldKey)
-		s.ids = append(s.ids[:i], s.ids[i+1:]...)
-		delete(s.keys, r.id)
-	}
-	if is {
-		k := keyOf(r, s.q.OrderBy)
-		i := s.position(k)
-		s.ids = append(s.ids, "")
-		copy(s.ids[i+1:], s.ids[i:])
-		s.ids[i] = r.id
-		s.keys[r.id] = k
+	if len(distinct) < bulkThreshold {
+		for _, r := range distinct {
+			s.place(r)
+		}
+	} else {
+		s.placeAll(distinct, was)
 	}
 	if !s.windowed() {
-		switch {
-		case was && is:
-			d.Updated = append(d.Updated, r.public())
-		case is:
-			d.Added = append(d.Added, r.public())
-		case was:
-			d.Removed = append(d.Removed, r.id)
+		for _, r := range distinct {
+			_, is := s.keys[r.id]
+			switch {
+			case was[r.id] && is:
+				d.Updated = append(d.Updated, r.public())
+			case is:
+				d.Added = append(d.Added, r.public())
+			case was[r.id]:
+				d.Removed = append(d.Removed, r.id)
+			}
 		}
 		return
 	}
@@ -158,8 +172,8 @@ func (s *Subscription) rowChanged(r *row, d *Update) {
 		inAfter[id] = true
 		if !inBefore[id] {
 			d.Added = append(d.Added, s.t.rows[id].public())
-		} else if id == r.id {
-			d.Updated = append(d.Updated, r.public())
+		} else if seen[id] {
+			d.Updated = append(d.Updated, s.t.rows[id].public())
 		}
 	}
 	for _, id := range before {
@@ -167,6 +181,71 @@ func (s *Subscription) rowChanged(r *row, d *Update) {
 			d.Removed = append(d.Removed, id)
 		}
 	}
+}
+
+// matches reports whether r belongs in the result now.
+func (s *Subscription) matches(r *row) bool {
+	return r.visible() && s.q.Where.Eval(r, nil) && s.db.readable(s.actor, s.t, r)
+}
+
+// place moves r to where it now belongs in s.ids (or out of it): binary
+// search and one shift.
+func (s *Subscription) place(r *row) {
+	if oldKey, ok := s.keys[r.id]; ok {
+		i := s.position(oldKey)
+		s.ids = append(s.ids[:i], s.ids[i+1:]...)
+		delete(s.keys, r.id)
+	}
+	if s.matches(r) {
+		k := keyOf(r, s.q.OrderBy)
+		i := s.position(k)
+		s.ids = append(s.ids, "")
+		copy(s.ids[i+1:], s.ids[i:])
+		s.ids[i] = r.id
+		s.keys[r.id] = k
+	}
+}
+
+// placeAll places many rows at once: drop the changed members, then merge
+// the sorted newcomers in, binary-searching each one's place and copying
+// the run of ids before it: O(k log n) comparisons plus one copy.
+func (s *Subscription) placeAll(rows []*row, was map[string]bool) {
+	kept := s.ids
+	anyWas := false
+	for _, w := range was {
+		anyWas = anyWas || w
+	}
+	if anyWas {
+		kept = make([]string, 0, len(s.ids))
+		for _, id := range s.ids {
+			if !was[id] {
+				kept = append(kept, id)
+			}
+		}
+	}
+	var incoming []string
+	for _, r := range rows {
+		delete(s.keys, r.id)
+		if s.matches(r) {
+			s.keys[r.id] = keyOf(r, s.q.OrderBy)
+			incoming = append(incoming, r.id)
+		}
+	}
+	sort.Slice(incoming, func(i, j int) bool {
+		return compareKeys(s.keys[incoming[i]], s.keys[incoming[j]], s.q.OrderBy) < 0
+	})
+	merged := make([]string, 0, len(kept)+len(incoming))
+	i := 0
+	for _, id := range incoming {
+		k := s.keys[id]
+		pos := i + sort.Search(len(kept)-i, func(x int) bool {
+			return compareKeys(s.keys[kept[i+x]], k, s.q.OrderBy) >= 0
+		})
+		merged = append(merged, kept[i:pos]...)
+		merged = append(merged, id)
+		i = pos
+	}
+	s.ids = append(merged, kept[i:]...)
 }
 
 // subKey is where a subscription is registered: under one equality term
@@ -241,15 +320,6 @@ func (x *subIndex) affected(r *row, old map[string]cell, fn func(*Subscription))
 			}
 		}
 	}
-}
-
-// queueRowChange computes the deltas of one installed row change. The caller
-// holds db.mu.
-func (db *DB) queueRowChange(t *table, r *row, old map[string]cell) {
-	t.subs.affected(r, old, func(s *Subscription) {
-		d := db.notify.pendingFor(s)
-		s.rowChanged(r, d)
-	})
 }
 
 // notifier delivers subscription updates in commit order, outside the DB

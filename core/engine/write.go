@@ -325,6 +325,8 @@ func (s *stage) commit(ctx context.Context) error {
 		}
 	}
 	db.seq = s.seq
+	touched := map[*Subscription][]*row{}
+	var order []*Subscription
 	for _, u := range s.list {
 		before := u.r.view
 		wasVisible := u.r.visible()
@@ -335,7 +337,15 @@ func (s *stage) commit(ctx context.Context) error {
 		if !wasVisible && !u.r.visible() && len(u.r.view) == 0 {
 			delete(u.t.rows, u.r.id)
 		}
-		db.queueRowChange(u.t, u.r, before)
+		u.t.subs.affected(u.r, before, func(sub *Subscription) {
+			if _, seen := touched[sub]; !seen {
+				order = append(order, sub)
+			}
+			touched[sub] = append(touched[sub], u.r)
+		})
+	}
+	for _, sub := range order {
+		sub.rowsChanged(touched[sub], db.notify.pendingFor(sub))
 	}
 	return nil
 }

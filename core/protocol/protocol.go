@@ -12,6 +12,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"reflect"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/query"
@@ -200,6 +202,20 @@ var bodies = map[string]func() any{
 	TError: func() any { return new(Error) },
 }
 
+// envelopes maps each message type to struct{ T string; *Body } so
+// encoding/json flattens the body's fields next to the tag.
+var envelopes = func() map[string]reflect.Type {
+	out := make(map[string]reflect.Type, len(bodies))
+	for t, mk := range bodies {
+		bt := reflect.TypeOf(mk())
+		out[t] = reflect.StructOf([]reflect.StructField{
+			{Name: "T", Type: reflect.TypeOf(""), Tag: `json:"t"`},
+			{Name: bt.Elem().Name(), Type: bt, Anonymous: true},
+		})
+	}
+	return out
+}()
+
 // Decode parses one frame strictly: known type, no unknown fields, no
 // trailing data, within MaxFrame, and the per-type limits below.
 func Decode(data []byte) (*Frame, error) {
@@ -212,27 +228,30 @@ func Decode(data []byte) (*Frame, error) {
 	var head struct {
 		T string `json:"t"`
 	}
-	if err := json.Unmarshal(data, &head); err != nil {
+	if t, ok := leadingType(data); ok {
+		head.T = t
+	} else if err := json.Unmarshal(data, &head); err != nil {
 		return nil, bad("not a JSON object: %v", err)
 	}
 	mk := bodies[head.T]
 	if mk == nil {
 		return nil, bad("unknown message type %q", head.T)
 	}
-	// Remove the tag so the typed body can be decoded strictly.
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(data, &raw); err != nil {
-		return nil, bad("%v", err)
-	}
-	delete(raw, "t")
-	rest, _ := json.Marshal(raw)
-	body := mk()
-	dec := json.NewDecoder(bytes.NewReader(rest))
+	// One strict pass over the frame: the body is decoded through a struct
+	// that embeds it next to the "t" field, so the tag is not an unknown
+	// field and nothing is parsed twice.
+	env := reflect.New(envelopes[head.T])
+	env.Elem().Field(1).Set(reflect.ValueOf(mk()))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
-	if err := dec.Decode(body); err != nil {
+	if err := dec.Decode(env.Interface()); err != nil {
 		return nil, bad("%s: %v", head.T, err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, bad("%s: trailing data after the frame", head.T)
+	}
+	body := env.Elem().Field(1).Interface()
 	if err := validate(head.T, body); err != nil {
 		return nil, bad("%s: %v", head.T, err)
 	}
@@ -270,4 +289,20 @@ func validate(typ string, body any) error {
 		}
 	}
 	return nil
+}
+
+// leadingType reads the type of a frame that starts with {"t":"<name>", as
+// Encode writes them, without scanning the rest. Anything else falls back
+// to a full parse; the strict decode that follows checks the whole frame.
+func leadingType(data []byte) (string, bool) {
+	const prefix = `{"t":"`
+	if !bytes.HasPrefix(data, []byte(prefix)) {
+		return "", false
+	}
+	rest := data[len(prefix):]
+	end := bytes.IndexByte(rest, '"')
+	if end <= 0 || end > 16 || bytes.IndexByte(rest[:end], '\\') >= 0 {
+		return "", false
+	}
+	return string(rest[:end]), true
 }
