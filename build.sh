@@ -4,7 +4,7 @@
 #   ./build.sh dev     build everything and run the sync server with the example apps
 #   ./build.sh test    install what the tests need, then run every test layer
 #   ./build.sh bench   run the benchmarks and rewrite BENCHMARKS.md
-#   ./build.sh build   build the server binary into dist/
+#   ./build.sh build   build the server binary (dist/), the wasm core and the npm package
 #
 # Every subcommand installs what it needs on a fresh Debian machine with Go and
 # Node, so a clean clone works with no manual steps.
@@ -77,9 +77,27 @@ test_wasm() {
 	JAZZ_WASM_E2E=1 JAZZ_WASM_SIZE_CHECK=1 go test -count=1 -v ./wasm/internal/...
 }
 
+# --- npm package (bindings/js) ----------------------------------------------
+
+# build_js installs the package's locked dependencies and builds it (with the
+# wasm from build_wasm copied in).
+build_js() {
+	log "npm ci + build (bindings/js)"
+	(cd bindings/js && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+}
+
+# test_js runs the package's tests (the DSL, the Db facade and the React,
+# Vue and Svelte adapters against the real wasm core), the type tests of the
+# documentation snippets, and the per-adapter bundle-size budget.
+test_js() {
+	log "npm test, typecheck and size budget (bindings/js)"
+	(cd bindings/js && npm test && npm run typecheck && npm run size)
+}
+
 cmd_build() {
 	build_server
 	build_wasm
+	build_js
 }
 
 cmd_test() {
@@ -89,6 +107,8 @@ cmd_test() {
 	go test -race -count=1 ./...
 	build_wasm
 	test_wasm
+	build_js
+	test_js
 }
 
 cmd_bench() {
