@@ -151,3 +151,17 @@ func report(stderr io.Writer, cmd string, err error) int {
 	fmt.Fprintf(stderr, "jazz-tools %s: %v\n", cmd, err)
 	return exitError
 }
+
+// appIDArg takes the command's one positional argument, APP_ID, falling back
+// to $JAZZ_APP_ID.
+func appIDArg(pos []string, env func(string) string) (string, error) {
+	switch {
+	case len(pos) == 1:
+		return pos[0], nil
+	case len(pos) == 0 && env("JAZZ_APP_ID") != "":
+		return env("JAZZ_APP_ID"), nil
+	case len(pos) == 0:
+		return "", usagef("missing APP_ID")
+	}
+	return "", usagef("unexpected arguments after APP_ID: %s", strings.Join(pos[1:], " "))
+}

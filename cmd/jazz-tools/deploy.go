@@ -44,15 +44,8 @@ func parseDeploy(args []string, env func(string) string) (deployOptions, error) 
 		}
 		return o, usagef("%v", err)
 	}
-	switch {
-	case len(pos) == 1:
-		o.appID = pos[0]
-	case len(pos) == 0 && env("JAZZ_APP_ID") != "":
-		o.appID = env("JAZZ_APP_ID")
-	case len(pos) == 0:
-		return o, usagef("missing APP_ID")
-	default:
-		return o, usagef("unexpected arguments after APP_ID: %s", strings.Join(pos[1:], " "))
+	if o.appID, err = appIDArg(pos, env); err != nil {
+		return o, err
 	}
 	var missing []string
 	for _, m := range []struct{ v, name string }{{o.serverURL, "--server"}, {o.adminSecret, "--admin-secret"}, {o.bundleFile, "--bundle"}} {

@@ -88,15 +88,8 @@ func parseServer(args []string, env func(string) string) (serverOptions, error) 
 		}
 		return o, usagef("%v", err)
 	}
-	switch {
-	case len(pos) == 1:
-		o.appID = pos[0]
-	case len(pos) == 0 && env("JAZZ_APP_ID") != "":
-		o.appID = env("JAZZ_APP_ID")
-	case len(pos) == 0:
-		return o, usagef("missing APP_ID")
-	default:
-		return o, usagef("unexpected arguments after APP_ID: %s", strings.Join(pos[1:], " "))
+	if o.appID, err = appIDArg(pos, env); err != nil {
+		return o, err
 	}
 	if env("NODE_ENV") == "production" {
 		o.production = true
