@@ -10,8 +10,6 @@ import (
 	"io"
 	"strings"
 	"time"
-
-	"github.com/golang-jwt/jwt/v5"
 )
 
 const (
@@ -42,9 +40,8 @@ type Claims struct {
 	PublicKey ed25519.PublicKey
 }
 
-// wireClaims is the JWT payload. jwt.RegisteredClaims is not used because it
-// encodes aud as an array (unless a package global is flipped) and times by
-// way of another global; this type pins both: aud is a string and times are
+// wireClaims is the JWT payload as minted. Field order is the serialized key
+// order, pinned by the golden vectors: aud is a single string and times are
 // integer seconds.
 type wireClaims struct {
 	Issuer    string `json:"iss"`
@@ -56,27 +53,6 @@ type wireClaims struct {
 	ID        string `json:"jti"`
 }
 
-func numericDate(s *int64) *jwt.NumericDate {
-	if s == nil {
-		return nil
-	}
-	return &jwt.NumericDate{Time: time.Unix(*s, 0)}
-}
-
-func (c *wireClaims) GetExpirationTime() (*jwt.NumericDate, error) {
-	return numericDate(c.ExpiresAt), nil
-}
-func (c *wireClaims) GetIssuedAt() (*jwt.NumericDate, error)  { return numericDate(c.IssuedAt), nil }
-func (c *wireClaims) GetNotBefore() (*jwt.NumericDate, error) { return numericDate(c.NotBefore), nil }
-func (c *wireClaims) GetIssuer() (string, error)              { return c.Issuer, nil }
-func (c *wireClaims) GetSubject() (string, error)             { return c.Subject, nil }
-func (c *wireClaims) GetAudience() (jwt.ClaimStrings, error) {
-	if c.Audience == "" {
-		return nil, nil
-	}
-	return jwt.ClaimStrings{c.Audience}, nil
-}
-
 // jwk is the RFC 7517 form of an Ed25519 public key (RFC 8037). Field order
 // is fixed so that minted tokens are byte-for-byte reproducible.
 type jwk struct {
@@ -84,6 +60,18 @@ type jwk struct {
 	Kty string `json:"kty"`
 	X   string `json:"x"`
 }
+
+// wireHeader is the JOSE header as minted; fields are in sorted key order.
+type wireHeader struct {
+	Alg string `json:"alg"`
+	JWK jwk    `json:"jwk"`
+	Typ string `json:"typ"`
+}
+
+const (
+	algEdDSA = "EdDSA"
+	typJWT   = "JWT"
+)
 
 // MintToken returns a session token for appID, valid from now for ttl (at
 // most MaxTokenLifetime, whole seconds).
@@ -122,7 +110,19 @@ func (id *Identity) mint(iss, aud string, now time.Time, ttl, maxTTL time.Durati
 	pub := id.priv.Public().(ed25519.PublicKey)
 	iat := now.Unix()
 	exp := iat + int64(ttl/time.Second)
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, &wireClaims{
+	// The header is what golang-jwt produced from its header map: json.Marshal
+	// of a map sorts the keys, hence alg, jwk, typ.
+	hdr, err := json.Marshal(wireHeader{
+		Alg: algEdDSA,
+		JWK: jwk{Crv: "Ed25519", Kty: "OKP", X: base64.RawURLEncoding.EncodeToString(pub)},
+		Typ: typJWT,
+	})
+	if err != nil {
+		return "", fmt.Errorf("identity: encoding header: %w", err)
+	}
+	// json.Marshal, not a hand-written encoder, because its escaping (of <, >,
+	// & and U+2028/9 in aud, say) is part of the byte-for-byte format.
+	payload, err := json.Marshal(&wireClaims{
 		Issuer:    iss,
 		Subject:   UserIDFromPublicKey(pub),
 		Audience:  aud,
@@ -131,12 +131,12 @@ func (id *Identity) mint(iss, aud string, now time.Time, ttl, maxTTL time.Durati
 		ExpiresAt: &exp,
 		ID:        base64.RawURLEncoding.EncodeToString(jti),
 	})
-	tok.Header["jwk"] = jwk{Crv: "Ed25519", Kty: "OKP", X: base64.RawURLEncoding.EncodeToString(pub)}
-	s, err := tok.SignedString(id.priv)
 	if err != nil {
-		return "", fmt.Errorf("identity: signing: %w", err)
+		return "", fmt.Errorf("identity: encoding claims: %w", err)
 	}
-	return s, nil
+	enc := base64.RawURLEncoding
+	input := enc.EncodeToString(hdr) + "." + enc.EncodeToString(payload)
+	return input + "." + enc.EncodeToString(ed25519.Sign(id.priv, []byte(input))), nil
 }
 
 // VerifyToken checks a session token for appID at time now, allowing leeway
@@ -196,34 +196,26 @@ func verify(token, iss, aud string, maxLife time.Duration, now time.Time, leeway
 	}
 	leeway = max(leeway, 0)
 
-	c := new(wireClaims)
-	var key ed25519.PublicKey
-	// Format rules are checked in the key func, which runs once the payload
-	// is decoded but before the signature and times, so that a forged token
-	// is reported as invalid rather than, say, expired.
-	var rule error
-	p := jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodEdDSA.Alg()}),
-		jwt.WithStrictDecoding(),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-		jwt.WithLeeway(leeway),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithIssuer(iss),
-		jwt.WithAudience(aud),
-	)
-	_, err := p.ParseWithClaims(token, c, func(t *jwt.Token) (any, error) {
-		key, rule = checkFormat(t.Header, c, maxLife)
-		if rule != nil {
-			return nil, rule
-		}
-		return key, nil
-	})
-	if rule != nil {
-		return nil, rule
-	}
+	// Everything up to and including the signature gives ErrTokenInvalid.
+	// Format rules are checked before the signature so that a forged token is
+	// reported for what is wrong with it, and only a genuine token can be
+	// reported as expired or for another audience.
+	input, h, c, sig, err := parseToken(token)
 	if err != nil {
-		return nil, mapError(err)
+		return nil, err
+	}
+	key, err := checkFormat(h, c, maxLife)
+	if err != nil {
+		return nil, err
+	}
+	if len(sig) != ed25519.SignatureSize {
+		return nil, fmt.Errorf("%w: signature is %d bytes, want %d", ErrTokenInvalid, len(sig), ed25519.SignatureSize)
+	}
+	if !ed25519.Verify(key, []byte(input), sig) {
+		return nil, fmt.Errorf("%w: signature does not verify", ErrTokenInvalid)
+	}
+	if err := checkClaims(c, iss, aud, now, leeway); err != nil {
+		return nil, err
 	}
 	return &Claims{
 		UserID:    c.Subject,
@@ -233,7 +225,52 @@ func verify(token, iss, aud string, maxLife time.Duration, now time.Time, leeway
 	}, nil
 }
 
-// checkFormat enforces what golang-jwt does not know about: the key comes from
+// checkClaims applies the time, audience and issuer rules to a verified token.
+// All are evaluated and the error is chosen by priority, as golang-jwt's
+// validator did: a token for the wrong app is wrong however fresh it is, and
+// an expired token is reported as expired even if also not yet valid. Times
+// are compared as time.Time, as before, so the extremes of int64 behave as
+// they always have.
+func checkClaims(c *wireClaims, iss, aud string, now time.Time, leeway time.Duration) error {
+	var errs []string
+	expired, early := false, false
+	if exp := time.Unix(*c.ExpiresAt, 0); !now.Before(exp.Add(leeway)) {
+		expired = true
+		errs = append(errs, "token is expired")
+	}
+	if c.NotBefore != nil && now.Before(time.Unix(*c.NotBefore, 0).Add(-leeway)) {
+		early = true
+		errs = append(errs, "token is not valid yet")
+	}
+	if now.Before(time.Unix(*c.IssuedAt, 0).Add(-leeway)) {
+		early = true
+		errs = append(errs, "token used before issued")
+	}
+	wrongAud := c.Audience != aud
+	if wrongAud {
+		errs = append(errs, "token has invalid audience")
+	}
+	// Unreachable while verify checks the unverified iss first; kept so that
+	// the signed claims are what decide.
+	if c.Issuer != iss {
+		errs = append(errs, "token has invalid issuer")
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	target := ErrTokenInvalid
+	switch {
+	case wrongAud:
+		target = ErrWrongAudience
+	case expired:
+		target = ErrTokenExpired
+	case early:
+		target = ErrTokenNotYetValid
+	}
+	return fmt.Errorf("%w: %s", target, strings.Join(errs, ", "))
+}
+
+// checkFormat enforces the rules of the format: the key comes from
 // the header, sub must be derived from that key (otherwise anyone could sign
 // with their own key and claim another user's id), and the lifetime is bounded.
 func checkFormat(h map[string]any, c *wireClaims, maxLife time.Duration) (ed25519.PublicKey, error) {
@@ -298,22 +335,4 @@ func decodeKey(x string) (ed25519.PublicKey, error) {
 		return nil, fmt.Errorf("%d bytes, want %d", len(b), ed25519.PublicKeySize)
 	}
 	return ed25519.PublicKey(b), nil
-}
-
-// mapError turns golang-jwt's errors into the catalogue. Audience is tested
-// first because a token for the wrong app is wrong however fresh it is. The
-// jwt error is kept as text only, so callers cannot come to depend on it.
-func mapError(err error) error {
-	var target error
-	switch {
-	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		target = ErrWrongAudience
-	case errors.Is(err, jwt.ErrTokenExpired):
-		target = ErrTokenExpired
-	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
-		target = ErrTokenNotYetValid
-	default:
-		target = ErrTokenInvalid
-	}
-	return fmt.Errorf("%w: %v", target, err)
 }

@@ -31,7 +31,7 @@ func b64JSON(t testing.TB, v any) string {
 	return b64(b)
 }
 
-// craft assembles a JWT by hand so tests can build tokens golang-jwt would
+// craft assembles a JWT by hand so tests can build tokens MintToken would
 // never mint. sign returns the signature segment for the signing input.
 func craft(t testing.TB, header, payload map[string]any, sign func(input string) string) string {
 	t.Helper()
