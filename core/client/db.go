@@ -308,8 +308,22 @@ func (db *Db) GetAuthState() AuthState { return db.auth.get() }
 func (db *Db) OnAuthChanged(cb func(AuthState)) (stop func()) { return db.auth.subscribe(cb) }
 
 // OnJWTExpired sets the hook asked for a fresh token when the current one
-// expires (or is about to). Nil removes it.
-func (db *Db) OnJWTExpired(h ExpiredHook) { db.hook.setHook(h) }
+// expires (or is about to). Nil removes it. A hook set when a refresh is
+// already due (the token is inside its renewal margin, or the server said
+// it expired) is called at once: apps often register it just after
+// creating the Db, and the moment must not be lost.
+func (db *Db) OnJWTExpired(h ExpiredHook) {
+	db.hook.setHook(h)
+	if h == nil || db.mode != session.External {
+		return
+	}
+	db.mu.Lock()
+	due := db.sync != nil && !db.tokenExp.IsZero() && db.tokenExp.Sub(db.opts.Clock.Now()) <= db.opts.RefreshBefore
+	db.mu.Unlock()
+	if due || db.auth.get().Error == AuthExpired {
+		db.hook.trigger()
+	}
+}
 
 // OnError subscribes to failures with no caller (rejected queued writes).
 func (db *Db) OnError(cb func(error)) (stop func()) { return db.errs.add(cb) }

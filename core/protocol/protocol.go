@@ -61,13 +61,28 @@ const (
 // ErrBadFrame wraps every reason a frame is refused.
 var ErrBadFrame = errors.New("protocol: bad frame")
 
-// Auth carries the same credentials as the HTTP headers would.
+// Auth carries the same credentials as the HTTP headers would, plus the two
+// backend-actor fields that have no header form.
 type Auth struct {
 	Bearer        string `json:"bearer,omitempty"`
 	BackendSecret string `json:"backendSecret,omitempty"`
 	// Session is the X-Jazz-Session value (base64 JSON) for impersonation.
 	Session string `json:"session,omitempty"`
+	// ActAs, with BackendSecret, asks to act as the backend itself
+	// (ActAsBackend): no session, policies skipped, writes authored
+	// Attribution or session.SystemUser. The only value is ActAsBackend.
+	ActAs string `json:"actAs,omitempty"`
+	// Attribution, with ActAs, is the user id the backend's writes are
+	// stamped with (at most MaxAttributionLen characters). It changes
+	// authorship only, never permissions.
+	Attribution string `json:"attribution,omitempty"`
 }
+
+// ActAsBackend is the one value of Auth.ActAs.
+const ActAsBackend = "backend"
+
+// MaxAttributionLen bounds Auth.Attribution, in characters.
+const MaxAttributionLen = 256
 
 // Hello opens a connection (client to server).
 type Hello struct {
@@ -108,16 +123,25 @@ type Ping struct {
 
 // Welcome accepts Hello.
 type Welcome struct {
-	V       int              `json:"v"`
+	V int `json:"v"`
+	// Session is the resolved session; null for a backend actor (ActAs).
 	Session *session.Session `json:"session"`
 	// ExpiresAt is when the credentials expire (Unix ms), 0 for never.
 	ExpiresAt int64 `json:"expiresAt,omitempty"`
+	// Backend is set when the connection acts as the backend itself
+	// (Auth.ActAs): policies are skipped.
+	Backend bool `json:"backend,omitempty"`
+	// Attribution echoes Auth.Attribution of a backend actor: the author
+	// its writes are stamped with.
+	Attribution string `json:"attribution,omitempty"`
 }
 
 // Authed accepts an in-band AuthMsg.
 type Authed struct {
-	Session   *session.Session `json:"session"`
-	ExpiresAt int64            `json:"expiresAt,omitempty"`
+	Session     *session.Session `json:"session"`
+	ExpiresAt   int64            `json:"expiresAt,omitempty"`
+	Backend     bool             `json:"backend,omitempty"`
+	Attribution string           `json:"attribution,omitempty"`
 }
 
 // Rows carries confirmed row states. Sub names the subscription for the

@@ -62,6 +62,8 @@ type Client struct {
 	timers        [numTimers]timerSlot
 	reauthPending bool
 	pingN         uint64
+	fatalErr      error      // set by fatal
+	rtQueue       []rtWaiter // Roundtrip calls waiting for a connection
 }
 
 // New validates opts and returns a client that is not yet connecting.

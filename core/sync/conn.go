@@ -28,6 +28,9 @@ type connState struct {
 	// writeFailed stops frames from keeping a connection alive that can
 	// no longer send: the dead timer then drops it.
 	writeFailed bool
+	// rtWait maps the ping number of each Roundtrip sent on this
+	// connection to its caller.
+	rtWait map[uint64]rtWaiter
 }
 
 func newConnState(gen uint64, conn Conn, ctx context.Context, cancel context.CancelFunc) *connState {
@@ -36,6 +39,7 @@ func newConnState(gen uint64, conn Conn, ctx context.Context, cancel context.Can
 		inflight: map[string]*engine.Change{},
 		sent:     map[string]uint64{},
 		progress: map[string]*subProgress{},
+		rtWait:   map[uint64]rtWaiter{},
 	}
 }
 
@@ -145,6 +149,7 @@ func (c *Client) closeConn(code int, reason string) {
 	}
 	if cs := c.cs; cs != nil {
 		c.cs = nil
+		c.requeueRoundtrips(cs)
 		c.closeAsync(cs.conn, code, reason, cs.cancel)
 	}
 	c.disarm(tPing)
@@ -228,6 +233,8 @@ func (c *Client) fatal(err error) {
 	c.closeConn(closeNormal, "")
 	c.disarm(tBackoff)
 	c.log.Error("sync stopped", "err", err)
+	c.fatalErr = err
+	c.failRoundtrips(err)
 	c.setPhase(phFatal)
 	if f := c.opts.OnFatal; f != nil {
 		c.cb.post(func() { f(err) })

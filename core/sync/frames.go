@@ -50,6 +50,7 @@ func (c *Client) handleFrame(data []byte) error {
 			c.onError(*f.Body.(*protocol.Error))
 			return nil
 		case protocol.TPong:
+			c.onPong(f.Body.(*protocol.Ping))
 			return nil
 		}
 		return fmt.Errorf("%w: %q before welcome", errUnexpected, f.Type)
@@ -65,6 +66,7 @@ func (c *Client) handleFrame(data []byte) error {
 	case protocol.TReject:
 		return c.onReject(f.Body.(*protocol.Reject))
 	case protocol.TPong:
+		c.onPong(f.Body.(*protocol.Ping))
 		return nil
 	case protocol.TError:
 		c.onError(*f.Body.(*protocol.Error))
@@ -81,6 +83,7 @@ func (c *Client) onWelcome(w *protocol.Welcome) {
 	c.arm(tPing, c.opts.HeartbeatInterval)
 	c.phase = phConnected
 	c.sync()
+	c.flushRoundtrips()
 	c.publish(Connected)
 }
 
@@ -96,6 +99,7 @@ func (c *Client) onAuthed(a *protocol.Authed) {
 	clear(c.cs.inflight)
 	c.phase = phConnected
 	c.sync()
+	c.flushRoundtrips()
 	c.publish(Connected)
 }
 

@@ -104,6 +104,7 @@ func (c *Client) shutdown() {
 		c.disarm(timerKind(k))
 	}
 	c.setPhase(phClosed)
+	c.failRoundtrips(ErrClosed)
 	c.failWaiters()
 	c.cb.stop()
 }

@@ -113,7 +113,10 @@ func (o *Options) normalize() (string, error) {
 		o.Credentials = func() protocol.Auth { return protocol.Auth{} }
 	}
 	if o.Transport == nil {
-		o.Transport = WebSocket{}
+		o.Transport = defaultTransport()
+	}
+	if o.Transport == nil {
+		return "", errors.New("sync: Options.Transport is required in the browser build (the wasm bridge passes one)")
 	}
 	if o.Clock == nil {
 		o.Clock = clock.System{}

@@ -1,3 +1,5 @@
+//go:build !js
+
 package sync
 
 import (
@@ -10,8 +12,10 @@ import (
 	"github.com/jazzgo/jazz-tools/core/protocol"
 )
 
-// WebSocket is the real Transport. nhooyr.io/websocket has a browser
-// implementation, so the same code runs natively and under GOOS=js.
+// WebSocket is the native Transport. It is not built for js: in the browser
+// the bridge passes a Transport over the browser's own WebSocket, because
+// this library reaches net/http, which would link TLS, x509 and RSA into the
+// wasm for nothing.
 type WebSocket struct{}
 
 // closeGrace bounds how long Close waits for the peer to answer the close
@@ -82,3 +86,5 @@ func wsError(err error) error {
 	}
 	return err
 }
+
+func defaultTransport() Transport { return WebSocket{} }

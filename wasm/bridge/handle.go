@@ -22,6 +22,7 @@ import (
 	"github.com/jazzgo/jazz-tools/wasm/idbstore"
 	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
 	"github.com/jazzgo/jazz-tools/wasm/jserr"
+	"github.com/jazzgo/jazz-tools/wasm/jsws"
 )
 
 // role is what this handle's Db does among the tabs sharing its database.
@@ -162,8 +163,9 @@ func (h *handle) openDb(ctx context.Context, r role) (*client.Db, error) {
 	sc := copySchema(h.schema)
 	h.mu.Unlock()
 	opts := client.Options{
-		Config: h.cfg,
-		Bundle: &bundle.Bundle{Version: bundle.Version, Schema: sc},
+		Config:    h.cfg,
+		Bundle:    &bundle.Bundle{Version: bundle.Version, Schema: sc},
+		Transport: jsws.Transport{},
 	}
 	switch r {
 	case roleSingle:

@@ -38,6 +38,11 @@ var forbidden = []struct{ pkg, why string }{
 	{module + "/tools/", "build tooling"},
 	{"github.com/golang-jwt/jwt/v5/request", "reads tokens out of HTTP requests: server-side"},
 	{"github.com/MicahParks/keyfunc", "JWKS fetching: the server verifies tokens, the client never does"},
+	{"net/http", "the browser does HTTP and TLS itself; net/http links TLS, x509 and RSA (~0.4 MB brotli). The client dials through wasm/jsws"},
+	{"crypto/tls", "the browser's WebSocket does TLS"},
+	{"crypto/x509", "certificates are the browser's business"},
+	{"nhooyr.io/websocket", "the native transport; the browser build uses wasm/jsws"},
+	{"github.com/golang-jwt/jwt/v5", "links every JWT algorithm; local-first tokens are signed with crypto/ed25519 directly"},
 	{"html/template", "large and unused by the client"},
 	{"text/template", "large and unused by the client"},
 }
