@@ -66,10 +66,11 @@ func (g *Generator) New() string {
 	b[6] = 0x70 | byte(seq>>8&0x0f)
 	b[7] = byte(seq)
 	b[8] = b[8]&0x3f | 0x80
-	return format(b)
+	return Format(b)
 }
 
-func format(b [16]byte) string {
+// Format writes 16 bytes in the canonical lowercase 8-4-4-4-12 UUID form.
+func Format(b [16]byte) string {
 	var s [36]byte
 	hex.Encode(s[0:8], b[0:4])
 	s[8] = '-'
