@@ -14,6 +14,8 @@ import (
 	"sync"
 	"syscall/js"
 
+	"github.com/hack-pad/safejs"
+
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	coresync "github.com/jazzgo/jazz-tools/core/sync"
 	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
@@ -33,7 +35,10 @@ var ErrNoWebSocket = errors.New("jsws: this JavaScript environment has no WebSoc
 const queueLimit = 4096
 
 type conn struct {
-	ws js.Value
+	// ws is held as a safejs.Value: every call on a browser WebSocket can
+	// throw (a closed socket, a bad code), and safejs turns those into
+	// errors instead of Go panics.
+	ws safejs.Value
 
 	mu     sync.Mutex
 	queue  [][]byte
@@ -45,12 +50,12 @@ type conn struct {
 
 // Dial opens a WebSocket and waits for it to open (or fail, or ctx).
 func (Transport) Dial(ctx context.Context, url string) (coresync.Conn, error) {
-	ctor := js.Global().Get("WebSocket")
-	if jsutil.IsNullish(ctor) {
+	ctor, err := safejs.Global().Get("WebSocket")
+	if err != nil || ctor.IsUndefined() || ctor.IsNull() {
 		return nil, ErrNoWebSocket
 	}
-	var ws js.Value
-	if err := jsutil.Catch(func() { ws = ctor.New(url) }); err != nil {
+	ws, err := ctor.New(url)
+	if err != nil {
 		return nil, fmt.Errorf("jsws: dialing %s: %w", url, err)
 	}
 	c := &conn{ws: ws, wake: make(chan struct{}, 1), ended: make(chan struct{})}
@@ -83,7 +88,9 @@ func (c *conn) on(event string, fn func(js.Value)) {
 		return nil
 	})
 	c.funcs = append(c.funcs, f)
-	c.ws.Call("addEventListener", event, f)
+	if _, err := c.ws.Call("addEventListener", event, f); err != nil {
+		c.finish(fmt.Errorf("jsws: listening for %s: %w", event, err))
+	}
 }
 
 func (c *conn) received(data js.Value) {
@@ -175,10 +182,15 @@ func (c *conn) Write(ctx context.Context, data []byte) error {
 	if err := c.err(); err != nil {
 		return err
 	}
-	if c.ws.Get("readyState").Int() != 1 {
+	state, err := c.ws.Get("readyState")
+	if err != nil {
+		return err
+	}
+	if n, err := state.Int(); err != nil || n != 1 {
 		return errors.New("jsws: the WebSocket is not open")
 	}
-	return jsutil.Catch(func() { c.ws.Call("send", string(data)) })
+	_, err = c.ws.Call("send", string(data))
+	return err
 }
 
 // Close starts the close handshake; Read returns once the browser reports
@@ -188,7 +200,7 @@ func (c *conn) Close(code int, reason string) error {
 		// Browsers only let scripts send 1000 and 3000-4999.
 		code = 1000
 	}
-	err := jsutil.Catch(func() { c.ws.Call("close", code, reason) })
+	_, err := c.ws.Call("close", code, reason)
 	c.finish(&coresync.CloseError{Code: code, Reason: reason})
 	return err
 }
