@@ -138,3 +138,19 @@ func TestSignUp_IdentityProofCarriesTheLocalFirstUserID(t *testing.T) {
 	defer stop()
 	eventually(t, "rows kept after sign-up", func() bool { rows, _ := ext.All(all); return len(rows) == 1 })
 }
+
+func TestExternal_HookSetAfterRefreshWasDueIsCalledAtOnce(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	db := e.open(client.Config{JWTToken: e.jwt("dora", 2*time.Minute)}, func(o *client.Options) { o.RefreshBefore = 30 * time.Second })
+	eventually(t, "connected", connected(db))
+	e.clock.Advance(100 * time.Second) // renewal came due with no hook set
+	var calls atomic.Int32
+	db.OnJWTExpired(func(context.Context) (string, error) {
+		calls.Add(1)
+		return e.jwt("dora", time.Hour), nil
+	})
+	eventually(t, "fresh token accepted", func() bool { return db.AcceptedTokenExpiry().Sub(e.clock.Now()) > 30*time.Minute })
+	if calls.Load() != 1 {
+		t.Fatalf("hook calls = %d", calls.Load())
+	}
+}
