@@ -9,13 +9,14 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"nhooyr.io/websocket"
 
 	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/protocol"
-	"github.com/jazzgo/jazz-tools/core/session"
 	"github.com/jazzgo/jazz-tools/server/auth"
 )
 
@@ -57,9 +58,9 @@ type conn struct {
 	reason   string // why the connection ended; the first cause wins
 
 	mu        sync.Mutex
-	db        *engine.DB // bound at welcome; a bundle swap closes the connection
-	sess      *session.Session
-	paused    bool // the session expired: no rows out, pushes refused until auth
+	db        *engine.DB   // bound at welcome; a bundle swap closes the connection
+	actor     engine.Actor // who the connection reads and writes as
+	paused    bool         // the session expired: no rows out, pushes refused until auth
 	expiry    clock.Timer
 	expiryGen uint64
 	heartbeat clock.Timer
@@ -138,7 +139,7 @@ func (c *conn) handshake(data []byte) bool {
 		}), true)
 		return false
 	}
-	sess, deadline, ae := c.resolve(h.Auth)
+	actor, deadline, ae := c.resolve(h.Auth)
 	if ae != nil {
 		c.log.Info("handshake refused", "code", string(ae.Code))
 		c.closeWith(protocol.CloseUnauthenticated, "unauthenticated", encodeFrame(protocol.TError, authErrorBody(ae)), true)
@@ -146,7 +147,7 @@ func (c *conn) handshake(data []byte) bool {
 	}
 	err = c.srv.app.bind(func(db *engine.DB) {
 		c.mu.Lock()
-		c.db, c.sess = db, sess
+		c.db, c.actor = db, actor
 		c.mu.Unlock()
 	})
 	if err != nil {
@@ -157,15 +158,26 @@ func (c *conn) handshake(data []byte) bool {
 	c.scheduleExpiryLocked(deadline)
 	c.armHeartbeatLocked(c.srv.cfg.HeartbeatTimeout)
 	// Queued under mu so that an expiry firing at once still follows it.
-	c.send(protocol.TWelcome, protocol.Welcome{V: protocol.Version, Session: sess, ExpiresAt: unixMilli(deadline)})
+	c.send(protocol.TWelcome, protocol.Welcome{V: protocol.Version, Session: actor.Session, ExpiresAt: unixMilli(deadline),
+		Backend: actor.Backend, Attribution: actor.Attribution})
 	c.mu.Unlock()
-	c.log.Info("session started", "user_id", sess.UserID, "auth_mode", string(sess.AuthMode), "expires_at", unixMilli(deadline))
+	if actor.Backend {
+		c.log.Info("session started", "backend", true, "author", actor.Author())
+	} else {
+		c.log.Info("session started", "user_id", actor.Session.UserID, "auth_mode", string(actor.Session.AuthMode), "expires_at", unixMilli(deadline))
+	}
 	return true
 }
 
 // resolve applies the server's session rules to credentials from a frame,
-// exactly as for the equivalent HTTP headers.
-func (c *conn) resolve(a protocol.Auth) (*session.Session, time.Time, *auth.Error) {
+// exactly as for the equivalent HTTP headers, and returns the actor the
+// connection then reads and writes as: the resolved session, or, for actAs,
+// the backend itself (see resolveBackendActor).
+func (c *conn) resolve(a protocol.Auth) (engine.Actor, time.Time, *auth.Error) {
+	if a.ActAs != "" || a.Attribution != "" {
+		actor, ae := resolveBackendActor(c.srv.cfg.Resolver, a)
+		return actor, time.Time{}, ae
+	}
 	ctx, cancel := context.WithTimeout(c.ctx, resolveTimeout)
 	defer cancel()
 	// A present but blank bearer is "missing", as "Authorization: Bearer "
@@ -178,9 +190,85 @@ func (c *conn) resolve(a protocol.Auth) (*session.Session, time.Time, *auth.Erro
 		if !errors.As(err, &ae) {
 			ae = &auth.Error{Code: auth.CodeInvalid, Message: "credentials could not be verified"}
 		}
-		return nil, time.Time{}, ae
+		return engine.Actor{}, time.Time{}, ae
 	}
-	return sess, deadline, nil
+	return engine.Actor{Session: sess}, deadline, nil
+}
+
+// resolveBackendActor handles credentials with actAs or attribution, which
+// only a backend may present. The checks run in this order, so nothing but
+// the actAs value is judged before the secret:
+//
+//  1. actAs other than "backend": invalid (unknown to this server);
+//  2. no backend secret: missing; then the secret itself, as for
+//     impersonation (disabled when none is configured, invalid on mismatch);
+//  3. attribution together with a session (impersonation): invalid, since
+//     an impersonated session already stamps its own user as the author;
+//  4. actAs together with a session: invalid, they are alternatives;
+//  5. attribution without actAs: invalid;
+//  6. attribution longer than protocol.MaxAttributionLen characters, or
+//     holding control characters: invalid.
+//
+// The result acts as the backend: no session, policies skipped, writes
+// stamped with the attribution or session.SystemUser. A backend actor's
+// credentials do not expire.
+func resolveBackendActor(r *auth.Resolver, a protocol.Auth) (engine.Actor, *auth.Error) {
+	bad := func(code auth.Code, msg string) (engine.Actor, *auth.Error) {
+		return engine.Actor{}, &auth.Error{Code: code, Message: msg}
+	}
+	if a.ActAs != "" && a.ActAs != protocol.ActAsBackend {
+		return bad(auth.CodeInvalid, `actAs must be "backend"`)
+	}
+	if a.BackendSecret == "" {
+		return bad(auth.CodeMissing, "actAs and attribution require backendSecret")
+	}
+	if err := r.AuthenticateBackend(a.BackendSecret); err != nil {
+		var ae *auth.Error
+		if !errors.As(err, &ae) {
+			ae = &auth.Error{Code: auth.CodeInvalid, Message: "backend secret could not be checked"}
+		}
+		return engine.Actor{}, ae
+	}
+	switch {
+	case a.Session != "" && a.Attribution != "":
+		return bad(auth.CodeInvalid, "attribution cannot be combined with session: an impersonated session is already the author of its writes")
+	case a.Session != "":
+		return bad(auth.CodeInvalid, `actAs "backend" and session (impersonation) are alternatives: send one`)
+	case a.ActAs == "":
+		return bad(auth.CodeInvalid, `attribution requires actAs "backend"`)
+	}
+	if a.Attribution != "" {
+		if n := utf8.RuneCountInString(a.Attribution); n > protocol.MaxAttributionLen || !utf8.ValidString(a.Attribution) {
+			return bad(auth.CodeInvalid, fmt.Sprintf("attribution must be valid UTF-8 of at most %d characters", protocol.MaxAttributionLen))
+		}
+		for _, r := range a.Attribution {
+			if unicode.IsControl(r) {
+				return bad(auth.CodeInvalid, "attribution must not contain control characters")
+			}
+		}
+	}
+	return engine.Actor{Backend: true, Attribution: a.Attribution}, nil
+}
+
+// samePrincipal reports whether an in-band re-authentication keeps the
+// connection's principal: the same user and mode for a session, the same
+// attribution for a backend actor.
+func samePrincipal(a, b engine.Actor) bool {
+	if a.Backend || b.Backend {
+		return a.Backend == b.Backend && a.Session == nil && b.Session == nil && a.Attribution == b.Attribution
+	}
+	return a.Session != nil && b.Session != nil && a.Session.UserID == b.Session.UserID && a.Session.AuthMode == b.Session.AuthMode
+}
+
+// logUser is how the logs name who a connection acts as.
+func logUser(a engine.Actor) string {
+	if a.Session != nil {
+		return a.Session.UserID
+	}
+	if a.Backend {
+		return "backend:" + a.Author()
+	}
+	return ""
 }
 
 // handle processes one frame after the handshake; false ends the connection.
@@ -215,23 +303,25 @@ func (c *conn) handle(data []byte) bool {
 // pause after expiry. Only the same principal is accepted, because a live
 // connection's subscriptions and queued writes belong to one user.
 func (c *conn) onAuth(m *protocol.AuthMsg) {
-	sess, deadline, ae := c.resolve(m.Auth)
+	actor, deadline, ae := c.resolve(m.Auth)
 	if ae != nil {
 		c.send(protocol.TError, authErrorBody(ae))
 		return
 	}
 	c.mu.Lock()
-	if sess.UserID != c.sess.UserID || sess.AuthMode != c.sess.AuthMode {
+	if !samePrincipal(actor, c.actor) {
+		user := logUser(c.actor)
 		c.mu.Unlock()
-		c.log.Info("auth for another principal refused", "user_id", c.sess.UserID)
+		c.log.Info("auth for another principal refused", "user_id", user)
 		c.send(protocol.TError, protocol.Error{Error: "unauthenticated", Code: string(auth.CodeInvalid),
 			Message: "auth must be for the same user_id and authMode; open a new connection to switch users"})
 		return
 	}
 	wasPaused := c.paused
-	c.sess, c.paused = sess, false
+	c.actor, c.paused = actor, false
 	c.scheduleExpiryLocked(deadline)
-	c.send(protocol.TAuthed, protocol.Authed{Session: sess, ExpiresAt: unixMilli(deadline)})
+	c.send(protocol.TAuthed, protocol.Authed{Session: actor.Session, ExpiresAt: unixMilli(deadline),
+		Backend: actor.Backend, Attribution: actor.Attribution})
 	var resync []*sub
 	if wasPaused {
 		for _, s := range c.subs {
@@ -239,7 +329,7 @@ func (c *conn) onAuth(m *protocol.AuthMsg) {
 		}
 	}
 	c.mu.Unlock()
-	c.log.Info("session renewed", "user_id", sess.UserID, "was_paused", wasPaused, "expires_at", unixMilli(deadline))
+	c.log.Info("session renewed", "user_id", logUser(actor), "was_paused", wasPaused, "expires_at", unixMilli(deadline))
 	// Every subscription missed whatever happened while paused: resume each
 	// from the last cursor it was sent, under the renewed session.
 	for _, s := range resync {
@@ -273,7 +363,7 @@ func (c *conn) expire(gen uint64) {
 	}
 	c.paused = true
 	c.send(protocol.TError, expiredBody())
-	c.log.Info("session expired; connection paused", "user_id", c.sess.UserID)
+	c.log.Info("session expired; connection paused", "user_id", logUser(c.actor))
 }
 
 func expiredBody() protocol.Error {
@@ -401,10 +491,7 @@ func (c *conn) finish() {
 		}
 	}
 	c.subs = nil
-	user := ""
-	if c.sess != nil {
-		user = c.sess.UserID
-	}
+	user := logUser(c.actor)
 	c.mu.Unlock()
 	for _, es := range live {
 		es.Cancel()

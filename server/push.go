@@ -19,7 +19,7 @@ const ackRowsBytes = 512 << 10
 // when the connection must end.
 func (c *conn) onPush(p *protocol.Push) bool {
 	c.mu.Lock()
-	paused, actor := c.paused, engine.Actor{Session: c.sess}
+	paused, actor := c.paused, c.actor
 	c.mu.Unlock()
 	if paused {
 		// No ack and no reject: the client keeps the changes queued and

@@ -121,7 +121,7 @@ func (c *conn) startSub(s *sub) {
 	s.gen++
 	gen, old := s.gen, s.es
 	s.es, s.ready, s.buffered = nil, false, nil
-	actor, cursor := engine.Actor{Session: c.sess}, s.cursor
+	actor, cursor := c.actor, s.cursor
 	c.mu.Unlock()
 	if old != nil {
 		old.Cancel()
@@ -206,7 +206,7 @@ func (c *conn) onUpdate(s *sub, gen uint64, u engine.Update) {
 // sendUpdateLocked sends the current states of ids, re-checked against the
 // session at send time: the update may be older than the row.
 func (c *conn) sendUpdateLocked(s *sub, ids []string, seq uint64) {
-	actor := engine.Actor{Session: c.sess}
+	actor := c.actor
 	seen := make(map[string]bool, len(ids))
 	var states []engine.RowState
 	for _, id := range ids {

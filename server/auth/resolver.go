@@ -91,16 +91,38 @@ func (r *Resolver) resolve(ctx context.Context, c Credentials) (*session.Session
 	}
 }
 
-func (r *Resolver) impersonate(c Credentials) (*session.Session, *Error) {
+// AuthenticateBackend checks a presented backend secret, as impersonation
+// does: CodeDisabled when the resolver has none, CodeMissing for an empty
+// one, CodeInvalid when it does not match. The comparison is constant-time.
+// It is the check behind backend actors that act as the backend itself
+// rather than as a session (the WebSocket hello's actAs).
+func (r *Resolver) AuthenticateBackend(secret string) error {
+	if e := r.checkBackendSecret(secret); e != nil {
+		return e
+	}
+	return nil
+}
+
+func (r *Resolver) checkBackendSecret(secret string) *Error {
 	if r.BackendSecret == "" {
-		return nil, fail(CodeDisabled, "backend impersonation is not enabled on this server")
+		return fail(CodeDisabled, "backend access (impersonation, actAs) is not enabled on this server: it has no backend secret")
+	}
+	if secret == "" {
+		return fail(CodeMissing, "no backend secret given")
 	}
 	// Hashing first makes the comparison constant-time in the length too, so
 	// timing reveals nothing about the configured secret.
-	got := sha256.Sum256([]byte(c.BackendSecret))
+	got := sha256.Sum256([]byte(secret))
 	want := sha256.Sum256([]byte(r.BackendSecret))
 	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 {
-		return nil, fail(CodeInvalid, "backend secret does not match")
+		return fail(CodeInvalid, "backend secret does not match")
+	}
+	return nil
+}
+
+func (r *Resolver) impersonate(c Credentials) (*session.Session, *Error) {
+	if e := r.checkBackendSecret(c.BackendSecret); e != nil {
+		return nil, e
 	}
 	if c.Session == "" {
 		return nil, fail(CodeMissing, "backend secret given without X-Jazz-Session")

@@ -78,6 +78,7 @@ func Install() js.Value {
 		}
 		return identity.VerifyProof(proof, aud, time.Now(), proofLeeway)
 	})))
+	installBackend(core) // createBackend, in jazz-backend.wasm only (backend.go)
 	js.Global().Set(GlobalName, core)
 	installed = core
 	return core

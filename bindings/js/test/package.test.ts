@@ -20,9 +20,10 @@ describe.skipIf(!built)("built package", () => {
     }
   });
 
-  it("keeps the contract with the core and no stub backend entry", () => {
+  it("keeps the contract with the core, and a real backend entry", () => {
     expect(readFileSync(join(root, "dist/core.d.ts"), "utf8")).toBe(readFileSync(join(root, "src/core.d.ts"), "utf8"));
-    expect(pkg.exports["./backend"]).toBeUndefined();
+    expect(pkg.exports["./backend"]).toMatchObject({ types: "./dist/backend/index.d.ts", import: "./dist/backend/index.js" });
+    expect(readFileSync(join(root, "dist/backend/index.js"), "utf8")).toMatch(/export function createJazzContext/);
   });
 
   it("ships Svelte sources that the app's Svelte compiler accepts", () => {

@@ -1,0 +1,338 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	gosync "sync"
+
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/hlc"
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/session"
+	"github.com/jazzgo/jazz-tools/core/sync"
+)
+
+// Handle reads and writes as one actor (see the package documentation for
+// the kinds). Handles are cheap values: make one per request. They share
+// their actor's connection with every other handle for the same actor.
+type Handle struct {
+	c     *Context
+	actor actor
+	err   error // a bad argument to the method that made the handle
+}
+
+// Write is the result of a local write: the change's id (for WaitFor) and
+// the row as it now reads locally (nil after a delete).
+type Write struct {
+	ChangeID string
+	Row      engine.Row
+}
+
+// Session is the session the handle acts as (ForSession, ForRequest), nil
+// for backend handles. It must not be modified.
+func (h *Handle) Session() *session.Session { return h.actor.session }
+
+// Backend reports whether the handle has backend permissions (AsBackend,
+// DB, WithAttribution*).
+func (h *Handle) Backend() bool { return h.err == nil && h.actor.session == nil }
+
+// Author is the user id the handle's writes are stamped with.
+func (h *Handle) Author() string { return session.Author(h.actor.session, h.actor.attribution) }
+
+// Err is the error every operation of a handle made from bad arguments
+// returns (nil for a usable handle).
+func (h *Handle) Err() error { return h.err }
+
+// UpdateAuthToken does nothing and returns nil. Backend handles do not own
+// bearer auth: they authenticate with the backend secret, and a user
+// handle's identity is fixed when it is made. (Seed page "Authentication":
+// backend-scoped wrappers ignore updateAuthToken.) Make a new handle with
+// ForRequest for another request's credentials.
+func (h *Handle) UpdateAuthToken(string) error { return nil }
+
+func (h *Handle) acquire(ctx context.Context) (*conn, func(), error) {
+	if h == nil || h.c == nil {
+		return nil, nil, configErr("a nil Handle")
+	}
+	if h.err != nil {
+		return nil, nil, h.err
+	}
+	cn, release, err := h.c.acquire(ctx, h.actor)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := cn.err(); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return cn, release, nil
+}
+
+// sync registers q with the server and waits until the server has answered
+// it and everything sent before. With pin, q stays registered until the
+// returned release is called.
+func (h *Handle) sync(ctx context.Context, cn *conn, q *query.Query, pin bool) (release func(), err error) {
+	if q == nil {
+		return nil, fmt.Errorf("%w: nil query", query.ErrInvalid)
+	}
+	release, err = cn.retainQuery(q, pin)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.wait(ctx, cn); err != nil {
+		release()
+		return nil, err
+	}
+	return release, nil
+}
+
+// wait is a round trip on cn with a clear error on timeout.
+func (h *Handle) wait(ctx context.Context, cn *conn) error {
+	if err := cn.roundtrip(ctx); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("backend: the server did not answer in time (%s): %w", h.actor, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// All returns the rows matching q that the actor may read, as the server
+// has them: every write it acknowledged before the call is included (see
+// Consistency in the package documentation), and so are the actor's own
+// writes not yet acknowledged. Without a deadline on ctx, the wait for the
+// server is bounded by Options.WaitTimeout.
+func (h *Handle) All(ctx context.Context, q *query.Query) ([]engine.Row, error) {
+	ctx, cancel := h.cWait(ctx)
+	defer cancel()
+	cn, release, err := h.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if _, err := h.sync(ctx, cn, q, false); err != nil {
+		return nil, err
+	}
+	return cn.eng.All(h.actor.engine(), q)
+}
+
+// One is All's first row, or nil.
+func (h *Handle) One(ctx context.Context, q *query.Query) (engine.Row, error) {
+	ctx, cancel := h.cWait(ctx)
+	defer cancel()
+	cn, release, err := h.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if _, err := h.sync(ctx, cn, q, false); err != nil {
+		return nil, err
+	}
+	return cn.eng.One(h.actor.engine(), q)
+}
+
+func (h *Handle) cWait(ctx context.Context) (context.Context, context.CancelFunc) {
+	if h == nil || h.c == nil {
+		return context.WithCancel(ctx)
+	}
+	return h.c.waitContext(ctx)
+}
+
+// Subscribe runs q live: cb receives the initial result (complete as of
+// the server, as for All) and then every change, from the actor's
+// replica, on the replica's callback goroutine (one at a time, in order).
+// The connection stays open until cancel is called.
+func (h *Handle) Subscribe(ctx context.Context, q *query.Query, cb func(engine.Update)) (cancel func(), err error) {
+	rctx, rcancel := h.cWait(ctx)
+	defer rcancel()
+	cn, release, err := h.acquire(rctx)
+	if err != nil {
+		return nil, err
+	}
+	unpin, err := h.sync(rctx, cn, q, true)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	s, err := cn.eng.Subscribe(h.actor.engine(), q, cb)
+	if err != nil {
+		unpin()
+		release()
+		return nil, err
+	}
+	var once gosync.Once
+	return func() {
+		once.Do(func() {
+			s.Cancel()
+			unpin()
+			release()
+		})
+	}, nil
+}
+
+// Insert writes a row to the replica at once and queues it for the
+// server; the returned Write names the change for WaitFor.
+func (h *Handle) Insert(ctx context.Context, table string, values map[string]any) (Write, error) {
+	return h.write(ctx, engine.KindInsert, table, "", values)
+}
+
+// Update changes some columns of row id.
+func (h *Handle) Update(ctx context.Context, table, id string, patch map[string]any) (Write, error) {
+	return h.write(ctx, engine.KindUpdate, table, id, patch)
+}
+
+// Delete removes row id. A row the actor's replica does not hold yet is
+// looked up on the server first.
+func (h *Handle) Delete(ctx context.Context, table, id string) (Write, error) {
+	return h.write(ctx, engine.KindDelete, table, id, nil)
+}
+
+func (h *Handle) write(ctx context.Context, kind engine.Kind, table, id string, values map[string]any) (Write, error) {
+	cn, release, err := h.acquire(ctx)
+	if err != nil {
+		return Write{}, err
+	}
+	defer release()
+	if kind != engine.KindInsert {
+		// The replica holds only rows its queries brought in: fetch this
+		// one, so updating a row the backend never read works.
+		if _, gerr := cn.eng.Get(h.actor.engine(), table, id); gerr != nil && errors.Is(gerr, engine.ErrNotFound) {
+			q, qerr := rowQuery(table, id)
+			if qerr != nil {
+				return Write{}, qerr
+			}
+			rctx, cancel := h.c.waitContext(ctx)
+			_, err := h.sync(rctx, cn, q, false)
+			cancel()
+			if err != nil {
+				return Write{}, err
+			}
+		}
+	}
+	a := h.actor.engine()
+	cn.writeMu.Lock()
+	before := cn.eng.Timestamp()
+	var row engine.Row
+	switch kind {
+	case engine.KindInsert:
+		row, err = cn.eng.Insert(ctx, a, table, values)
+		if err == nil {
+			id = row.ID()
+		}
+	case engine.KindUpdate:
+		row, err = cn.eng.Update(ctx, a, table, id, values)
+	case engine.KindDelete:
+		err = cn.eng.Delete(ctx, a, table, id)
+	}
+	var changeID string
+	if err == nil {
+		changeID = newestChange(cn.eng, table, id, before)
+	}
+	cn.writeMu.Unlock()
+	if err != nil {
+		return Write{}, err
+	}
+	cn.sc.Notify()
+	return Write{ChangeID: changeID, Row: row}, nil
+}
+
+// newestChange finds the id of the change just written to row: the
+// pending change on it stamped after before. Writes on a connection are
+// serialized, so there is exactly one (unless the server acknowledged it
+// already, in which case WaitFor has nothing to wait for).
+func newestChange(eng *engine.DB, table, row string, before hlc.Timestamp) string {
+	for _, ch := range eng.Pending() {
+		if ch.Table == table && ch.Row == row && ch.TS.Compare(before) > 0 {
+			return ch.ID
+		}
+	}
+	return ""
+}
+
+// WaitFor blocks until the server acknowledged the change (nil) or rejected
+// it (a *protocol.RemoteError that unwraps to the typed error; the write is
+// rolled back by then), the actor's connection was refused (*AuthError), or
+// ctx ends.
+func (h *Handle) WaitFor(ctx context.Context, changeID string) error {
+	if changeID == "" {
+		return nil
+	}
+	if h.err != nil {
+		return h.err
+	}
+	if err := h.c.rejection(changeID); err != nil {
+		return err
+	}
+	cn, release := h.c.lookup(h.actor)
+	if cn == nil {
+		// Evicted: it had nothing pending, so the change was settled.
+		if err := h.c.rejection(changeID); err != nil {
+			return err
+		}
+		if h.c.isClosed() {
+			return ErrClosed
+		}
+		return nil
+	}
+	defer release()
+	select {
+	case err := <-cn.sc.WaitFor(changeID):
+		if errors.Is(err, sync.ErrClosed) {
+			return ErrClosed
+		}
+		return err
+	case <-cn.failed:
+		return cn.err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// InsertAndWait is Insert then WaitFor: it returns once the server
+// acknowledged the row, or with its typed rejection. Without a deadline on
+// ctx it waits at most Options.WaitTimeout.
+func (h *Handle) InsertAndWait(ctx context.Context, table string, values map[string]any) (engine.Row, error) {
+	ctx, cancel := h.cWait(ctx)
+	defer cancel()
+	w, err := h.Insert(ctx, table, values)
+	if err != nil {
+		return nil, err
+	}
+	return w.Row, h.WaitFor(ctx, w.ChangeID)
+}
+
+// UpdateAndWait is Update then WaitFor.
+func (h *Handle) UpdateAndWait(ctx context.Context, table, id string, patch map[string]any) (engine.Row, error) {
+	ctx, cancel := h.cWait(ctx)
+	defer cancel()
+	w, err := h.Update(ctx, table, id, patch)
+	if err != nil {
+		return nil, err
+	}
+	return w.Row, h.WaitFor(ctx, w.ChangeID)
+}
+
+// DeleteAndWait is Delete then WaitFor.
+func (h *Handle) DeleteAndWait(ctx context.Context, table, id string) error {
+	ctx, cancel := h.cWait(ctx)
+	defer cancel()
+	w, err := h.Delete(ctx, table, id)
+	if err != nil {
+		return err
+	}
+	return h.WaitFor(ctx, w.ChangeID)
+}
+
+// rowQuery selects one row by id.
+func rowQuery(table, id string) (*query.Query, error) {
+	t, _ := json.Marshal(table)
+	v, _ := json.Marshal(id)
+	return query.Decode([]byte(`{"table":` + string(t) + `,"where":{"eq":[{"col":"id"},{"value":` + string(v) + `}]}}`))
+}
+
+// RemoteError is a write the server rejected; errors.As it, or errors.As
+// the typed error it unwraps to (*policy.DeniedError and friends).
+type RemoteError = protocol.RemoteError
