@@ -71,6 +71,7 @@ func main() {
 		}
 	}
 	writeWasmSizes(&b)
+	writeAdapterSizes(&b)
 	if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -243,4 +244,27 @@ func writeWasmSizes(b *strings.Builder) {
 	}
 	fmt.Fprintf(b, "\n## WebAssembly client size (bindings/js/wasm/jazz.wasm)\n\n| raw | gzip -9 | brotli -q 11 |\n|---|---|---|\n| %.2f MB | %.2f MB | %.2f MB |\n\n- brotli %.2f MB (goal at most 1.5 MB) — %s the goal\n",
 		float64(sz.Raw)/1e6, float64(sz.Gzip)/1e6, float64(sz.Brotli)/1e6, float64(sz.Brotli)/1e6, verdict)
+}
+
+// writeAdapterSizes runs the npm package's size script (esbuild, minified,
+// frameworks and wasm external, brotli -q 11) and copies its table.
+func writeAdapterSizes(b *strings.Builder) {
+	b.WriteString("\n## npm package entry points (bindings/js, JS only: minified, brotli, frameworks and wasm excluded)\n\n")
+	cmd := exec.Command("npm", "run", "--silent", "size")
+	cmd.Dir = "bindings/js"
+	out, err := cmd.Output()
+	if err != nil {
+		fmt.Fprintf(b, "Not measured (`npm run size` in bindings/js failed: %v; run `./build.sh build` first).\n", err)
+		return
+	}
+	b.WriteString("| entry | minified | brotli |\n|---|---|---|\n")
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		// "<name> <n> KB min <m> KB brotli [OVER BUDGET (10 KB)]"
+		if len(f) >= 7 && f[2] == "KB" && f[5] == "KB" {
+			fmt.Fprintf(b, "| `%s` | %s KB | %s KB |\n", f[0], f[1], f[4])
+		}
+	}
+	b.WriteString("\n- budget: 10 KB brotli per entry, enforced by `npm run size` in `./build.sh test`\n")
 }
