@@ -73,6 +73,9 @@ type Db struct {
 	closed   bool
 	token    string // external: the bearer; local-first: the current minted token
 	tokenExp time.Time
+	// tokenFrom is when the current token was received or minted: its
+	// lifetime, tokenExp - tokenFrom, caps the renewal margin.
+	tokenFrom time.Time
 	// presentedExp is the expiry of the token last handed to the sync
 	// client, acceptedExp that of the last one the server accepted.
 	presentedExp, acceptedExp time.Time
@@ -164,6 +167,7 @@ func (db *Db) initialSession() (*session.Session, error) {
 			return nil, fmt.Errorf("%w: jwtToken: %v", ErrConfig, err)
 		}
 		db.token = db.opts.JWTToken
+		db.tokenFrom = db.opts.Clock.Now()
 		if exp > 0 {
 			db.tokenExp = time.Unix(exp, 0)
 		}
@@ -194,7 +198,7 @@ func (db *Db) credentials() protocol.Auth {
 				db.opts.Logger.Error("minting a local-first token failed", "err", err)
 				return protocol.Auth{}
 			}
-			db.token, db.tokenExp = tok, now.Add(db.opts.TokenTTL)
+			db.token, db.tokenExp, db.tokenFrom = tok, now.Add(db.opts.TokenTTL), now
 			db.scheduleRenewalLocked()
 		}
 		db.presentedExp = db.tokenExp
@@ -220,12 +224,24 @@ func (db *Db) scheduleRenewalLocked() {
 	if db.closed || db.sync == nil || db.tokenExp.IsZero() {
 		return
 	}
-	d := db.tokenExp.Sub(db.opts.Clock.Now()) - db.opts.RefreshBefore
+	d := db.tokenExp.Sub(db.opts.Clock.Now()) - db.marginLocked()
 	if d < 0 {
 		d = 0
 	}
 	exp := db.tokenExp
 	db.renew = db.opts.Clock.AfterFunc(d, func() { db.renewDue(exp) })
+}
+
+// marginLocked is how long before expiry the current token is renewed:
+// RefreshBefore, but never more than half the token's lifetime. Without the
+// cap a token living less than RefreshBefore would be due the moment it
+// arrives, and each fresh one would ask for the next: a refresh loop.
+func (db *Db) marginLocked() time.Duration {
+	m := db.opts.RefreshBefore
+	if life := db.tokenExp.Sub(db.tokenFrom); life > 0 && m > life/2 {
+		m = life / 2
+	}
+	return m
 }
 
 func (db *Db) renewDue(exp time.Time) {
@@ -318,7 +334,7 @@ func (db *Db) OnJWTExpired(h ExpiredHook) {
 		return
 	}
 	db.mu.Lock()
-	due := db.sync != nil && !db.tokenExp.IsZero() && db.tokenExp.Sub(db.opts.Clock.Now()) <= db.opts.RefreshBefore
+	due := db.sync != nil && !db.tokenExp.IsZero() && db.tokenExp.Sub(db.opts.Clock.Now()) <= db.marginLocked()
 	db.mu.Unlock()
 	if due || db.auth.get().Error == AuthExpired {
 		db.hook.trigger()
@@ -353,6 +369,7 @@ func (db *Db) UpdateAuthToken(token *string) error {
 		return ErrClosed
 	}
 	db.token = *token
+	db.tokenFrom = db.opts.Clock.Now()
 	db.tokenExp = time.Time{}
 	if exp > 0 {
 		db.tokenExp = time.Unix(exp, 0)

@@ -306,3 +306,44 @@ func TestStorage_MemoryWhenAskedOrWithoutIndexedDB(t *testing.T) {
 		t.Fatalf("default storageMode = %v, want %s", v, want)
 	}
 }
+
+// React and Vue clean up effects after a provider closed its Db: calling a
+// stop or unsubscribe function then must do nothing, not hit a released
+// Go function.
+func TestStopFunctions_AfterCloseAreNoOps(t *testing.T) {
+	db := openDb(t, map[string]any{"appId": freshApp(t), "secret": newSecret(t), "storage": "memory"})
+	useSchema(t, db, todosSchema)
+	rec := newRecorder(t)
+	stopAuth, err := callSync(db, "onAuthChanged", rec.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsub, err := callSync(db, "subscribe", `{"table":"todos"}`, rec.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := await(t, db.Call("close")); err != nil {
+		t.Fatal(err)
+	}
+	// Go's runtime reports a call to a released function on console.error
+	// rather than throwing, so watch that too.
+	console := js.Global().Get("console")
+	orig := console.Get("error")
+	var complaints []string
+	spy := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		for _, a := range args {
+			complaints = append(complaints, a.String())
+		}
+		return nil
+	})
+	console.Set("error", spy)
+	defer func() { console.Set("error", orig); spy.Release() }()
+	for name, f := range map[string]js.Value{"onAuthChanged stop": stopAuth, "unsubscribe": unsub} {
+		if err := jsutil.Catch(func() { f.Invoke() }); err != nil {
+			t.Fatalf("%s after close: %v", name, err)
+		}
+	}
+	if len(complaints) > 0 {
+		t.Fatalf("console.error after close: %v", complaints)
+	}
+}

@@ -31,7 +31,7 @@ func initGlue() {
 return {
   wrap: (f) => function (...a) { const r = f.apply(this, a); if (r !== null && typeof r === "object" && S in r) throw r[S]; return r; },
   box: (e) => ({ [S]: e }),
-  once: (f) => { let done = false; return function () { if (!done) { done = true; f(); } }; },
+  once: (f) => { const w = function () { if (!w.done) { w.done = true; f(); } }; w.done = false; return w; },
 };`).Invoke()
 	})
 	if err != nil {
@@ -57,6 +57,15 @@ func once(f js.Func) js.Value {
 		return f.Value
 	}
 	return glue.Call("once", f)
+}
+
+// disarm makes a once-wrapper a no-op before its Go function is released,
+// so JavaScript calling it later (a React cleanup after close, say) does
+// nothing instead of hitting a released function.
+func disarm(w js.Value) {
+	if w.Type() == js.TypeFunction {
+		w.Set("done", true)
+	}
 }
 
 func jsError(b jserr.Body) js.Value {

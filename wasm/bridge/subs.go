@@ -20,11 +20,12 @@ import (
 // is a diff against the last rows sent, so JavaScript sees one continuous
 // stream.
 type sub struct {
-	h     *handle
-	id    int
-	q     *query.Query
-	cb    js.Value // the app's callback (JS-owned)
-	unsub js.Func  // owned: released by stop
+	h       *handle
+	id      int
+	q       *query.Query
+	cb      js.Value // the app's callback (JS-owned)
+	unsub   js.Func  // owned: released by stop
+	unsubJS js.Value // the once-wrapper handed to JavaScript, disarmed by stop
 
 	mu       gosync.Mutex
 	dead     bool
@@ -100,7 +101,8 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 		}
 		s.attach(db, gen)
 	})
-	return once(s.unsub), nil
+	s.unsubJS = once(s.unsub)
+	return s.unsubJS, nil
 }
 
 // attach subscribes on db (generation gen) and drops the subscription on
@@ -204,6 +206,7 @@ func (s *sub) stop() {
 	s.cancel = nil
 	retained := s.retained
 	s.mu.Unlock()
+	disarm(s.unsubJS)
 	jsutil.Release(s.unsub)
 	if cancel != nil {
 		go safely("unsubscribe", cancel)
@@ -228,6 +231,7 @@ type listener struct {
 	kind   listenKind
 	cb     js.Value
 	stopFn js.Func
+	stopJS js.Value // the once-wrapper handed to JavaScript, disarmed by stop
 
 	mu     gosync.Mutex
 	dead   bool
@@ -267,7 +271,8 @@ func (h *handle) listen(args []js.Value, kind listenKind) (any, error) {
 		return nil
 	})
 	l.attach(db)
-	return once(l.stopFn), nil
+	l.stopJS = once(l.stopFn)
+	return l.stopJS, nil
 }
 
 func (l *listener) attach(db *client.Db) {
@@ -328,5 +333,6 @@ func (l *listener) stop() {
 	if detach != nil {
 		detach()
 	}
+	disarm(l.stopJS)
 	jsutil.Release(l.stopFn)
 }
