@@ -100,6 +100,8 @@ cmd_build() {
 	build_js
 }
 
+# The browser end-to-end tests of the example apps (scripts/dev/e2e.sh) need
+# everything built: server, wasm, npm package.
 cmd_test() {
 	log "go vet"
 	go vet ./...
@@ -109,6 +111,9 @@ cmd_test() {
 	test_wasm
 	build_js
 	test_js
+	build_server
+	log "example apps end to end in headless Chromium"
+	scripts/dev/e2e.sh
 }
 
 cmd_bench() {
@@ -118,10 +123,9 @@ cmd_bench() {
 
 cmd_dev() {
 	build_server
-	mkdir -p data
-	log "starting the sync server on http://127.0.0.1:1625 (Ctrl-C to stop)"
-	exec dist/jazz-tools server dev-app --port 1625 --data-dir ./data \
-		--allow-local-first-auth --admin-secret dev-admin-secret --backend-secret dev-backend-secret
+	build_wasm
+	build_js
+	exec scripts/dev/run.sh
 }
 
 case "${1:-}" in

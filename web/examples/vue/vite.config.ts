@@ -1,0 +1,13 @@
+import vue from "@vitejs/plugin-vue";
+import { defineConfig } from "vite";
+
+export default defineConfig({
+  plugins: [vue()],
+  // jazz-tools finds its wasm next to its own module: keep it out of pre-bundling.
+  optimizeDeps: { exclude: ["jazz-tools"] },
+  // jazz-tools is linked from bindings/js, which has its own dev copy of Vue: use the app's.
+  resolve: { dedupe: ["vue"] },
+  build: { target: "es2022" },
+  server: { host: "127.0.0.1", port: 5174 },
+  preview: { host: "127.0.0.1", port: 5174 },
+});
