@@ -112,6 +112,8 @@ cmd_test() {
 	build_js
 	test_js
 	build_server
+	log "the built package in headless Chromium: offline, reload, tabs, private mode"
+	scripts/browser/test.sh
 	log "example apps end to end in headless Chromium"
 	scripts/dev/e2e.sh
 }

@@ -20,12 +20,14 @@ import (
 	"time"
 )
 
-// suite is one `go test -bench` invocation.
+// suite is one `go test -bench` invocation, or a command (cmd) that
+// prints lines in the same format and does its own repetitions.
 type suite struct {
 	title   string
 	pkg     string
 	pattern string
 	args    []string
+	cmd     []string
 	notes   func(res map[string][]float64) []string
 }
 
@@ -45,6 +47,13 @@ func main() {
 			continue
 		}
 		res, extra, err := run(s, *count)
+		if err != nil && len(s.cmd) > 0 {
+			// A command suite (the browser) needs a fresh build and a browser;
+			// without them the rest of the report is still worth writing.
+			fmt.Fprintln(os.Stderr, err)
+			fmt.Fprintf(&b, "\n## %s\n\nNot measured: `%s` failed (%v); see its output.\n", s.title, strings.Join(s.cmd, " "), firstLine(err))
+			continue
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -86,8 +95,12 @@ func main() {
 func run(s suite, count int) (map[string][]float64, map[string]string, error) {
 	args := append([]string{"test", "-run", "^$", "-bench", s.pattern, "-count", strconv.Itoa(count)}, s.args...)
 	args = append(args, s.pkg)
-	fmt.Fprintf(os.Stderr, "go %s\n", strings.Join(args, " "))
 	cmd := exec.Command("go", args...)
+	if len(s.cmd) > 0 {
+		cmd = exec.Command(s.cmd[0], s.cmd[1:]...)
+		s.pkg = s.cmd[0]
+	}
+	fmt.Fprintf(os.Stderr, "%s\n", strings.Join(cmd.Args, " "))
 	cmd.Stderr = os.Stderr
 	raw, err := cmd.Output()
 	if err != nil {
@@ -238,6 +251,50 @@ var suites = []suite{
 		pattern: "BenchmarkApply",
 		args:    []string{"-benchtime", "200x"},
 	},
+	{
+		// The built npm package and jazz.wasm in headless Chromium (test/browser,
+		// playwright-core); the script repeats each measurement itself.
+		title: "Browser (scripts/browser/bench.sh: the built package in headless Chromium)",
+		cmd:   []string{"scripts/browser/bench.sh"},
+		notes: browserNotes,
+	},
+}
+
+func firstLine(err error) string {
+	l, _, _ := strings.Cut(err.Error(), "\n")
+	return l
+}
+
+// browserNotes checks the browser goals: cold start median under 150 ms,
+// insert-to-callback p50 under 1 ms and p95 under 3 ms, at 10k rows.
+func browserNotes(res map[string][]float64) []string {
+	verdict := func(ok bool) string {
+		if ok {
+			return "meets"
+		}
+		return "MISSES"
+	}
+	var out []string
+	for _, c := range []struct{ cache, what string }{{"http", "returning visit, wasm from the HTTP cache"}, {"none", "wasm downloaded and compiled"}} {
+		n := "BenchmarkBrowserColdStart/rows=10000/cache=" + c.cache
+		if x := res[n]; len(x) > 0 {
+			m := median(x)
+			out = append(out, fmt.Sprintf("cold start to the first query result over 10k rows in IndexedDB (%s): median %s, p95 %.0f ms (wasm start %.0f ms, createDb %.0f ms, first result %.0f ms) (goal median under 150 ms) — %s the goal",
+				c.what, human(m), median(res[n+"|p95-ms"]), median(res[n+"|core-ms"]), median(res[n+"|db-ms"]), median(res[n+"|query-ms"]), verdict(m < 150e6)))
+		}
+	}
+	const itc = "BenchmarkBrowserInsertToCallback/rows=10000/storage="
+	for _, v := range []struct{ name, what string }{{"indexeddb/sync=server", "IndexedDB, synced with the server"}, {"indexeddb/sync=none", "IndexedDB, no server"}, {"memory/sync=none", "in memory"}} {
+		if x := res[itc+v.name+"|p50-ms"]; len(x) > 0 {
+			p50, p95 := median(x), median(res[itc+v.name+"|p95-ms"])
+			out = append(out, fmt.Sprintf("insert to subscription callback through the JS API at 10k rows (%s): p50 %.2f ms, p95 %.2f ms (goal p50 under 1 ms, p95 under 3 ms) — %s the goal",
+				v.what, p50, p95, verdict(p50 < 1 && p95 < 3)))
+		}
+	}
+	if x := res["BenchmarkBrowserIndexedDBCommit|p50-ms"]; len(x) > 0 {
+		out = append(out, fmt.Sprintf("a raw IndexedDB readwrite transaction in the same browser: p50 %.2f ms. The callback waits for the write's IndexedDB commit (the engine notifies after store.Apply, holding its lock); `node test/browser/bench/diagnose.mjs` profiles both benchmarks", median(x)))
+	}
+	return out
 }
 
 // writeWasmSizes reports the client download measured by build_wasm.
