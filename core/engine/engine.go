@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
@@ -121,22 +120,13 @@ func (db *DB) load(ctx context.Context) error {
 	} else if ok && len(v) == 8 {
 		db.seq = binary.BigEndian.Uint64(v)
 	}
-	err := db.store.Scan(ctx, bucketRows, nil, func(k, v []byte) error {
-		name, rid, ok := strings.Cut(string(k), "\x00")
-		t := db.tables[name]
-		if !ok || t == nil {
-			return nil // a table no longer in the schema: left untouched in the store
+	// Only the rows of tables in the schema are read: a browser client
+	// opens with no tables and learns them later (Extend loads those), so
+	// scanning everything here would read every row twice.
+	for name, t := range db.tables {
+		if err := db.loadRows(ctx, t); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		r, err := decodeStoredRow(t.def, rid, v)
-		if err != nil {
-			return err
-		}
-		t.rows[rid] = r
-		t.indexRow(r, true)
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	if err := db.store.Scan(ctx, bucketApplied, nil, func(k, _ []byte) error {
 		db.applied[string(k)] = struct{}{}
@@ -145,6 +135,20 @@ func (db *DB) load(ctx context.Context) error {
 		return err
 	}
 	return db.loadOutbox(ctx, db.tables)
+}
+
+// loadRows reads a table's stored rows and indexes them.
+func (db *DB) loadRows(ctx context.Context, t *table) error {
+	prefix := []byte(t.def.Name + "\x00")
+	return db.store.Scan(ctx, bucketRows, prefix, func(k, v []byte) error {
+		r, err := decodeStoredRow(t.def, string(k[len(prefix):]), v)
+		if err != nil {
+			return err
+		}
+		t.rows[r.id] = r
+		t.indexRow(r, true)
+		return nil
+	})
 }
 
 // loadOutbox restores the pending local changes of the given tables; changes

@@ -43,17 +43,7 @@ func (db *DB) Extend(ctx context.Context, s *schema.Schema) error {
 	for _, t := range added {
 		def, _ := merged.Table(t.Name)
 		tb := newTable(def)
-		prefix := []byte(t.Name + "\x00")
-		err := db.store.Scan(ctx, bucketRows, prefix, func(k, v []byte) error {
-			r, err := decodeStoredRow(def, string(k[len(prefix):]), v)
-			if err != nil {
-				return err
-			}
-			tb.rows[r.id] = r
-			tb.indexRow(r, true)
-			return nil
-		})
-		if err != nil {
+		if err := db.loadRows(ctx, tb); err != nil {
 			return err
 		}
 		fresh[t.Name] = tb
