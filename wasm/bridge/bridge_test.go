@@ -189,7 +189,9 @@ func TestOnAuthChanged_StopEndsCallbacksAndReleases(t *testing.T) {
 }
 
 func TestOnJWTExpired_HookPromiseRenewsTheToken(t *testing.T) {
-	exp := time.Now().Add(61 * time.Second).Unix() // renewal is due one minute before expiry
+	// A 3 s token: renewal comes half-way through its life (the margin is
+	// at most a minute and at most half the lifetime).
+	exp := time.Now().Add(3 * time.Second).Unix()
 	jwt := func(n int, exp int64) string { return unsignedJWT(map[string]any{"sub": "alice", "n": n, "exp": exp}) }
 	db := openDb(t, map[string]any{"appId": freshApp(t), "jwtToken": jwt(0, exp), "storage": "memory", "serverUrl": "ws://127.0.0.1:9"})
 	calls := make(chan struct{}, 10)
