@@ -237,7 +237,7 @@ func (f *Follower) Replay(ctx context.Context, data []byte) (reload bool, err er
 		}
 		t, err := eng.Schema().Table(c.Table)
 		if err != nil {
-			continue // a table this tab does not use (yet); see UseSchemaReload
+			continue // a table this tab does not use yet: Extend restores its writes later
 		}
 		normalizeValues(t, c.Values)
 		fresh = append(fresh, c)
@@ -281,42 +281,6 @@ func normalizeValues(t *schema.Table, vals map[string]any) {
 			vals[k] = n
 		}
 	}
-}
-
-// UseSchemaReload is UseSchema that also reports whether the Db must be
-// reopened to be complete: the engine loads queued writes from the store
-// only for tables it knows when it opens, so writes queued (by an earlier
-// session, or by the leader tab) for a table added now are only picked up by
-// reopening with that table in the bundle.
-func (db *Db) UseSchemaReload(ctx context.Context, s *schema.Schema) (reload bool, err error) {
-	known := db.engine.Schema()
-	added := map[string]bool{}
-	for _, t := range s.Tables {
-		if _, err := known.Table(t.Name); err != nil {
-			added[t.Name] = true
-		}
-	}
-	if err := db.UseSchema(ctx, s); err != nil {
-		return false, err
-	}
-	if len(added) == 0 || db.opts.Store == nil {
-		return false, nil
-	}
-	stop := errors.New("stop")
-	err = db.opts.Store.Scan(ctx, tabBucketOutbox, nil, func(_, v []byte) error {
-		var c struct {
-			Table string `json:"table"`
-		}
-		if json.Unmarshal(v, &c) == nil && added[c.Table] {
-			reload = true
-			return stop
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, stop) {
-		return false, err
-	}
-	return reload, nil
 }
 
 // RetainServerQuery registers q with the server on behalf of another tab,

@@ -252,7 +252,9 @@ func (r *recordingStore) Apply(ctx context.Context, ops []storage.Op) error {
 	return r.Store.Apply(ctx, ops)
 }
 
-func TestTabs_UseSchemaReloadWhenQueuedWritesWaitForTheTable(t *testing.T) {
+// A tab that learns a table after opening sees the writes queued for it
+// (by an earlier session or the leader tab) through UseSchema alone.
+func TestTabs_UseSchemaRestoresWritesQueuedForTheTable(t *testing.T) {
 	ctx := context.Background()
 	shared := storage.NewMemory()
 	var b batches
@@ -261,16 +263,15 @@ func TestTabs_UseSchemaReloadWhenQueuedWritesWaitForTheTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	later, _ := openFollower(t, shared, false)
-	reload, err := later.UseSchemaReload(ctx, todosSchema(t))
-	if err != nil || !reload {
-		t.Fatalf("UseSchemaReload = %v, %v; want a reload for the queued write", reload, err)
+	if err := later.UseSchema(ctx, todosSchema(t)); err != nil {
+		t.Fatal(err)
 	}
-	if reload, err := later.UseSchemaReload(ctx, todosSchema(t)); err != nil || reload {
-		t.Fatalf("second UseSchemaReload = %v, %v; the table is known now", reload, err)
+	if p := later.Pending(); len(p) != 1 || p[0].Values["title"] != "queued" {
+		t.Fatalf("pending after UseSchema = %+v", p)
 	}
-	empty, _ := openFollower(t, storage.NewMemory(), false)
-	if reload, err := empty.UseSchemaReload(ctx, todosSchema(t)); err != nil || reload {
-		t.Fatalf("UseSchemaReload on an empty store = %v, %v", reload, err)
+	rows, err := later.All(&query.Query{Table: "todos"})
+	if err != nil || len(rows) != 1 {
+		t.Fatalf("rows after UseSchema = %v, %v", rows, err)
 	}
 }
 

@@ -376,21 +376,9 @@ func (h *handle) addSchema(sc *schema.Schema, onLoop bool) error {
 		addedSchema = copySchema(merged)
 	}
 	apply := func() {
-		ctx := context.Background()
-		var reload bool
-		err := h.do(func(db *client.Db) error {
-			var err error
-			reload, err = db.UseSchemaReload(ctx, addedSchema)
-			return err
-		})
-		if err == nil && reload {
-			if h.tabs != nil && !onLoop {
-				err = h.tabs.reload(ctx)
-			} else {
-				_, r, _, _ := h.current()
-				err = h.reload(ctx, r)
-			}
-		}
+		// Extend also restores writes queued for these tables (by an
+		// earlier session or the leader tab), so no reopen is needed.
+		err := h.do(func(db *client.Db) error { return db.UseSchema(context.Background(), addedSchema) })
 		if err != nil && !errors.Is(err, client.ErrClosed) {
 			h.report(fmt.Errorf("jazz: useSchema: %w", err))
 		}
