@@ -16,7 +16,7 @@ import * as svelte from "../src/svelte/index.js";
 import * as vue from "../src/vue/index.js";
 import { todoApp, todoPermissions } from "./support/apps.js";
 import { coreVariants } from "./support/cores.js";
-import { identityProvider, realServerSkip, startRealServer, type RealServer } from "./support/server.js";
+import { identityProvider, realServerSkip, startRealServer, type RunningServer } from "./support/server.js";
 import { reactive } from "./svelte/state.svelte.js";
 import SwitchHarness from "./svelte/SwitchHarness.svelte";
 import TodosProbe from "./svelte/TodosProbe.svelte";
@@ -158,7 +158,7 @@ function track(db: Db) {
 
 describe.skipIf(realServerSkip !== null)("adapters against the real core and a real server", () => {
   const idp = identityProvider();
-  let server: RealServer;
+  let server: RunningServer;
   const helpers: Db[] = [];
   const config = (jwtToken: string, extra: Partial<DbConfig> = {}): DbConfig => ({ appId: APP_ID, serverUrl: server.url, storage: "memory", jwtToken, ...extra });
   const todo = (title: string, owner_id: string) => ({ title, done: false, owner_id });

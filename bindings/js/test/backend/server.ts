@@ -2,13 +2,13 @@
 // jazz-backend.wasm are built from this checkout into a temporary directory
 // (so they always match the sources), then `jazz-tools server` runs with
 // --port 0 and the test reads its address from the "listening on" line.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { repoRoot, runServer, type RunningServer } from "../support/server.js";
 
-export const repoRoot = resolve(process.cwd(), "../..");
-export const hasGo = spawnSync("go", ["version"], { stdio: "ignore" }).status === 0;
+export { hasGo, repoRoot, type RunningServer } from "../support/server.js";
 
 export const BACKEND_SECRET = "backend-secret-for-tests";
 export const ADMIN_SECRET = "admin-secret-for-tests";
@@ -37,48 +37,10 @@ export function buildArtifacts(): Built {
   return { dir, bin, wasm, wasmExec };
 }
 
-export interface RunningServer {
-  url: string;
-  appId: string;
-  stop(): Promise<void>;
-  logs(): string;
-}
-
-/** Starts `jazz-tools server appId` with the bundle and the given extra flags. */
-export async function startServer(built: Built, appId: string, bundle: object, extra: string[] = []): Promise<RunningServer> {
-  const bundleFile = join(built.dir, `${appId}.bundle.json`);
-  writeFileSync(bundleFile, JSON.stringify(bundle));
-  const args = ["server", appId, "--port", "0", "--in-memory", "--allow-local-first-auth", "--backend-secret", BACKEND_SECRET,
-    "--admin-secret", ADMIN_SECRET, "--bundle", bundleFile, ...extra];
-  const child: ChildProcess = spawn(built.bin, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NODE_ENV: "test" } });
-  let logs = "";
-  const url = await new Promise<string>((res, rej) => {
-    const timer = setTimeout(() => rej(new Error(`server did not start:\n${logs}`)), 20_000);
-    child.stderr!.setEncoding("utf8");
-    child.stderr!.on("data", (chunk: string) => {
-      logs += chunk;
-      const m = /listening on (http:\/\/[^\s"]+)/.exec(logs);
-      if (m) {
-        clearTimeout(timer);
-        res(m[1]!);
-      }
-    });
-    child.on("exit", (code) => {
-      clearTimeout(timer);
-      rej(new Error(`server exited with ${code}:\n${logs}`));
-    });
-  });
-  return {
-    url,
-    appId,
-    logs: () => logs,
-    stop: () =>
-      new Promise<void>((res) => {
-        if (child.exitCode !== null) return res();
-        child.once("exit", () => res());
-        child.kill("SIGTERM");
-      }),
-  };
+/** Starts `jazz-tools server appId` with the bundle, the test secrets and the given extra flags. */
+export function startServer(built: Built, appId: string, bundle: object, extra: string[] = []): Promise<RunningServer> {
+  return runServer(built.bin, built.dir, appId, bundle,
+    ["--allow-local-first-auth", "--backend-secret", BACKEND_SECRET, "--admin-secret", ADMIN_SECRET, ...extra]);
 }
 
 export function cleanup(built: Built | undefined): void {

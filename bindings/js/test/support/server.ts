@@ -37,22 +37,21 @@ export function identityProvider() {
   };
 }
 
-export interface RealServer {
+export interface RunningServer {
   url: string;
   appId: string;
-  logs(): string;
   stop(): Promise<void>;
+  logs(): string;
 }
 
-/** Builds the binary into a temporary directory and runs `jazz-tools server appId` over bundle. */
-export async function startRealServer(appId: string, bundle: object, jwtPublicKey: string): Promise<RealServer> {
-  const dir = mkdtempSync(join(tmpdir(), "jazz-adapters-test-"));
-  const bin = join(dir, "jazz-tools");
-  const built = spawnSync("go", ["build", "-o", bin, "./cmd/jazz-tools"], { cwd: repoRoot, encoding: "utf8" });
-  if (built.status !== 0) throw new Error(`go build ./cmd/jazz-tools failed:\n${built.stderr}`);
-  const bundleFile = join(dir, "bundle.json");
+/**
+ * Runs `bin server appId --port 0 --in-memory --bundle <file> ...extra` and
+ * resolves once it prints its address. The bundle file is written into dir.
+ */
+export async function runServer(bin: string, dir: string, appId: string, bundle: object, extra: string[]): Promise<RunningServer> {
+  const bundleFile = join(dir, `${appId}.bundle.json`);
   writeFileSync(bundleFile, JSON.stringify(bundle));
-  const args = ["server", appId, "--port", "0", "--in-memory", "--bundle", bundleFile, "--jwt-public-key", jwtPublicKey];
+  const args = ["server", appId, "--port", "0", "--in-memory", "--bundle", bundleFile, ...extra];
   const child: ChildProcess = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NODE_ENV: "test" } });
   let logs = "";
   const exited = new Promise<void>((res) => child.once("exit", () => res()));
@@ -80,11 +79,30 @@ export async function startRealServer(appId: string, bundle: object, jwtPublicKe
       async stop() {
         if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
         await exited;
-        rmSync(dir, { recursive: true, force: true });
       },
     };
   } catch (e) {
     child.kill("SIGKILL");
+    throw e;
+  }
+}
+
+/** Builds the binary into a temporary directory and runs `jazz-tools server appId` over bundle. */
+export async function startRealServer(appId: string, bundle: object, jwtPublicKey: string): Promise<RunningServer> {
+  const dir = mkdtempSync(join(tmpdir(), "jazz-adapters-test-"));
+  const bin = join(dir, "jazz-tools");
+  const built = spawnSync("go", ["build", "-o", bin, "./cmd/jazz-tools"], { cwd: repoRoot, encoding: "utf8" });
+  if (built.status !== 0) throw new Error(`go build ./cmd/jazz-tools failed:\n${built.stderr}`);
+  try {
+    const server = await runServer(bin, dir, appId, bundle, ["--jwt-public-key", jwtPublicKey]);
+    return {
+      ...server,
+      async stop() {
+        await server.stop();
+        rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  } catch (e) {
     rmSync(dir, { recursive: true, force: true });
     throw e;
   }
