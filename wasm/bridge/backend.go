@@ -343,7 +343,7 @@ func (b *backendHandle) write(kind string) func([]js.Value) (func(context.Contex
 
 // backendSub is one live query; cb and onError belong to JavaScript.
 type backendSub struct {
-	unsub js.Func
+	unsub *stopper
 
 	mu     gosync.Mutex
 	dead   bool
@@ -385,14 +385,13 @@ func (b *backendHandle) subscribe(args []js.Value) (any, error) {
 	s := &backendSub{}
 	b.subs[id] = s
 	b.mu.Unlock()
-	s.unsub = jsutil.FuncOf(func(js.Value, []js.Value) any {
+	s.unsub = newStopper(func() {
 		safely("unsubscribe", func() {
 			b.mu.Lock()
 			delete(b.subs, id)
 			b.mu.Unlock()
 			s.stop()
 		})
-		return nil
 	})
 	report := func(err error) {
 		j, _ := json.Marshal(jserr.Describe(backendErr(err)))
@@ -419,7 +418,7 @@ func (b *backendHandle) subscribe(args []js.Value) (any, error) {
 		s.cancel = cancel
 		s.mu.Unlock()
 	})
-	return once(s.unsub), nil
+	return s.unsub.js, nil
 }
 
 func (s *backendSub) isDead() bool {
@@ -463,7 +462,7 @@ func (s *backendSub) stop() {
 	cancel := s.cancel
 	s.cancel = nil
 	s.mu.Unlock()
-	jsutil.Release(s.unsub)
+	s.unsub.release()
 	if cancel != nil {
 		go safely("unsubscribe", cancel)
 	}

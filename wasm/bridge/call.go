@@ -59,13 +59,30 @@ func once(f js.Func) js.Value {
 	return glue.Call("once", f)
 }
 
-// disarm makes a once-wrapper a no-op before its Go function is released,
-// so JavaScript calling it later (a React cleanup after close, say) does
-// nothing instead of hitting a released function.
-func disarm(w js.Value) {
-	if w.Type() == js.TypeFunction {
-		w.Set("done", true)
+// stopper is a stop or unsubscribe function handed to JavaScript: a
+// once-wrapper around a Go js.Func that its owner releases. release disarms
+// the wrapper first, so JavaScript calling it later (a React or Vue cleanup
+// after the Db closed) does nothing instead of reaching a released function.
+type stopper struct {
+	fn js.Func
+	js js.Value
+}
+
+func newStopper(fn func()) *stopper {
+	st := &stopper{}
+	st.fn = jsutil.FuncOf(func(js.Value, []js.Value) any {
+		fn()
+		return nil
+	})
+	st.js = once(st.fn)
+	return st
+}
+
+func (st *stopper) release() {
+	if st.js.Type() == js.TypeFunction {
+		st.js.Set("done", true)
 	}
+	jsutil.Release(st.fn)
 }
 
 func jsError(b jserr.Body) js.Value {

@@ -11,7 +11,6 @@ import (
 	"github.com/jazzgo/jazz-tools/core/client"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/query"
-	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
 	"github.com/jazzgo/jazz-tools/wasm/jserr"
 )
 
@@ -20,12 +19,11 @@ import (
 // is a diff against the last rows sent, so JavaScript sees one continuous
 // stream.
 type sub struct {
-	h       *handle
-	id      int
-	q       *query.Query
-	cb      js.Value // the app's callback (JS-owned)
-	unsub   js.Func  // owned: released by stop
-	unsubJS js.Value // the once-wrapper handed to JavaScript, disarmed by stop
+	h     *handle
+	id    int
+	q     *query.Query
+	cb    js.Value // the app's callback (JS-owned)
+	unsub *stopper // owned: released by stop
 
 	mu       gosync.Mutex
 	dead     bool
@@ -77,14 +75,13 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 	h.subs[s.id] = s
 	follower := h.role == roleFollower && h.tabs != nil
 	h.mu.Unlock()
-	s.unsub = jsutil.FuncOf(func(js.Value, []js.Value) any {
+	s.unsub = newStopper(func() {
 		safely("unsubscribe", func() {
 			h.mu.Lock()
 			delete(h.subs, s.id)
 			h.mu.Unlock()
 			s.stop()
 		})
-		return nil
 	})
 	if follower {
 		s.retained = true
@@ -101,8 +98,7 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 		}
 		s.attach(db, gen)
 	})
-	s.unsubJS = once(s.unsub)
-	return s.unsubJS, nil
+	return s.unsub.js, nil
 }
 
 // attach subscribes on db (generation gen) and drops the subscription on
@@ -206,8 +202,7 @@ func (s *sub) stop() {
 	s.cancel = nil
 	retained := s.retained
 	s.mu.Unlock()
-	disarm(s.unsubJS)
-	jsutil.Release(s.unsub)
+	s.unsub.release()
 	if cancel != nil {
 		go safely("unsubscribe", cancel)
 	}
@@ -230,8 +225,7 @@ type listener struct {
 	id     int
 	kind   listenKind
 	cb     js.Value
-	stopFn js.Func
-	stopJS js.Value // the once-wrapper handed to JavaScript, disarmed by stop
+	stopFn *stopper
 
 	mu     gosync.Mutex
 	dead   bool
@@ -261,18 +255,16 @@ func (h *handle) listen(args []js.Value, kind listenKind) (any, error) {
 	h.listeners[l.id] = l
 	db := h.db
 	h.mu.Unlock()
-	l.stopFn = jsutil.FuncOf(func(js.Value, []js.Value) any {
+	l.stopFn = newStopper(func() {
 		safely("stop", func() {
 			h.mu.Lock()
 			delete(h.listeners, l.id)
 			h.mu.Unlock()
 			l.stop()
 		})
-		return nil
 	})
 	l.attach(db)
-	l.stopJS = once(l.stopFn)
-	return l.stopJS, nil
+	return l.stopFn.js, nil
 }
 
 func (l *listener) attach(db *client.Db) {
@@ -333,6 +325,5 @@ func (l *listener) stop() {
 	if detach != nil {
 		detach()
 	}
-	disarm(l.stopJS)
-	jsutil.Release(l.stopFn)
+	l.stopFn.release()
 }
