@@ -95,8 +95,11 @@ type storedRow struct {
 
 func rowKey(table, id string) []byte { return []byte(table + "\x00" + id) }
 
-func encodeRow(r *row) ([]byte, error) {
-	return json.Marshal(storedRow{Cells: r.base, Seq: r.seq})
+func encodeRow(r *row) ([]byte, error) { return encodeStored(r.base, r.seq) }
+
+// encodeStored is the persisted form of a row's base cells.
+func encodeStored(cells map[string]cell, seq uint64) ([]byte, error) {
+	return json.Marshal(storedRow{Cells: cells, Seq: seq})
 }
 
 // decodeCells restores typed values from JSON using the table's columns, so a

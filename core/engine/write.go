@@ -306,7 +306,7 @@ func (s *stage) commit(ctx context.Context) error {
 		if !u.persist {
 			continue
 		}
-		b, err := json.Marshal(storedRow{Cells: u.base, Seq: u.seq})
+		b, err := encodeStored(u.base, u.seq)
 		if err != nil {
 			return fmt.Errorf("engine: encoding row %s/%s: %w", u.t.def.Name, u.r.id, err)
 		}

@@ -3,6 +3,7 @@
 // the host, or a test double) is used as is.
 import type { JazzCore } from "./core.js";
 import { ConfigError } from "./errors.js";
+import { installHost } from "./host.js";
 
 export interface WasmOptions {
   /** Where jazz.wasm is. Default: `./wasm/jazz.wasm` next to this module. */
@@ -72,6 +73,7 @@ async function start(options: WasmOptions): Promise<JazzCore> {
     }
     if (!g.Go) throw new ConfigError("jazz-tools: wasm_exec.js did not define globalThis.Go", { code: "wasm_load_failed" });
   }
+  installHost();
   const go = new g.Go();
   let instance: WebAssembly.Instance;
   try {
