@@ -54,8 +54,12 @@ type DB struct {
 	opts   Options
 	schema *schema.Schema
 	store  storage.Store
-	hlc    *hlc.Clock
-	ids    *id.Generator
+	// deferred is store when it can take a batch without waiting for the
+	// disk (storage.WriteBehind): commits then install in memory and notify
+	// at once, and only the writer waits for durability, outside the lock.
+	deferred storage.Deferrer
+	hlc      *hlc.Clock
+	ids      *id.Generator
 
 	mu      sync.RWMutex
 	closed  bool
@@ -63,6 +67,9 @@ type DB struct {
 	applied map[string]struct{}
 	pending map[string]*Change // change id -> pending local change
 	seq     uint64
+	// lastCommit is the durability handle of the last commit made under mu
+	// on a deferred store (nil otherwise); write takes it before unlocking.
+	lastCommit *storage.Commit
 
 	notify notifier
 }
@@ -105,6 +112,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		pending: map[string]*Change{},
 	}
 	db.notify.onError = opts.OnError
+	db.deferred, _ = opts.Store.(storage.Deferrer)
 	for _, t := range db.schema.Tables {
 		db.tables[t.Name] = newTable(t)
 	}

@@ -61,6 +61,7 @@ func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, error) {
 		db.mu.Unlock()
 		return nil, ErrClosed
 	}
+	db.lastCommit = nil
 	if c.Row == "" {
 		c.Row = db.ids.New()
 	}
@@ -78,7 +79,19 @@ func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, error) {
 	if err == nil && c.Kind != KindDelete {
 		out = db.tables[c.Table].rows[c.Row].public()
 	}
+	durable := db.lastCommit
+	db.lastCommit = nil
+	// Subscribers see the write now; its caller hears back once it is on
+	// disk, so an awaited write survives a reload. If the disk fails, the
+	// write still stands in memory (and syncs): the store's owner was told.
 	db.unlockAndNotify()
+	if err == nil && durable != nil {
+		select {
+		case <-durable.Done():
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+	}
 	return out, err
 }
 
@@ -318,7 +331,14 @@ func (s *stage) commit(ctx context.Context) error {
 		s.ops = append(s.ops, storage.Put(bucketMeta, []byte("seq"), b[:]))
 	}
 	if len(s.ops) > 0 {
-		if err := db.store.Apply(ctx, s.ops); err != nil {
+		var err error
+		if db.deferred != nil {
+			// Ordered behind every earlier commit; memory moves on now.
+			db.lastCommit, err = db.deferred.Enqueue(s.ops)
+		} else {
+			err = db.store.Apply(ctx, s.ops)
+		}
+		if err != nil {
 			// Nothing was installed: memory still matches the store.
 			s.dropNewRows()
 			return fmt.Errorf("engine: persisting changes: %w", err)

@@ -17,6 +17,10 @@ func TestFaulty_Conformance(t *testing.T) {
 	storagetest.Run(t, func(t *testing.T) storage.Store { return storage.NewFaulty(storage.NewMemory()) })
 }
 
+func TestWriteBehind_Conformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) storage.Store { return storage.NewWriteBehind(storage.NewMemory(), nil) })
+}
+
 func TestFaulty_FailedApplyWritesNothing(t *testing.T) {
 	ctx := context.Background()
 	f := storage.NewFaulty(storage.NewMemory())

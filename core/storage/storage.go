@@ -28,6 +28,9 @@ var (
 	// ErrEmptyKey is returned by Apply for an op with an empty key; bbolt
 	// cannot store one, so no Store accepts one.
 	ErrEmptyKey = errors.New("storage: key must not be empty")
+	// ErrWriteFailed wraps the failure that made a WriteBehind store stop
+	// writing to disk: data written since lives in memory only.
+	ErrWriteFailed = errors.New("storage: the store stopped accepting writes; changes are kept in memory only")
 )
 
 // Op is one write in a batch: a Put of Value under Key, or a delete.

@@ -47,7 +47,8 @@ type handle struct {
 	id        string
 	cfg       client.Config
 	storeMode string
-	store     storage.Store // owned: closed by close()
+	queue     *storage.WriteBehind // the current Db's write queue (nil in memory or as a follower)
+	store     storage.Store        // owned: closed by close()
 	obj       js.Value
 	methods   map[string]js.Func
 
@@ -176,7 +177,43 @@ func (h *handle) openDb(ctx context.Context, r role) (*client.Db, error) {
 		opts.Config.ServerURL = "" // the leader syncs
 		opts.Store = client.FollowerStore(h.store)
 	}
-	return client.Open(ctx, opts)
+	var queue *storage.WriteBehind
+	if r != roleFollower && h.mode() == "indexeddb" {
+		// An IndexedDB commit takes about a millisecond: write behind it, so
+		// subscribers see a write at once and bursts share a transaction.
+		// The Db's Close writes out what is queued.
+		queue = storage.NewWriteBehind(opts.Store, h.storageFailed)
+		opts.Store = queue
+	}
+	db, err := client.Open(ctx, opts)
+	if err != nil {
+		if queue != nil {
+			queue.Close()
+		}
+		return nil, err
+	}
+	h.mu.Lock()
+	h.queue = queue
+	h.mu.Unlock()
+	return db, nil
+}
+
+// mode is where the Db keeps its data: "indexeddb" or "memory".
+func (h *handle) mode() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.storeMode
+}
+
+// storageFailed runs once IndexedDB stops taking writes (disk full, storage
+// cleared under the page): the Db goes on in memory, and says so the way it
+// does when IndexedDB is missing, plus a StorageError to onError listeners.
+func (h *handle) storageFailed(err error) {
+	h.mu.Lock()
+	h.storeMode = "memory"
+	h.mu.Unlock()
+	console.Call("warn", "jazz: IndexedDB stopped accepting writes ("+err.Error()+"). This Db keeps new changes in memory only: they still sync, but are lost if the page closes first. (storageMode() is now \"memory\".)")
+	h.report(err)
 }
 
 // install makes db the handle's Db, moving subscriptions and listeners
@@ -233,6 +270,14 @@ func (h *handle) reload(ctx context.Context, r role) error {
 	defer h.reloadMu.Unlock()
 	if h.isClosed() {
 		return client.ErrClosed
+	}
+	// The new Db loads from IndexedDB: first write out what the current one
+	// has queued, or the new one would start without it.
+	h.mu.Lock()
+	queue := h.queue
+	h.mu.Unlock()
+	if queue != nil {
+		_ = queue.Flush(ctx)
 	}
 	db, err := h.openDb(ctx, r)
 	if err != nil {
@@ -328,7 +373,7 @@ func (h *handle) makeObject() js.Value {
 		"onJWTExpired":               syncFunc(h.onJWTExpired),
 		"onError":                    syncFunc(h.onError),
 		"getLocalFirstIdentityProof": asyncFunc(h.identityProof),
-		"storageMode":                syncFunc(func([]js.Value) (any, error) { return h.storeMode, nil }),
+		"storageMode":                syncFunc(func([]js.Value) (any, error) { return h.mode(), nil }),
 		"close":                      asyncFunc(func([]js.Value) (func(context.Context) (any, error), error) { return h.close, nil }),
 	}
 	for name, f := range h.methods {

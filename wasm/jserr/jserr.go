@@ -31,6 +31,7 @@ const (
 	Config               = "ConfigError"
 	Auth                 = "AuthError"
 	Closed               = "ClosedError"
+	Storage              = "StorageError"
 	Internal             = "InternalError"
 )
 
@@ -86,6 +87,7 @@ var sentinels = []struct {
 	{client.ErrClosed, Closed, "closed"},
 	{engine.ErrClosed, Closed, "closed"},
 	{storage.ErrClosed, Closed, "closed"},
+	{storage.ErrWriteFailed, Storage, "storage_failed"},
 	{sync.ErrClosed, Closed, "closed"},
 	{sync.ErrUnknownApp, Config, "unknown_app"},
 	{identity.ErrBadSecret, Config, "bad_secret"},

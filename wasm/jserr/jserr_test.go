@@ -44,6 +44,7 @@ func TestDescribe(t *testing.T) {
 		{"client closed", client.ErrClosed, Body{Name: Closed, Code: "closed"}},
 		{"engine closed", wrap(engine.ErrClosed), Body{Name: Closed, Code: "closed"}},
 		{"store closed", wrap(storage.ErrClosed), Body{Name: Closed, Code: "closed"}},
+		{"storage failed", wrap(fmt.Errorf("%w: %w", storage.ErrWriteFailed, storage.ErrInjected)), Body{Name: Storage, Code: "storage_failed"}},
 		{"proof expired", wrap(identity.ErrTokenExpired), Body{Name: Auth, Code: "expired"}},
 		{"not local-first", wrap(identity.ErrNotLocalFirst), Body{Name: Auth, Code: "not_local_first"}},
 		{"wrong audience", wrap(identity.ErrWrongAudience), Body{Name: Auth, Code: "wrong_audience"}},
@@ -75,7 +76,7 @@ func TestDescribe(t *testing.T) {
 // inside CoreErrorName of bindings/js/src/core.d.ts.
 func TestDescribe_NamesAreTheContract(t *testing.T) {
 	allowed := map[string]bool{AnonymousWriteDenied: true, PermissionDenied: true, Validation: true, NotFound: true,
-		Conflict: true, Config: true, Auth: true, Closed: true, Internal: true}
+		Conflict: true, Config: true, Auth: true, Closed: true, Storage: true, Internal: true}
 	for _, s := range sentinels {
 		if !allowed[s.name] || s.code == "" {
 			t.Errorf("sentinel %v maps to %q/%q", s.err, s.name, s.code)

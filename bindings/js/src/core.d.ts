@@ -17,6 +17,7 @@ export type CoreErrorName =
   | "ConfigError"
   | "AuthError"
   | "ClosedError"
+  | "StorageError"
   | "InternalError";
 
 export interface CoreError extends Error {

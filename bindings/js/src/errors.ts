@@ -78,6 +78,14 @@ named(AuthError, "AuthError");
 export class ClosedError extends JazzError {}
 named(ClosedError, "ClosedError");
 
+/**
+ * Local storage (IndexedDB) stopped accepting writes, e.g. the disk is full.
+ * Reported through onError; the Db keeps working in memory (storageMode turns
+ * "memory") and still syncs, but changes from then on do not survive a reload.
+ */
+export class StorageError extends JazzError {}
+named(StorageError, "StorageError");
+
 /** A bug in the core; the instance keeps working. */
 export class InternalError extends JazzError {}
 named(InternalError, "InternalError");
@@ -91,6 +99,7 @@ const classes: Record<CoreErrorName, new (message: string, options?: JazzErrorOp
   ConfigError,
   AuthError,
   ClosedError,
+  StorageError,
   InternalError,
 };
 

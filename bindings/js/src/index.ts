@@ -17,7 +17,7 @@ export type { DbConfig, JWTExpiredHook, QueryChange } from "./db.js";
 export type { AuthErrorReason, AuthMode, AuthState, Session } from "./types.js";
 export {
   AnonymousWriteDeniedError, AuthError, ClosedError, ConfigError, ConflictError, fromCoreError, InternalError,
-  JazzError, NotFoundError, PermissionDeniedError, ValidationError,
+  JazzError, NotFoundError, PermissionDeniedError, StorageError, ValidationError,
 } from "./errors.js";
 export type { JazzErrorOptions, Operation } from "./errors.js";
 export {

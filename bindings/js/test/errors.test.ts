@@ -6,7 +6,7 @@ import { coreError } from "./support/fake-core.js";
 
 const names: CoreErrorName[] = [
   "AnonymousWriteDeniedError", "PermissionDeniedError", "ValidationError", "NotFoundError", "ConflictError",
-  "ConfigError", "AuthError", "ClosedError", "InternalError",
+  "ConfigError", "AuthError", "ClosedError", "StorageError", "InternalError",
 ];
 
 describe("fromCoreError", () => {
