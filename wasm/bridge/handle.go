@@ -212,7 +212,7 @@ func (h *handle) storageFailed(err error) {
 	h.mu.Lock()
 	h.storeMode = "memory"
 	h.mu.Unlock()
-	console.Call("warn", "jazz: IndexedDB stopped accepting writes ("+err.Error()+"). This Db keeps new changes in memory only: they still sync, but are lost if the page closes first. (storageMode() is now \"memory\".)")
+	console.Call("warn", "jazz: IndexedDB failed: "+err.Error()+". New changes still sync, but are lost if the page closes before they do. (storageMode() is now \"memory\".)")
 	h.report(err)
 }
 
