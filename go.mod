@@ -3,6 +3,7 @@ module github.com/jazzgo/jazz-tools
 go 1.26
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/hack-pad/safejs v0.1.0
 	go.etcd.io/bbolt v1.5.0

@@ -17,12 +17,16 @@ import (
 	"crypto/ed25519"
 	"crypto/hkdf"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/jazzgo/jazz-tools/core/id"
 	"io"
 	"strings"
+
+	"filippo.io/edwards25519"
+
+	"github.com/jazzgo/jazz-tools/core/id"
 )
 
 // The error catalogue. Returned errors wrap exactly one of these with a message
@@ -102,9 +106,32 @@ func FromSecret(secret string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: deriving key: %v", ErrBadSecret, err)
 	}
-	priv := ed25519.NewKeyFromSeed(seed)
-	pub := priv.Public().(ed25519.PublicKey)
+	pub := publicKey(seed)
+	// An ed25519.PrivateKey is the seed followed by its public key (RFC 8032
+	// 5.1.5); this is the key ed25519.NewKeyFromSeed(seed) returns.
+	priv := make(ed25519.PrivateKey, 0, ed25519.PrivateKeySize)
+	priv = append(append(priv, seed...), pub...)
 	return &Identity{UserID: UserIDFromPublicKey(pub), PublicKey: pub, priv: priv}, nil
+}
+
+// publicKey returns the Ed25519 public key of seed, the same as
+// ed25519.NewKeyFromSeed(seed).Public(): A = [s]B, where s is the clamped
+// first half of SHA-512(seed) and B the base point (RFC 8032 5.1.5).
+//
+// It multiplies B as an arbitrary point, with filippo.io/edwards25519's
+// constant-time ScalarMult, rather than through crypto/ed25519, whose first
+// use builds a 30 KB table of multiples of B: some 20 ms in a browser, on
+// the path of every local-first createDb (the user id names the database).
+// Signing still goes through crypto/ed25519, which builds that table when
+// the first token is minted, once a connection to the server is open.
+// TestPublicKey_MatchesCryptoEd25519 checks the two agree.
+func publicKey(seed []byte) ed25519.PublicKey {
+	h := sha512.Sum512(seed)
+	s, err := edwards25519.NewScalar().SetBytesWithClamping(h[:32])
+	if err != nil {
+		panic("identity: clamping a 32-byte scalar failed: " + err.Error()) // only on a wrong length
+	}
+	return new(edwards25519.Point).ScalarMult(s, edwards25519.NewGeneratorPoint()).Bytes()
 }
 
 func decodeSecret(s string) ([]byte, error) {

@@ -166,3 +166,34 @@ func TestIdentity_FormattingHidesPrivateKey(t *testing.T) {
 		}
 	}
 }
+
+// publicKey must give exactly crypto/ed25519's public key for every seed
+// (user ids are a hash of it), and FromSecret exactly its private key (the
+// signer uses the public half as given).
+func TestPublicKey_MatchesCryptoEd25519(t *testing.T) {
+	seeds := [][]byte{make([]byte, 32), bytes.Repeat([]byte{0xff}, 32), bytes.Repeat([]byte{0x80}, 32)}
+	// Seeds from a fixed-key HMAC chain: reproducible, and spread over the
+	// whole range of scalars.
+	mac := hmac.New(sha256.New, []byte("publicKey test"))
+	for i := 0; i < 1000; i++ {
+		mac.Write([]byte{byte(i), byte(i >> 8)})
+		seeds = append(seeds, mac.Sum(nil))
+	}
+	for _, seed := range seeds {
+		want := ed25519.NewKeyFromSeed(seed)
+		if got := publicKey(seed); !bytes.Equal(got, want.Public().(ed25519.PublicKey)) {
+			t.Fatalf("seed %x: publicKey = %x, crypto/ed25519 says %x", seed, got, want[32:])
+		}
+	}
+	for b := range 32 {
+		id := mustIdentity(t, secretOf(byte(b*8)))
+		want := ed25519.NewKeyFromSeed(id.priv.Seed())
+		if !bytes.Equal(id.priv, want) || !bytes.Equal(id.PublicKey, want[32:]) {
+			t.Fatalf("secret %s: FromSecret's key pair differs from ed25519.NewKeyFromSeed", secretOf(byte(b*8)))
+		}
+		msg := []byte("signed by FromSecret's key")
+		if !ed25519.Verify(id.PublicKey, msg, ed25519.Sign(id.priv, msg)) {
+			t.Fatalf("secret %s: a signature with FromSecret's key does not verify", secretOf(byte(b*8)))
+		}
+	}
+}

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"reflect"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/query"
@@ -216,29 +215,91 @@ func Encode(typ string, body any) ([]byte, error) {
 
 func strconvQuote(s string) []byte { b, _ := json.Marshal(s); return b }
 
-var bodies = map[string]func() any{
-	THello: func() any { return new(Hello) }, TAuth: func() any { return new(AuthMsg) },
-	TSub: func() any { return new(Sub) }, TUnsub: func() any { return new(Unsub) },
-	TPush: func() any { return new(Push) }, TPing: func() any { return new(Ping) },
-	TWelcome: func() any { return new(Welcome) }, TAuthed: func() any { return new(Authed) },
-	TRows: func() any { return new(Rows) }, TAck: func() any { return new(Ack) },
-	TReject: func() any { return new(Reject) }, TPong: func() any { return new(Ping) },
-	TError: func() any { return new(Error) },
+// frames makes, for each message type, an empty frame to decode into: env
+// holds the "t" tag and embeds body, so encoding/json flattens the body's
+// fields next to the tag and one strict pass decodes both (the tag is not an
+// unknown field, nothing is parsed twice).
+//
+// The envelope types below are written out rather than built with
+// reflect.StructOf: building them at package init cost several
+// milliseconds of every browser start. They are aliases of unnamed struct
+// types, as the StructOf ones were, so encoding/json's error messages stay
+// the same ("Go struct field .Hello.v of type int").
+var frames = map[string]func() (env, body any){
+	THello:   func() (any, any) { e := &helloFrame{Hello: new(Hello)}; return e, e.Hello },
+	TAuth:    func() (any, any) { e := &authFrame{AuthMsg: new(AuthMsg)}; return e, e.AuthMsg },
+	TSub:     func() (any, any) { e := &subFrame{Sub: new(Sub)}; return e, e.Sub },
+	TUnsub:   func() (any, any) { e := &unsubFrame{Unsub: new(Unsub)}; return e, e.Unsub },
+	TPush:    func() (any, any) { e := &pushFrame{Push: new(Push)}; return e, e.Push },
+	TPing:    func() (any, any) { e := &pingFrame{Ping: new(Ping)}; return e, e.Ping },
+	TWelcome: func() (any, any) { e := &welcomeFrame{Welcome: new(Welcome)}; return e, e.Welcome },
+	TAuthed:  func() (any, any) { e := &authedFrame{Authed: new(Authed)}; return e, e.Authed },
+	TRows:    func() (any, any) { e := &rowsFrame{Rows: new(Rows)}; return e, e.Rows },
+	TAck:     func() (any, any) { e := &ackFrame{Ack: new(Ack)}; return e, e.Ack },
+	TReject:  func() (any, any) { e := &rejectFrame{Reject: new(Reject)}; return e, e.Reject },
+	TPong:    func() (any, any) { e := &pingFrame{Ping: new(Ping)}; return e, e.Ping },
+	TError:   func() (any, any) { e := &errorFrame{Error: new(Error)}; return e, e.Error },
 }
 
-// envelopes maps each message type to struct{ T string; *Body } so
-// encoding/json flattens the body's fields next to the tag.
-var envelopes = func() map[string]reflect.Type {
-	out := make(map[string]reflect.Type, len(bodies))
-	for t, mk := range bodies {
-		bt := reflect.TypeOf(mk())
-		out[t] = reflect.StructOf([]reflect.StructField{
-			{Name: "T", Type: reflect.TypeOf(""), Tag: `json:"t"`},
-			{Name: bt.Elem().Name(), Type: bt, Anonymous: true},
-		})
-	}
-	return out
-}()
+type helloFrame = struct {
+	T string `json:"t"`
+	*Hello
+}
+
+type authFrame = struct {
+	T string `json:"t"`
+	*AuthMsg
+}
+
+type subFrame = struct {
+	T string `json:"t"`
+	*Sub
+}
+
+type unsubFrame = struct {
+	T string `json:"t"`
+	*Unsub
+}
+
+type pushFrame = struct {
+	T string `json:"t"`
+	*Push
+}
+
+type pingFrame = struct {
+	T string `json:"t"`
+	*Ping
+}
+
+type welcomeFrame = struct {
+	T string `json:"t"`
+	*Welcome
+}
+
+type authedFrame = struct {
+	T string `json:"t"`
+	*Authed
+}
+
+type rowsFrame = struct {
+	T string `json:"t"`
+	*Rows
+}
+
+type ackFrame = struct {
+	T string `json:"t"`
+	*Ack
+}
+
+type rejectFrame = struct {
+	T string `json:"t"`
+	*Reject
+}
+
+type errorFrame = struct {
+	T string `json:"t"`
+	*Error
+}
 
 // Decode parses one frame strictly: known type, no unknown fields, no
 // trailing data, within MaxFrame, and the per-type limits below.
@@ -257,25 +318,21 @@ func Decode(data []byte) (*Frame, error) {
 	} else if err := json.Unmarshal(data, &head); err != nil {
 		return nil, bad("not a JSON object: %v", err)
 	}
-	mk := bodies[head.T]
+	mk := frames[head.T]
 	if mk == nil {
 		return nil, bad("unknown message type %q", head.T)
 	}
-	// One strict pass over the frame: the body is decoded through a struct
-	// that embeds it next to the "t" field, so the tag is not an unknown
-	// field and nothing is parsed twice.
-	env := reflect.New(envelopes[head.T])
-	env.Elem().Field(1).Set(reflect.ValueOf(mk()))
+	// One strict pass over the frame (see frames).
+	env, body := mk()
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	dec.UseNumber()
-	if err := dec.Decode(env.Interface()); err != nil {
+	if err := dec.Decode(env); err != nil {
 		return nil, bad("%s: %v", head.T, err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, bad("%s: trailing data after the frame", head.T)
 	}
-	body := env.Elem().Field(1).Interface()
 	if err := validate(head.T, body); err != nil {
 		return nil, bad("%s: %v", head.T, err)
 	}

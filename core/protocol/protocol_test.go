@@ -3,6 +3,7 @@ package protocol_test
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -35,6 +36,62 @@ func TestEncodeDecode_RoundTrip(t *testing.T) {
 		}
 		if f.Type != m.typ {
 			t.Fatalf("type %q, want %q", f.Type, m.typ)
+		}
+	}
+}
+
+// Every message type decodes to its own body type, with the fields it was
+// encoded with (the "t" tag and the body share one JSON object).
+func TestDecode_EveryTypeToItsBody(t *testing.T) {
+	msgs := []struct {
+		typ  string
+		body any
+	}{
+		{protocol.THello, &protocol.Hello{V: 1, AppID: "app", Auth: protocol.Auth{Bearer: "x"}}},
+		{protocol.TAuth, &protocol.AuthMsg{Auth: protocol.Auth{Bearer: "y", ActAs: protocol.ActAsBackend}}},
+		{protocol.TSub, &protocol.Sub{ID: "q1", Query: &query.Query{Table: "todos", Limit: 3}, Cursor: 9}},
+		{protocol.TUnsub, &protocol.Unsub{ID: "q1"}},
+		{protocol.TPush, &protocol.Push{Changes: []*engine.Change{{ID: "c1", Table: "todos"}}}},
+		{protocol.TPing, &protocol.Ping{N: 4}},
+		{protocol.TPong, &protocol.Ping{N: 5}},
+		{protocol.TWelcome, &protocol.Welcome{V: 1, ExpiresAt: 7, Attribution: "u"}},
+		{protocol.TAuthed, &protocol.Authed{ExpiresAt: 8, Backend: true}},
+		{protocol.TRows, &protocol.Rows{Sub: "q1", Cursor: 3, Complete: true}},
+		{protocol.TAck, &protocol.Ack{IDs: []string{"a", "b"}}},
+		{protocol.TReject, &protocol.Reject{ID: "c1", Error: protocol.ErrorBody{Name: "n", Code: "c", Message: "m"}}},
+		{protocol.TError, &protocol.Error{Error: "unauthenticated", Code: "expired", Message: "m"}},
+	}
+	for _, m := range msgs {
+		b, err := protocol.Encode(m.typ, m.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := protocol.Decode(b)
+		if err != nil {
+			t.Fatalf("%s: %v (%s)", m.typ, err, b)
+		}
+		if got, want := reflect.TypeOf(f.Body), reflect.TypeOf(m.body); got != want {
+			t.Fatalf("%s: body is a %v, want %v", m.typ, got, want)
+		}
+		again, err := protocol.Encode(f.Type, f.Body)
+		if err != nil || string(again) != string(b) {
+			t.Fatalf("%s: decoded to %s (%v), want %s", m.typ, again, err, b)
+		}
+	}
+}
+
+// A field of the wrong type is reported with its path in the body, as
+// encoding/json words it for the (unnamed) envelope struct.
+func TestDecode_NamesTheBadField(t *testing.T) {
+	cases := map[string]string{
+		`{"t":"hello","v":"1","appId":"a","auth":{}}`: `hello: json: cannot unmarshal string into Go struct field .Hello.v of type int`,
+		`{"t":"ping","n":-1}`:                         `ping: json: cannot unmarshal number -1 into Go struct field .Ping.n of type uint64`,
+		`{"t":"error","error":1}`:                     `error: json: cannot unmarshal number into Go struct field .Error.error of type string`,
+	}
+	for frame, want := range cases {
+		_, err := protocol.Decode([]byte(frame))
+		if err == nil || !strings.HasSuffix(err.Error(), want) {
+			t.Errorf("Decode(%s) = %v, want it to end with %q", frame, err, want)
 		}
 	}
 }

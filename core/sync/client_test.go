@@ -3,6 +3,7 @@ package sync
 import (
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -220,6 +221,23 @@ func TestSubscribe_Validates(t *testing.T) {
 	}
 	if err := e.c.Subscribe("x", mustQuery(t, `{"table":"nope"}`)); err == nil {
 		t.Fatal("unknown table accepted")
+	}
+}
+
+func TestSubscribe_RefusesOneOverTheServerLimit(t *testing.T) {
+	e := newEnv(t, nil)
+	q := mustQuery(t, `{"table":"todos"}`)
+	for i := range protocol.MaxSubscriptions {
+		if err := e.c.Subscribe("s"+strconv.Itoa(i), q); err != nil {
+			t.Fatalf("subscription %d: %v", i, err)
+		}
+	}
+	err := e.c.Subscribe("one-more", q)
+	if !errors.Is(err, ErrTooManySubscriptions) || err.Error() != "sync: at most 256 subscriptions" {
+		t.Fatalf("subscription %d: %v, want ErrTooManySubscriptions", protocol.MaxSubscriptions+1, err)
+	}
+	if err := e.c.Subscribe("s0", q); err != nil {
+		t.Fatalf("re-subscribing an existing id at the limit: %v", err)
 	}
 }
 

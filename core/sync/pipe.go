@@ -3,7 +3,6 @@ package sync
 import (
 	"context"
 	"errors"
-	"net"
 	"sync"
 )
 
@@ -98,7 +97,7 @@ func (c *PipeConn) Write(ctx context.Context, data []byte) error {
 	closed := c.closed
 	c.mu.Unlock()
 	if closed {
-		return net.ErrClosed
+		return errPipeClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -112,12 +111,12 @@ func (c *PipeConn) Close(code int, reason string) error {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
-		return net.ErrClosed
+		return errPipeClosed
 	}
 	c.closed = true
 	c.mu.Unlock()
 	c.out.finish(&CloseError{Code: code, Reason: reason})
-	c.in.abort(net.ErrClosed)
+	c.in.abort(errPipeClosed)
 	return nil
 }
 
@@ -131,6 +130,12 @@ type pipeQueue struct {
 }
 
 func newPipeQueue() *pipeQueue { return &pipeQueue{changed: make(chan struct{})} }
+
+// errPipeClosed is what a PipeConn returns once this end is closed. It is
+// not net.ErrClosed: that was this package's only use of package net, and
+// linking net (and running its init) cost every browser start for the sake
+// of a test transport.
+var errPipeClosed = errors.New("sync: pipe closed")
 
 var errPeerGone = errors.New("sync: pipe peer closed")
 

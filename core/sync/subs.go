@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/query"
@@ -51,7 +52,12 @@ type subProgress struct {
 }
 
 // ErrTooManySubscriptions is returned by Subscribe beyond the server's limit.
-var ErrTooManySubscriptions = fmt.Errorf("sync: at most %d subscriptions", protocol.MaxSubscriptions)
+//
+// It is built without fmt: this was the only fmt call at the browser
+// client's package init, and browsers compile wasm functions on their first
+// call, so it cost every page start the compilation of fmt's printf
+// machinery, which starting up needs nowhere else.
+var ErrTooManySubscriptions = errors.New("sync: at most " + strconv.Itoa(protocol.MaxSubscriptions) + " subscriptions")
 
 // Subscribe registers a live query under id: the server sends the rows it
 // matches (that the session may read) into the DB, then keeps them current.

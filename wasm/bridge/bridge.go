@@ -35,6 +35,12 @@ const Version = "0.1.0"
 // GlobalName is where Install puts the JazzCore.
 const GlobalName = "__jazzCore"
 
+// ReadyName is the global function Install calls with the JazzCore once it
+// is published, when JavaScript set one: the loader
+// (bindings/js/src/loader.ts) learns at once that the core is there instead
+// of polling for GlobalName.
+const ReadyName = "__jazzCoreReady"
+
 // proofLeeway is the clock skew allowed when verifying identity proofs.
 const proofLeeway = 30 * time.Second
 
@@ -81,7 +87,21 @@ func Install() js.Value {
 	installBackend(core) // createBackend, in jazz-backend.wasm only (backend.go)
 	js.Global().Set(GlobalName, core)
 	installed = core
+	announce(core)
 	return core
+}
+
+// announce calls globalThis[ReadyName](core) if it is a function. A hook
+// that throws is reported on the console and otherwise ignored: the core is
+// published either way, and a loader that missed the call still finds it.
+func announce(core js.Value) {
+	hook := js.Global().Get(ReadyName)
+	if hook.Type() != js.TypeFunction {
+		return
+	}
+	if err := jsutil.Catch(func() { hook.Invoke(core) }); err != nil {
+		console.Call("warn", "jazz: globalThis."+ReadyName+" threw: "+err.Error())
+	}
 }
 
 // LiveFuncs is how many js.Funcs the bridge made and has not released
