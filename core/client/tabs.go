@@ -64,7 +64,7 @@ func StorageName(c Config) (string, error) {
 // The engine's buckets, as it lays them out in its Store (core/engine).
 // TestTabs_BatchSeesEngineWrites fails if the engine changes them.
 const (
-	tabBucketRows    = "rows"    // table\x00id -> {"cells":..., "seq":...}
+	tabBucketRows    = "rows"    // table\x00id -> engine row (engine.AppendRowJSON)
 	tabBucketApplied = "applied" // change id -> ""
 	tabBucketOutbox  = "outbox"  // ts\x00change id -> Change JSON
 )
@@ -137,13 +137,20 @@ func EncodeTabBatch(ops []storage.Op) []byte {
 	for _, op := range ops {
 		switch op.Bucket {
 		case tabBucketRows:
-			if op.Delete || !json.Valid(op.Value) {
+			if op.Delete {
 				continue
 			}
 			table, id, ok := strings.Cut(string(op.Key), "\x00")
-			if ok {
-				b.Rows = append(b.Rows, tabRow{Table: table, ID: id, Row: json.RawMessage(op.Value)})
+			if !ok {
+				continue
 			}
+			// The store holds the engine's binary form; other tabs get
+			// the row as RowState JSON, the form Replay (and older tabs) read.
+			raw, err := engine.AppendRowJSON(make([]byte, 0, 2*len(op.Value)+64), op.Value)
+			if err != nil {
+				continue
+			}
+			b.Rows = append(b.Rows, tabRow{Table: table, ID: id, Row: raw})
 		case tabBucketApplied:
 			if !op.Delete {
 				applied[string(op.Key)] = true

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -78,8 +79,9 @@ type DB struct {
 type table struct {
 	def  *schema.Table
 	rows map[string]*row
-	// index maps column -> value key -> ids of visible rows.
-	index map[string]map[string]map[string]struct{}
+	// index holds the equality index of every indexed column, each built
+	// the first time a query needs it (see colIndex).
+	index map[string]*colIndex
 	subs  subIndex
 }
 
@@ -136,27 +138,94 @@ func (db *DB) load(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	if err := db.store.Scan(ctx, bucketApplied, nil, func(k, _ []byte) error {
-		db.applied[string(k)] = struct{}{}
-		return nil
-	}); err != nil {
+	if err := db.loadApplied(ctx); err != nil {
 		return err
 	}
 	return db.loadOutbox(ctx, db.tables)
 }
 
-// loadRows reads a table's stored rows and indexes them.
+// loadApplied reads the ids of the changes already merged, which keep Apply
+// idempotent. There is one per change ever applied (10k after syncing 10k
+// rows), read at every Open, so the ids are collected back to back and
+// become one string (one allocation, not one per id), and the set is made
+// at its final size.
+func (db *DB) loadApplied(ctx context.Context) error {
+	var (
+		ids []byte
+		end []int
+	)
+	if err := db.store.Scan(ctx, bucketApplied, nil, func(k, _ []byte) error {
+		ids = append(ids, k...)
+		end = append(end, len(ids))
+		return nil
+	}); err != nil {
+		return err
+	}
+	if len(db.applied) == 0 {
+		db.applied = make(map[string]struct{}, len(end))
+	}
+	text, start := string(ids), 0
+	for _, e := range end {
+		db.applied[text[start:e]] = struct{}{}
+		start = e
+	}
+	return nil
+}
+
+// loadRows reads a table's stored rows. It is the cold start of a browser
+// tab (every row of a table, when the table is first used), so it does as
+// little per row as it can: one decoder for the whole scan (see
+// rowDecoder), rows in chunks, every id a slice of one string, the table's
+// map made once at its final size, and no indexing (a column's index is
+// built when a query first needs it, see colIndex).
 func (db *DB) loadRows(ctx context.Context, t *table) error {
 	prefix := []byte(t.def.Name + "\x00")
-	return db.store.Scan(ctx, bucketRows, prefix, func(k, v []byte) error {
-		r, err := decodeStoredRow(t.def, string(k[len(prefix):]), v)
-		if err != nil {
-			return err
+	d := newRowDecoder(t.def)
+	var (
+		loaded []*row
+		chunk  []row
+		ids    []byte // every id, back to back; idEnd[i] ends loaded[i]'s
+		idEnd  []int
+	)
+	err := db.store.Scan(ctx, bucketRows, prefix, func(k, v []byte) error {
+		if !bytes.HasPrefix(k, prefix) {
+			return fmt.Errorf("%w: row key %q outside %q", ErrCorrupt, k, prefix)
 		}
-		t.rows[r.id] = r
-		t.indexRow(r, true)
+		rid := k[len(prefix):]
+		cells, seq, err := d.decode(v)
+		if err != nil {
+			return d.corrupt(string(rid), err)
+		}
+		if len(chunk) == cap(chunk) {
+			chunk = make([]row, 0, 256)
+		}
+		chunk = append(chunk, row{base: cells, view: cells, seq: seq})
+		loaded = append(loaded, &chunk[len(chunk)-1])
+		ids = append(ids, rid...)
+		idEnd = append(idEnd, len(ids))
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	text := string(ids)
+	if len(t.rows) == 0 {
+		t.rows = make(map[string]*row, len(loaded))
+	}
+	indexed := false // (a fresh table has no index built yet)
+	for _, ci := range t.index {
+		indexed = indexed || ci.keys != nil
+	}
+	start := 0
+	for i, r := range loaded {
+		r.id = text[start:idEnd[i]]
+		start = idEnd[i]
+		t.rows[r.id] = r
+		if indexed {
+			t.indexRow(r, true)
+		}
+	}
+	return nil
 }
 
 // loadOutbox restores the pending local changes of the given tables; changes
@@ -230,29 +299,39 @@ func (db *DB) Close() error {
 }
 
 // indexRow adds (add=true) or removes the row's current visible values from
-// the equality indexes.
+// the equality indexes that are built (the others are built from the rows
+// when first needed). The caller holds the write lock.
+//
+// It runs twice per written row, so the value key is built in a stack
+// buffer and only becomes a string (an allocation) when it is new to the
+// index, and a value held by one row (most titles, timestamps) costs no set
+// of its own (see rowSet).
 func (t *table) indexRow(r *row, add bool) {
 	if !r.visible() {
 		return
 	}
-	for col, idx := range t.index {
+	var buf [64]byte
+	for col, ci := range t.index {
+		idx := ci.keys
+		if idx == nil {
+			continue
+		}
 		v, _ := r.Get(col)
-		k, ok := indexKey(v)
+		k, ok := appendIndexKey(buf[:0], v)
 		if !ok {
 			continue
 		}
-		set := idx[k]
-		if add {
-			if set == nil {
-				set = map[string]struct{}{}
-				idx[k] = set
-			}
-			set[r.id] = struct{}{}
-		} else if set != nil {
-			delete(set, r.id)
-			if len(set) == 0 {
-				delete(idx, k)
-			}
+		set, ok := idx[string(k)]
+		switch {
+		case add && set.many != nil:
+			set.many[r] = struct{}{} // the map is shared: nothing to store back
+		case add:
+			idx[string(k)] = set.with(r)
+		case !ok:
+		case set.without(r):
+			delete(idx, string(k))
+		default:
+			idx[string(k)] = set
 		}
 	}
 }

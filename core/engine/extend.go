@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"reflect"
 
@@ -68,24 +67,10 @@ func (db *DB) Extend(ctx context.Context, s *schema.Schema) error {
 }
 
 func newTable(def *schema.Table) *table {
-	tb := &table{def: def, rows: map[string]*row{}, index: map[string]map[string]map[string]struct{}{}}
+	tb := &table{def: def, rows: map[string]*row{}, index: map[string]*colIndex{}}
 	for _, c := range def.Indexed() {
-		tb.index[c] = map[string]map[string]struct{}{}
+		tb.index[c] = &colIndex{}
 	}
 	tb.subs.init()
 	return tb
-}
-
-func decodeStoredRow(def *schema.Table, rid string, v []byte) (*row, error) {
-	var sr storedRow
-	if err := json.Unmarshal(v, &sr); err != nil {
-		return nil, fmt.Errorf("%w: row %s/%s: %v", ErrCorrupt, def.Name, rid, err)
-	}
-	cells, err := decodeCells(def, sr.Cells)
-	if err != nil {
-		return nil, err
-	}
-	r := &row{id: rid, base: cells, seq: sr.Seq}
-	r.view = r.base
-	return r, nil
 }

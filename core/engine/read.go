@@ -1,9 +1,10 @@
 package engine
 
 import (
+	"cmp"
 	"maps"
+	"math"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/jazzgo/jazz-tools/core/expr"
@@ -62,9 +63,7 @@ func (db *DB) All(a Actor, q *query.Query) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows := db.matching(a, t, q)
-	sortRows(rows, q.OrderBy)
-	rows = window(rows, q.Offset, q.Limit)
+	rows := orderedWindow(db.matching(a, t, q), q.OrderBy, q.Offset, q.Limit)
 	out := make([]Row, len(rows))
 	for i, r := range rows {
 		out[i] = r.public()
@@ -91,12 +90,13 @@ func (db *DB) checkQuery(q *query.Query) (*table, error) {
 }
 
 // matching returns the visible rows of t that satisfy q and that a may read,
-// starting from the smallest equality index that applies.
+// starting from the smallest equality index that applies (building the
+// indexes of the columns q filters on, the first time).
 func (db *DB) matching(a Actor, t *table, q *query.Query) []*row {
-	var best map[string]struct{}
+	var best rowSet
 	indexed := false
 	for col, v := range q.EqualityTerms() {
-		idx, ok := t.index[col]
+		ci, ok := t.index[col]
 		if !ok {
 			continue
 		}
@@ -104,8 +104,8 @@ func (db *DB) matching(a Actor, t *table, q *query.Query) []*row {
 		if !ok {
 			continue
 		}
-		set := idx[k]
-		if !indexed || len(set) < len(best) {
+		set := ci.built(t, col)[k]
+		if !indexed || set.len() < best.len() {
 			best, indexed = set, true
 		}
 	}
@@ -116,8 +116,8 @@ func (db *DB) matching(a Actor, t *table, q *query.Query) []*row {
 		}
 	}
 	if indexed {
-		for rid := range best {
-			consider(t.rows[rid])
+		for r := range best.all {
+			consider(r)
 		}
 	} else {
 		for _, r := range t.rows {
@@ -131,7 +131,11 @@ func (db *DB) matching(a Actor, t *table, q *query.Query) []*row {
 type sortKey []any
 
 func keyOf(r *row, order []query.Order) sortKey {
-	k := make(sortKey, len(order)+1)
+	return fillKey(make(sortKey, len(order)+1), r, order)
+}
+
+// fillKey writes r's sort key into k (len(order)+1 long) and returns it.
+func fillKey(k sortKey, r *row, order []query.Order) sortKey {
 	for i, o := range order {
 		k[i], _ = r.Get(o.Col)
 	}
@@ -154,7 +158,34 @@ func compareKeys(a, b sortKey, order []query.Order) int {
 	return 0
 }
 
+// compareValues is called O(n log n) times per sort, so the kinds columns
+// hold (values of one column share a kind) are compared directly; the
+// result is the same as the general rule below.
 func compareValues(x, y any) int {
+	switch a := x.(type) {
+	case string:
+		if b, ok := y.(string); ok {
+			return strings.Compare(a, b)
+		}
+	case int64:
+		if b, ok := y.(int64); ok {
+			return cmp.Compare(a, b)
+		}
+	case bool:
+		if b, ok := y.(bool); ok {
+			switch {
+			case a == b:
+				return 0
+			case !a:
+				return -1
+			}
+			return 1
+		}
+	case float64:
+		if b, ok := y.(float64); ok && !math.IsNaN(a) && !math.IsNaN(b) {
+			return cmp.Compare(a, b)
+		}
+	}
 	switch {
 	case x == nil && y == nil:
 		return 0
@@ -182,12 +213,100 @@ func kindName(v any) string {
 	return "other"
 }
 
-func sortRows(rows []*row, order []query.Order) {
-	keys := make(map[*row]sortKey, len(rows))
-	for _, r := range rows {
-		keys[r] = keyOf(r, order)
+// keyedRow is a row with its sort key computed once.
+type keyedRow struct {
+	r *row
+	k sortKey
+}
+
+// keyRows computes every row's key, all in one backing array.
+func keyRows(rows []*row, order []query.Order) []keyedRow {
+	w := len(order) + 1
+	backing := make([]any, len(rows)*w)
+	out := make([]keyedRow, len(rows))
+	for i, r := range rows {
+		out[i] = keyedRow{r: r, k: fillKey(backing[i*w:(i+1)*w:(i+1)*w], r, order)}
 	}
-	sort.Slice(rows, func(i, j int) bool { return compareKeys(keys[rows[i]], keys[rows[j]], order) < 0 })
+	return out
+}
+
+func sortRows(rows []*row, order []query.Order) {
+	keyed := keyRows(rows, order)
+	slices.SortFunc(keyed, func(a, b keyedRow) int { return compareKeys(a.k, b.k, order) })
+	for i, x := range keyed {
+		rows[i] = x.r
+	}
+}
+
+// orderedWindow returns rows ordered by order (then id), from offset, at most
+// limit of them (0: no limit). With a limit it keeps only the first
+// offset+limit in a bounded heap instead of sorting every match: a page of
+// 50 out of 10k rows costs about one comparison per row. Keys are unique
+// (the id is last), so the result is exactly that of a full sort.
+func orderedWindow(rows []*row, order []query.Order, offset, limit int) []*row {
+	k := offset + limit
+	if limit <= 0 || k >= len(rows) {
+		sortRows(rows, order)
+		return window(rows, offset, limit)
+	}
+	less := func(a, b sortKey) bool { return compareKeys(a, b, order) < 0 }
+	// heap is a max-heap (the worst kept row at heap[0]) of the best k so
+	// far; its keys share one backing array, and a row that does not get
+	// in is only written to scratch.
+	w := len(order) + 1
+	backing := make([]any, (k+1)*w)
+	scratch := sortKey(backing[k*w:])
+	heap := make([]keyedRow, 0, k)
+	for _, r := range rows {
+		if len(heap) < k {
+			i := len(heap)
+			heap = append(heap, keyedRow{r: r, k: fillKey(backing[i*w:(i+1)*w:(i+1)*w], r, order)})
+			siftUp(heap, i, less)
+			continue
+		}
+		fillKey(scratch, r, order)
+		if !less(scratch, heap[0].k) {
+			continue
+		}
+		copy(heap[0].k, scratch)
+		heap[0].r = r
+		siftDown(heap, 0, less)
+	}
+	slices.SortFunc(heap, func(a, b keyedRow) int { return compareKeys(a.k, b.k, order) })
+	out := rows[:0]
+	for _, x := range heap[offset:] {
+		out = append(out, x.r)
+	}
+	return out
+}
+
+// siftUp and siftDown keep heap ordered with the greatest key (by less) first.
+func siftUp(heap []keyedRow, i int, less func(a, b sortKey) bool) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if !less(heap[p].k, heap[i].k) {
+			return
+		}
+		heap[p], heap[i] = heap[i], heap[p]
+		i = p
+	}
+}
+
+func siftDown(heap []keyedRow, i int, less func(a, b sortKey) bool) {
+	for {
+		c := 2*i + 1
+		if c >= len(heap) {
+			return
+		}
+		if c+1 < len(heap) && less(heap[c].k, heap[c+1].k) {
+			c++
+		}
+		if !less(heap[i].k, heap[c].k) {
+			return
+		}
+		heap[i], heap[c] = heap[c], heap[i]
+		i = c
+	}
 }
 
 func window[T any](xs []T, offset, limit int) []T {

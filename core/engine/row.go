@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"math"
 	"strconv"
+	"sync"
 
 	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/schema"
@@ -87,20 +89,9 @@ func (r *row) public() Row {
 	return out
 }
 
-// storedRow is the persisted form of a row's base.
-type storedRow struct {
-	Cells map[string]cell `json:"cells"`
-	Seq   uint64          `json:"seq,omitempty"`
-}
-
 func rowKey(table, id string) []byte { return []byte(table + "\x00" + id) }
 
 func encodeRow(r *row) ([]byte, error) { return encodeStored(r.base, r.seq) }
-
-// encodeStored is the persisted form of a row's base cells.
-func encodeStored(cells map[string]cell, seq uint64) ([]byte, error) {
-	return json.Marshal(storedRow{Cells: cells, Seq: seq})
-}
 
 // decodeCells restores typed values from JSON using the table's columns, so a
 // stored int comes back as int64 rather than float64.
@@ -135,28 +126,154 @@ func decodeCells(t *schema.Table, raw map[string]cell) (map[string]cell, error) 
 // indexKey is the canonical string of a value for the equality indexes: equal
 // values (1 and 1.0 included) share a key.
 func indexKey(v any) (string, bool) {
+	var buf [64]byte
+	k, ok := appendIndexKey(buf[:0], v)
+	return string(k), ok
+}
+
+// appendIndexKey appends indexKey(v) to b, so callers that only look a key
+// up can do so without allocating it.
+func appendIndexKey(b []byte, v any) ([]byte, bool) {
 	switch x := v.(type) {
 	case nil:
-		return "z", true
+		return append(b, 'z'), true
 	case string:
-		return "s" + x, true
+		return append(append(b, 's'), x...), true
 	case bool:
 		if x {
-			return "b1", true
+			return append(b, "b1"...), true
 		}
-		return "b0", true
+		return append(b, "b0"...), true
 	case int64:
-		return "n" + strconv.FormatFloat(float64(x), 'g', -1, 64), true
+		return appendNumberKey(b, float64(x)), true
 	case int:
-		return "n" + strconv.FormatFloat(float64(x), 'g', -1, 64), true
+		return appendNumberKey(b, float64(x)), true
 	case float64:
-		return "n" + strconv.FormatFloat(x, 'g', -1, 64), true
+		return appendNumberKey(b, x), true
 	case json.Number:
 		f, err := x.Float64()
 		if err != nil {
-			return "", false
+			return b, false
 		}
-		return "n" + strconv.FormatFloat(f, 'g', -1, 64), true
+		return appendNumberKey(b, f), true
 	}
-	return "", false
+	return b, false
+}
+
+// appendNumberKey keys a number by its float64 value, as expr.Equal compares
+// numbers: whole numbers (ints, timestamps: nearly every indexed number) in
+// decimal, which is much cheaper to format than the shortest float form;
+// others in that form.
+func appendNumberKey(b []byte, f float64) []byte {
+	b = append(b, 'n')
+	if f == math.Trunc(f) && f >= -(1<<63) && f < 1<<63 {
+		return strconv.AppendInt(b, int64(f), 10) // -0 and 0 share "0", as they are equal
+	}
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+// colIndex is the equality index of one column: value key (indexKey) to
+// the visible rows holding it.
+//
+// It is built the first time a query filters on the column rather than when
+// the table loads: a browser tab loads every row of a table when the page
+// first uses it, and many columns (titles, authors, timestamps) are never
+// filtered on by equality, so indexing them up front only delays the first
+// result and holds memory. A query may build it under the DB's read lock,
+// concurrently with other queries, hence the Once; writers hold the write
+// lock, so they find it either unbuilt (and leave it to be built from the
+// rows) or complete, and keep it up to date (table.indexRow).
+type colIndex struct {
+	once sync.Once
+	keys map[string]rowSet // nil until built
+}
+
+// built returns the index of column col of t, building it if needed. The
+// caller holds the DB's lock (read or write).
+func (ci *colIndex) built(t *table, col string) map[string]rowSet {
+	ci.once.Do(func() {
+		keys := map[string]rowSet{}
+		var buf [64]byte
+		for _, r := range t.rows {
+			if !r.visible() {
+				continue
+			}
+			v, _ := r.Get(col)
+			k, ok := appendIndexKey(buf[:0], v)
+			if !ok {
+				continue
+			}
+			if set := keys[string(k)]; set.many != nil {
+				set.many[r] = struct{}{}
+			} else {
+				keys[string(k)] = set.with(r)
+			}
+		}
+		ci.keys = keys
+	})
+	return ci.keys
+}
+
+// rowSet is the visible rows holding one value of an indexed column, by
+// pointer: a query then reaches its rows without looking each id up again,
+// and pointers hash far cheaper than ids (in WebAssembly especially). A
+// row's pointer is stable while it is visible, which is while it is indexed.
+// Most values of many columns belong to a single row (titles, timestamps,
+// ranks), so a set of one is the row itself, stored in the index's map
+// without an allocation; a map is made from the second row on.
+type rowSet struct {
+	one  *row              // the only row, when many is nil
+	many map[*row]struct{} // two or more rows (nil otherwise)
+}
+
+// with returns the set plus r; a set with many is updated in place.
+func (s rowSet) with(r *row) rowSet {
+	switch {
+	case s.many != nil:
+		s.many[r] = struct{}{}
+	case s.one == nil:
+		s.one = r
+	case s.one != r:
+		s.many = map[*row]struct{}{s.one: {}, r: {}}
+		s.one = nil
+	}
+	return s
+}
+
+// without removes r from the set (in place for many) and reports whether
+// the set is now empty; the caller stores s back otherwise.
+func (s *rowSet) without(r *row) (empty bool) {
+	if s.many != nil {
+		delete(s.many, r)
+		return len(s.many) == 0
+	}
+	if s.one == r {
+		s.one = nil
+	}
+	return s.one == nil
+}
+
+func (s rowSet) len() int {
+	if s.many != nil {
+		return len(s.many)
+	}
+	if s.one != nil {
+		return 1
+	}
+	return 0
+}
+
+// all yields every row in the set.
+func (s rowSet) all(yield func(*row) bool) {
+	if s.many == nil {
+		if s.one != nil {
+			yield(s.one)
+		}
+		return
+	}
+	for r := range s.many {
+		if !yield(r) {
+			return
+		}
+	}
 }

@@ -10,7 +10,10 @@
 // last instants (strict durability would add an fsync to every write, and
 // the engine writes under its lock). Scan reads the keys and values of the
 // prefix with getAllKeys and getAll in one readonly transaction, a
-// consistent snapshot in ascending key order.
+// consistent snapshot in ascending key order, and copies each array into Go
+// in one piece when the page has the package's host helper (the slices fn
+// receives then share one buffer, each capped at its own length, so keeping
+// or appending to one never touches another).
 //
 // Object stores can only be created while upgrading a database. The buckets
 // the engine and the sync client use are created up front; a write to any
@@ -454,23 +457,24 @@ func (s *Store) Scan(ctx context.Context, bucket string, prefix []byte, fn func(
 	if err != nil {
 		return fmt.Errorf("idbstore: scan: %w", err)
 	}
-	n := keys.Get("length").Int()
-	if vals.Get("length").Int() != n {
-		return fmt.Errorf("idbstore: scan: %d keys but %d values", n, vals.Get("length").Int())
+	// Both arrays are copied in bulk (see jsutil.BytesArray): per item, the
+	// crossings cost more than IndexedDB's read.
+	ks, err := jsutil.BytesArray(keys)
+	if err != nil {
+		return fmt.Errorf("idbstore: scan %s keys: %w", bucket, err)
 	}
-	for i := 0; i < n; i++ {
+	vs, err := jsutil.BytesArray(vals)
+	if err != nil {
+		return fmt.Errorf("idbstore: scan %s values: %w", bucket, err)
+	}
+	if len(ks) != len(vs) {
+		return fmt.Errorf("idbstore: scan: %d keys but %d values", len(ks), len(vs))
+	}
+	for i, k := range ks {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		k, err := jsutil.Bytes(keys.Index(i))
-		if err != nil {
-			return fmt.Errorf("idbstore: scan %s: %w", bucket, err)
-		}
-		v, err := jsutil.Bytes(vals.Index(i))
-		if err != nil {
-			return fmt.Errorf("idbstore: scan %s/%q: %w", bucket, k, err)
-		}
-		if err := fn(k, v); err != nil {
+		if err := fn(k, vs[i]); err != nil {
 			return err
 		}
 	}

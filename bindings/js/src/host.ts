@@ -1,15 +1,17 @@
 // Helpers the Go core calls for work that is much cheaper on the JavaScript
 // side of the boundary. Each call across syscall/js costs about a microsecond,
 // so reading 10k IndexedDB values one by one costs more than the read itself;
-// pack turns an array of byte arrays into one, which Go copies in one call.
-// The core falls back to per-item copies when the host is missing (Go's own
-// wasm test runners), so this is an optimization, never a requirement.
+// pack turns an array of byte arrays into one, which Go copies in one call
+// (wasm/internal/jsutil.BytesArray). The core falls back to per-item copies
+// when the host is missing (Go's own wasm test runners), so this is an
+// optimization, never a requirement.
 
 export interface JazzHost {
   /**
    * Concatenates items as [u32 little-endian length][bytes] records. Items
-   * that are ArrayBuffers or typed arrays are accepted; anything else makes
-   * it throw (the Go side reports the bucket as corrupt).
+   * must be Uint8Arrays or ArrayBuffers (what IndexedDB hands back for the
+   * core's keys and values, and all the per-item path accepts); anything
+   * else makes it throw, and the Go side reports the scan as failed.
    */
   pack(items: ArrayLike<unknown>): Uint8Array;
 }
@@ -17,16 +19,16 @@ export interface JazzHost {
 function bytesOf(x: unknown): Uint8Array {
   if (x instanceof Uint8Array) return x;
   if (x instanceof ArrayBuffer) return new Uint8Array(x);
-  if (ArrayBuffer.isView(x)) return new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
-  throw new TypeError(`jazz-tools: expected bytes, got ${typeof x}`);
+  throw new TypeError(`jazz-tools: expected a Uint8Array or an ArrayBuffer, got ${x === null ? "null" : typeof x}`);
 }
 
 function pack(items: ArrayLike<unknown>): Uint8Array {
-  const parts: Uint8Array[] = new Array(items.length);
+  const parts: Uint8Array[] = [];
   let size = 0;
   for (let i = 0; i < items.length; i++) {
-    parts[i] = bytesOf(items[i]);
-    size += 4 + parts[i].byteLength;
+    const p = bytesOf(items[i]);
+    parts.push(p);
+    size += 4 + p.byteLength;
   }
   const out = new Uint8Array(size);
   const view = new DataView(out.buffer);

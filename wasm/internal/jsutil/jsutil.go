@@ -196,6 +196,68 @@ func Bytes(v js.Value) ([]byte, error) {
 
 var uint8Array = js.Global().Get("Uint8Array")
 
+// BytesArray copies every item of arr (a JS array of Uint8Arrays or
+// ArrayBuffers, as IndexedDB's getAll and getAllKeys return) into Go.
+//
+// Item by item, that is several calls across the boundary per item plus a
+// finalizer for each js.Value, which for a scan of 10k rows costs more
+// than IndexedDB's own read. When the page has the package's host helper
+// (globalThis.__jazzHost.pack, see bindings/js/src/host.ts), the items are
+// concatenated on the JavaScript side and copied in one call instead; the
+// returned slices then share one buffer (each capped at its own length).
+// Without the helper (Go's wasm test runners) it copies item by item.
+func BytesArray(arr js.Value) ([][]byte, error) {
+	if host := js.Global().Get("__jazzHost"); host.Type() == js.TypeObject && host.Get("pack").Type() == js.TypeFunction {
+		var packed js.Value
+		if err := Catch(func() { packed = host.Call("pack", arr) }); err != nil {
+			return nil, fmt.Errorf("jsutil: packing byte arrays: %w", err)
+		}
+		buf, err := Bytes(packed)
+		if err != nil {
+			return nil, err
+		}
+		return Unpack(buf, arr.Get("length").Int())
+	}
+	out := make([][]byte, arr.Get("length").Int())
+	for i := range out {
+		b, err := Bytes(arr.Index(i))
+		if err != nil {
+			return nil, fmt.Errorf("item %d: %w", i, err)
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// Unpack splits what the host's pack produced ([u32 little-endian
+// length][bytes] records) into n slices of buf. It refuses anything but
+// exactly n well-formed records, and allocates nothing from the lengths it
+// reads.
+func Unpack(buf []byte, n int) ([][]byte, error) {
+	if n < 0 || n > len(buf)/4 {
+		return nil, fmt.Errorf("jsutil: %d packed items cannot fit in %d bytes", n, len(buf))
+	}
+	out := make([][]byte, n)
+	at := 0
+	for i := range out {
+		if len(buf)-at < 4 {
+			return nil, fmt.Errorf("jsutil: packed item %d: truncated length", i)
+		}
+		size := uint64(buf[at]) | uint64(buf[at+1])<<8 | uint64(buf[at+2])<<16 | uint64(buf[at+3])<<24
+		at += 4
+		if size > uint64(len(buf)-at) {
+			return nil, fmt.Errorf("jsutil: packed item %d: %d bytes, %d left", i, size, len(buf)-at)
+		}
+		end := at + int(size)
+		out[i] = buf[at:end:end]
+		at = end
+	}
+	if at != len(buf) {
+		return nil, fmt.Errorf("jsutil: %d bytes after the %d packed items", len(buf)-at, n)
+	}
+	return out, nil
+}
+
 // Uint8Array copies b into a new JS Uint8Array.
 func Uint8Array(b []byte) js.Value {
 	a := uint8Array.New(len(b))
