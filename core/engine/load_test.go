@@ -35,10 +35,7 @@ func openOver(t *testing.T, store storage.Store, s *schema.Schema) *DB {
 func TestLoad_RestoresRowsTypesAndIndexesExactly(t *testing.T) {
 	ctx := context.Background()
 	def := codecTable(t)
-	s := &schema.Schema{Tables: []*schema.Table{def}}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
+	s := schemaOf(t, def)
 	store := storage.NewMemory()
 	w := openOver(t, store, s)
 	sys := Actor{Backend: true}
@@ -137,10 +134,7 @@ func TestRowSet_BehavesLikeASet(t *testing.T) {
 func TestLoad_ReadsLegacyJSONRows(t *testing.T) {
 	ctx := context.Background()
 	def := codecTable(t)
-	s := &schema.Schema{Tables: []*schema.Table{def}}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
+	s := schemaOf(t, def)
 	store := storage.NewMemory()
 	const id = "0190b2a0-0000-7000-8000-00000000000a"
 	legacy := `{"cells":{"s":{"v":"x","t":"` + tsA.String() + `"},"b":{"v":true,"t":"` + tsA.String() + `"},` +
@@ -182,10 +176,7 @@ func TestLoad_ReadsLegacyJSONRows(t *testing.T) {
 func TestDecodeRowState_ForwardedRowsMergeIntoAnotherReplica(t *testing.T) {
 	ctx := context.Background()
 	def := codecTable(t)
-	s := &schema.Schema{Tables: []*schema.Table{def}}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
+	s := schemaOf(t, def)
 	store := storage.NewMemory()
 	w := openOver(t, store, s)
 	r, err := w.Insert(ctx, Actor{Backend: true}, "things", map[string]any{"s": "a", "b": true, "i": 1 << 40, "f": 0.5, "ts": 7, "j": []any{1, "two"}})
@@ -221,10 +212,7 @@ func TestDecodeRowState_ForwardedRowsMergeIntoAnotherReplica(t *testing.T) {
 func BenchmarkLoadRows(b *testing.B) {
 	ctx := context.Background()
 	def := codecTable(b)
-	s := &schema.Schema{Tables: []*schema.Table{def}}
-	if err := s.Init(); err != nil {
-		b.Fatal(err)
-	}
+	s := schemaOf(b, def)
 	const n = 10_000
 	for _, form := range []string{"binary", "json"} {
 		b.Run(form, func(b *testing.B) {
@@ -278,10 +266,7 @@ func BenchmarkLoadRows(b *testing.B) {
 func TestLoad_AppliedChangesStayAppliedAfterReopen(t *testing.T) {
 	ctx := context.Background()
 	def := codecTable(t)
-	s := &schema.Schema{Tables: []*schema.Table{def}}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
+	s := schemaOf(t, def)
 	store := storage.NewMemory()
 	w := openOver(t, store, s)
 	var changes []*Change
@@ -326,10 +311,7 @@ func setContents(keys map[string]rowSet) map[string][]string {
 func TestColIndex_BuiltOnFirstUseThenMaintained(t *testing.T) {
 	ctx := context.Background()
 	def := codecTable(t)
-	s := &schema.Schema{Tables: []*schema.Table{def}}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
+	s := schemaOf(t, def)
 	db := openOver(t, storage.NewMemory(), s)
 	sys := Actor{Backend: true}
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -403,10 +385,7 @@ func TestColIndex_BuiltOnFirstUseThenMaintained(t *testing.T) {
 func TestColIndex_ConcurrentFirstUse(t *testing.T) {
 	ctx := context.Background()
 	def := codecTable(t)
-	s := &schema.Schema{Tables: []*schema.Table{def}}
-	if err := s.Init(); err != nil {
-		t.Fatal(err)
-	}
+	s := schemaOf(t, def)
 	db := openOver(t, storage.NewMemory(), s)
 	sys := Actor{Backend: true}
 	for i := 0; i < 300; i++ {
@@ -447,4 +426,14 @@ func mustQuery(t *testing.T, js string) *query.Query {
 		t.Fatal(err)
 	}
 	return q
+}
+
+// schemaOf is a ready schema holding just def.
+func schemaOf(t testing.TB, def *schema.Table) *schema.Schema {
+	t.Helper()
+	s := &schema.Schema{Tables: []*schema.Table{def}}
+	if err := s.Init(); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
