@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -81,6 +82,7 @@ type Db struct {
 	presentedExp, acceptedExp time.Time
 	renew                     clock.Timer
 	serverSub                 map[string]int // query key -> live local subscriptions using it
+	pruneOnce                 gosync.Once    // see SaveResult
 	errs                      errListeners
 }
 
@@ -129,7 +131,10 @@ func Open(ctx context.Context, opts Options) (*Db, error) {
 		Store:      opts.Store,
 		Clock:      opts.Clock,
 		Optimistic: opts.ServerURL != "",
-		OnError:    db.report,
+		// A reopened client can then show live query results at once
+		// (SaveResult, CachedResult).
+		CacheResults: true,
+		OnError:      db.report,
 	})
 	if err != nil {
 		return nil, err
@@ -463,6 +468,28 @@ func (db *Db) Subscribe(q *query.Query, cb func(engine.Update)) (cancel func(), 
 			db.releaseServerSub(key)
 		})
 	}, nil
+}
+
+// CachedResult returns q's result as an earlier Db over the same store saved
+// it, if the store has not changed since (see engine.DB.CachedResult): what
+// a reopened page can show while q's table is still loading. def is q's
+// table as the caller declares it.
+func (db *Db) CachedResult(q *query.Query, def *schema.Table) (json.RawMessage, error) {
+	return db.engine.CachedResult(db.actor(), q, def)
+}
+
+// SaveResult keeps rows, the JSON of q's result at stamp (from
+// engine.Update.RowsAt), for the next Db over this store. The first save
+// also deletes, in the background, the saved results that can never be
+// served again.
+func (db *Db) SaveResult(ctx context.Context, q *query.Query, stamp uint64, rows []byte) (bool, error) {
+	ok, err := db.engine.SaveResult(ctx, db.actor(), q, stamp, rows)
+	if ok {
+		// A failed prune only leaves dead entries for the next Db to
+		// delete; nobody can act on it, so it is not reported.
+		db.pruneOnce.Do(func() { go db.engine.PruneResults(context.Background()) })
+	}
+	return ok, err
 }
 
 // ensureServerSub registers q with the server (once per distinct query) so

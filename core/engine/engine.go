@@ -7,8 +7,10 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/clock"
@@ -23,7 +25,7 @@ const (
 	bucketRows    = "rows"    // table\x00id -> storedRow
 	bucketApplied = "applied" // change id -> "" (changes already merged)
 	bucketOutbox  = "outbox"  // hlc timestamp -> Change (pending local writes)
-	bucketMeta    = "meta"    // "seq" -> uint64 big endian
+	bucketMeta    = "meta"    // "seq", "stamp" -> uint64 big endian; saved results (resultcache.go)
 )
 
 // Options configures Open. Only Bundle is required.
@@ -45,6 +47,11 @@ type Options struct {
 	Optimistic bool
 	// Sequenced numbers every change to the base (the server's cursor).
 	Sequenced bool
+	// CacheResults keeps a commit stamp (one more small write per commit)
+	// so that live query results can be saved and served to the next DB
+	// over the same store before it reads any rows (see SaveResult).
+	// Browser clients set it.
+	CacheResults bool
 	// OnError receives failures that have no caller to return to, such as a
 	// subscription callback that panicked. Nil drops them.
 	OnError func(error)
@@ -68,6 +75,13 @@ type DB struct {
 	applied map[string]struct{}
 	pending map[string]*Change // change id -> pending local change
 	seq     uint64
+	// stamp counts commits, on disk and in memory (see the result cache);
+	// written under mu, read without it. openStamp is its value at Open.
+	stamp     atomic.Uint64
+	openStamp uint64
+	// results are the saved results valid at Open, by key; read-only
+	// after Open, and useless once the stamp moves (resultcache.go).
+	results map[string]json.RawMessage
 	// lastCommit is the durability handle of the last commit made under mu
 	// on a deferred store (nil otherwise); write takes it before unlocking.
 	lastCommit *storage.Commit
@@ -125,10 +139,8 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 }
 
 func (db *DB) load(ctx context.Context) error {
-	if v, ok, err := db.store.Get(ctx, bucketMeta, []byte("seq")); err != nil {
+	if err := db.loadMeta(ctx); err != nil {
 		return err
-	} else if ok && len(v) == 8 {
-		db.seq = binary.BigEndian.Uint64(v)
 	}
 	// Only the rows of tables in the schema are read: a browser client
 	// opens with no tables and learns them later (Extend loads those), so
@@ -138,10 +150,38 @@ func (db *DB) load(ctx context.Context) error {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	if err := db.loadApplied(ctx); err != nil {
+	// Two independent reads: in a browser each is a round trip to
+	// IndexedDB, so they overlap. They fill different fields.
+	appliedErr := make(chan error, 1)
+	go func() { appliedErr <- db.loadApplied(ctx) }()
+	err := db.loadOutbox(ctx, db.tables)
+	return errors.Join(<-appliedErr, err)
+}
+
+// loadMeta reads the meta bucket in one scan (one round trip in a
+// browser): the sequence number, the stamp and the saved results.
+func (db *DB) loadMeta(ctx context.Context) error {
+	var results [][2][]byte
+	err := db.store.Scan(ctx, bucketMeta, nil, func(k, v []byte) error {
+		switch {
+		case string(k) == "seq" && len(v) == 8:
+			db.seq = binary.BigEndian.Uint64(v)
+		case string(k) == metaStamp && len(v) == 8:
+			db.openStamp = binary.BigEndian.Uint64(v)
+			db.stamp.Store(db.openStamp)
+		case bytes.HasPrefix(k, []byte(resultPrefix)):
+			// Judged once the stamp is known ("stamp" sorts after).
+			results = append(results, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+		}
+		return nil
+	})
+	if err != nil || !db.opts.CacheResults {
 		return err
 	}
-	return db.loadOutbox(ctx, db.tables)
+	for _, kv := range results {
+		db.keepResult(kv[0], kv[1])
+	}
+	return nil
 }
 
 // loadApplied reads the ids of the changes already merged, which keep Apply

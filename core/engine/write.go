@@ -299,13 +299,19 @@ func (s *stage) of(t *table, rid string) *rowUpdate {
 	return u
 }
 
-// mergeBase folds cells into a row's base (copy on first write).
+// mergeBase folds cells into a row's base (copy on first write). A merge
+// that changes nothing (a row the server sends again) leaves the row as it
+// is: not rewritten, not renumbered.
 func (u *rowUpdate) mergeBase(s *stage, cells map[string]cell) {
+	base := u.base
 	if !u.persist {
-		u.base = maps.Clone(u.base)
-		u.persist = true
+		base = maps.Clone(u.base)
 	}
-	if merge(u.base, cells) && s.db.opts.Sequenced {
+	if !merge(base, cells) {
+		return
+	}
+	u.base, u.persist = base, true
+	if s.db.opts.Sequenced {
 		s.seq++
 		u.seq = s.seq
 	}
@@ -330,6 +336,13 @@ func (s *stage) commit(ctx context.Context) error {
 		binary.BigEndian.PutUint64(b[:], s.seq)
 		s.ops = append(s.ops, storage.Put(bucketMeta, []byte("seq"), b[:]))
 	}
+	stamp := db.stamp.Load()
+	if len(s.ops) > 0 && db.opts.CacheResults {
+		// Every commit that writes moves the stamp, in the same batch, so
+		// a saved result can tell whether it still describes the store.
+		stamp++
+		s.ops = append(s.ops, storage.Put(bucketMeta, []byte(metaStamp), binary.BigEndian.AppendUint64(nil, stamp)))
+	}
 	if len(s.ops) > 0 {
 		var err error
 		if db.deferred != nil {
@@ -345,6 +358,7 @@ func (s *stage) commit(ctx context.Context) error {
 		}
 	}
 	db.seq = s.seq
+	db.stamp.Store(stamp)
 	touched := map[*Subscription][]*row{}
 	var order []*Subscription
 	for _, u := range s.list {
@@ -485,7 +499,7 @@ func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked, rejecte
 		u := s.of(t, st.ID)
 		u.mergeBase(s, cells)
 		if st.Seq > u.seq {
-			u.seq = st.Seq
+			u.seq, u.persist = st.Seq, true
 		}
 	}
 	settle := func(ids []string, fold bool) {

@@ -197,3 +197,19 @@ func TestPublicKey_MatchesCryptoEd25519(t *testing.T) {
 		}
 	}
 }
+
+// sign gives crypto/ed25519's signature byte for byte (Ed25519 is
+// deterministic), over seeds and messages of every length up to 300 bytes.
+func TestSign_MatchesCryptoEd25519(t *testing.T) {
+	mac := hmac.New(sha256.New, []byte("sign test"))
+	msg := []byte{}
+	for i := 0; i < 300; i++ {
+		mac.Write([]byte{byte(i), byte(i >> 8)})
+		seed := mac.Sum(nil)
+		priv := ed25519.NewKeyFromSeed(seed)
+		if got, want := sign(priv, msg), ed25519.Sign(priv, msg); !bytes.Equal(got, want) {
+			t.Fatalf("seed %x, %d-byte message: sign = %x, crypto/ed25519 says %x", seed, len(msg), got, want)
+		}
+		msg = append(msg, seed[0])
+	}
+}

@@ -136,7 +136,7 @@ func (id *Identity) mint(iss, aud string, now time.Time, ttl, maxTTL time.Durati
 	}
 	enc := base64.RawURLEncoding
 	input := enc.EncodeToString(hdr) + "." + enc.EncodeToString(payload)
-	return input + "." + enc.EncodeToString(ed25519.Sign(id.priv, []byte(input))), nil
+	return input + "." + enc.EncodeToString(sign(id.priv, []byte(input))), nil
 }
 
 // VerifyToken checks a session token for appID at time now, allowing leeway

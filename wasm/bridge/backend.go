@@ -431,7 +431,16 @@ func (s *backendSub) deliver(cb js.Value, u engine.Update, report func(error)) {
 	if s.isDead() {
 		return
 	}
-	out := update{Added: u.Added, Updated: u.Updated, Removed: u.Removed, Rows: u.Rows()}
+	rows := u.Rows()
+	if rows == nil {
+		rows = []engine.Row{}
+	}
+	rowsJSON, err := json.Marshal(rows)
+	if err != nil {
+		report(err)
+		return
+	}
+	out := update{Added: u.Added, Updated: u.Updated, Removed: u.Removed, Rows: rowsJSON}
 	if out.Added == nil {
 		out.Added = []engine.Row{}
 	}
@@ -440,9 +449,6 @@ func (s *backendSub) deliver(cb js.Value, u engine.Update, report func(error)) {
 	}
 	if out.Removed == nil {
 		out.Removed = []string{}
-	}
-	if out.Rows == nil {
-		out.Rows = []engine.Row{}
 	}
 	j, err := json.Marshal(out)
 	if err != nil {

@@ -721,8 +721,11 @@ func (h *handle) close(ctx context.Context) (any, error) {
 	if t != nil {
 		t.shutdown() // the leader finishes other tabs' calls and says bye first
 	}
+	var unsaved []*resultSave
 	for _, s := range subs {
-		s.stop()
+		if r := s.stop(); r != nil {
+			unsaved = append(unsaved, r)
+		}
 	}
 	for _, l := range ls {
 		l.stop()
@@ -732,6 +735,11 @@ func (h *handle) close(ctx context.Context) (any, error) {
 	h.mu.Lock()
 	db = h.db
 	h.mu.Unlock()
+	// Results not saved yet go in before Close writes out the queue.
+	for _, r := range unsaved {
+		ok, err := r.db.SaveResult(ctx, r.q, r.stamp, r.rows)
+		console.Call("log", "DEBUG close save", ok, fmt.Sprint(err), r.stamp, r.db.Engine().Stamp())
+	}
 	err := db.Close()
 	if cerr := h.store.Close(); err == nil {
 		err = cerr

@@ -3,14 +3,18 @@
 package bridge
 
 import (
+	"fmt"
+	"bytes"
 	"context"
 	"encoding/json"
 	gosync "sync"
 	"syscall/js"
+	"time"
 
 	"github.com/jazzgo/jazz-tools/core/client"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/wasm/jserr"
 )
 
@@ -25,6 +29,10 @@ type sub struct {
 	cb    js.Value // the app's callback (JS-owned)
 	unsub *stopper // owned: released by stop
 
+	// order makes callbacks run one at a time and in order (a result
+	// from the cache, then the computed ones); held while one runs.
+	order gosync.Mutex
+
 	mu       gosync.Mutex
 	dead     bool
 	gen      int    // the handle generation of the engine subscription
@@ -32,14 +40,33 @@ type sub struct {
 	fresh    bool   // the next update is the first from gen
 	last     map[string]bool
 	retained bool // a follower asked the leader to register q
+	// cached is the rows JSON sent from the result cache, until the
+	// first computed result: when that is the same, it is not sent again.
+	cached []byte
+	// save is the latest result waiting to be saved for the next page
+	// load; saving runs saveDelay after the first result that set it.
+	save     *resultSave
+	saveTime *time.Timer
 }
+
+// resultSave is one result to keep for the result cache.
+type resultSave struct {
+	db    *client.Db
+	q     *query.Query
+	stamp uint64
+	rows  []byte
+}
+
+// saveDelay spaces out the saves of a busy subscription's result: each
+// one rewrites the whole result in IndexedDB.
+const saveDelay = 100 * time.Millisecond
 
 // update is the JSON a subscription callback receives.
 type update struct {
-	Added   []engine.Row `json:"added"`
-	Updated []engine.Row `json:"updated"`
-	Removed []string     `json:"removed"`
-	Rows    []engine.Row `json:"rows"`
+	Added   []engine.Row    `json:"added"`
+	Updated []engine.Row    `json:"updated"`
+	Removed []string        `json:"removed"`
+	Rows    json.RawMessage `json:"rows"`
 }
 
 func (h *handle) subscribe(args []js.Value) (any, error) {
@@ -65,11 +92,13 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 	// query throws; the engine subscription itself starts on a goroutine
 	// (it takes the engine's lock, which a write may hold while it waits
 	// for IndexedDB).
-	_, err = q.Check(copySchema(h.schema))
+	sc := copySchema(h.schema)
+	_, err = q.Check(sc)
 	if err != nil {
 		h.mu.Unlock()
 		return nil, err
 	}
+	def, _ := sc.Table(q.Table)
 	s := &sub{h: h, id: h.nextID, q: q, cb: cb, last: map[string]bool{}}
 	h.nextID++
 	h.subs[s.id] = s
@@ -80,7 +109,12 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 			h.mu.Lock()
 			delete(h.subs, s.id)
 			h.mu.Unlock()
-			s.stop()
+			if r := s.stop(); r != nil {
+				// The result is still worth keeping (until the next
+				// change); saving takes the engine's lock, so not here on
+				// the event loop.
+				go safely("saving a result", func() { s.saveNow(r) })
+			}
 		})
 	})
 	if follower {
@@ -89,6 +123,9 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 	}
 	go safely("subscribe", func() {
 		ctx := context.Background()
+		if db, _, _, err := h.current(); err == nil {
+			s.fromCache(ctx, db, def)
+		}
 		if err := h.schemaReady(ctx); err != nil {
 			return
 		}
@@ -99,6 +136,45 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 		s.attach(db, gen)
 	})
 	return s.unsub.js, nil
+}
+
+// fromCache sends the result saved by the last page over this storage when
+// it is still exactly the current one (see engine.DB.CachedResult): the
+// page shows its data while the table is still being read. The computed
+// result follows; it is sent only if it differs.
+func (s *sub) fromCache(ctx context.Context, db *client.Db, def *schema.Table) {
+	t0 := time.Now()
+	rows, err := db.CachedResult(s.q, def)
+	js.Global().Get("console").Call("log", "DEBUG fromCache", time.Since(t0).String(), fmt.Sprint(err), db.Engine().Stamp())
+	if err != nil {
+		return
+	}
+	var ids []struct {
+		ID string `json:"id"`
+	}
+	if json.Unmarshal(rows, &ids) != nil {
+		return
+	}
+	b := make([]byte, 0, 2*len(rows)+64)
+	b = append(b, `{"added":`...)
+	b = append(b, rows...)
+	b = append(b, `,"updated":[],"removed":[],"rows":`...)
+	b = append(b, rows...)
+	b = append(b, '}')
+	s.order.Lock()
+	defer s.order.Unlock()
+	s.mu.Lock()
+	if s.dead || s.gen != 0 {
+		s.mu.Unlock() // a computed result got here first
+		return
+	}
+	s.cached = rows
+	for _, r := range ids {
+		s.last[r.ID] = true
+	}
+	s.mu.Unlock()
+	hook("subscribe: from cache")
+	safely("subscription callback", func() { s.cb.Invoke(string(b)) })
 }
 
 // attach subscribes on db (generation gen) and drops the subscription on
@@ -139,16 +215,32 @@ func (s *sub) currentGen() int {
 }
 
 func (s *sub) deliver(gen int, u engine.Update) {
-	rows := u.Rows()
+	rows, stamp := u.RowsAt()
 	if rows == nil {
 		rows = []engine.Row{}
 	}
+	rowsJSON, err := json.Marshal(rows)
+	if err != nil {
+		s.h.report(err)
+		return
+	}
+	s.order.Lock()
+	defer s.order.Unlock()
 	s.mu.Lock()
 	if s.dead || gen != s.gen {
 		s.mu.Unlock()
 		return
 	}
-	out := update{Added: u.Added, Updated: u.Updated, Removed: u.Removed, Rows: rows}
+	s.scheduleSaveLocked(gen, stamp, rowsJSON)
+	out := update{Added: u.Added, Updated: u.Updated, Removed: u.Removed, Rows: rowsJSON}
+	if s.fresh && s.cached != nil && bytes.Equal(s.cached, rowsJSON) {
+		// The computed result is the one the cache already showed.
+		s.fresh, s.cached = false, nil
+		s.mu.Unlock()
+		hook("subscribe: cache confirmed")
+		return
+	}
+	s.cached = nil
 	if s.fresh {
 		// First result from this Db: relative to what was sent before.
 		s.fresh = false
@@ -190,16 +282,61 @@ func (s *sub) deliver(gen int, u engine.Update) {
 	safely("subscription callback", func() { s.cb.Invoke(string(b)) })
 }
 
-// stop ends the subscription and releases its unsubscribe function.
-func (s *sub) stop() {
+// scheduleSaveLocked arranges for rows (the result at stamp, from the Db of
+// generation gen) to be saved for the next page load. Only a tab that
+// writes the storage saves, and only results small enough to rewrite.
+func (s *sub) scheduleSaveLocked(gen int, stamp uint64, rows []byte) {
+	if len(rows) > engine.MaxCachedResult {
+		s.save = nil
+		return
+	}
+	db, r, cur, err := s.h.current()
+	if err != nil || cur != gen || r == roleFollower || s.h.mode() != "indexeddb" {
+		return
+	}
+	s.save = &resultSave{db: db, q: s.q, stamp: stamp, rows: rows}
+	if s.saveTime == nil {
+		s.saveTime = time.AfterFunc(saveDelay, s.saveResult)
+	}
+}
+
+// saveResult saves the latest scheduled result (the timer's function).
+func (s *sub) saveResult() {
+	s.mu.Lock()
+	r := s.save
+	s.save, s.saveTime = nil, nil
+	dead := s.dead
+	s.mu.Unlock()
+	if r == nil || dead {
+		return
+	}
+	safely("saving a result", func() { s.saveNow(r) })
+}
+
+func (s *sub) saveNow(r *resultSave) {
+	// Not saved (the state moved on, the Db closed) is fine: a later
+	// result will be, or the next page reads the rows.
+	ok, err := r.db.SaveResult(context.Background(), r.q, r.stamp, r.rows)
+	js.Global().Get("console").Call("log", "DEBUG save", ok, fmt.Sprint(err), r.stamp)
+}
+
+// stop ends the subscription and releases its unsubscribe function. It
+// returns the result still waiting to be saved, if any, for the caller to
+// save (see saveNow).
+func (s *sub) stop() *resultSave {
 	s.mu.Lock()
 	if s.dead {
 		s.mu.Unlock()
-		return
+		return nil
 	}
 	s.dead = true
 	cancel := s.cancel
 	s.cancel = nil
+	unsaved := s.save
+	if s.saveTime != nil {
+		s.saveTime.Stop()
+	}
+	s.save, s.saveTime = nil, nil
 	retained := s.retained
 	s.mu.Unlock()
 	s.unsub.release()
@@ -209,6 +346,7 @@ func (s *sub) stop() {
 	if retained && s.h.tabs != nil {
 		s.h.tabs.retain(s.q, false)
 	}
+	return unsaved
 }
 
 type listenKind int

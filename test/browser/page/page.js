@@ -151,11 +151,13 @@ async function coldStart(p) {
   marks.core = performance.now();
   const d = await jazz.createDb({ appId: p.get("appId"), secret: p.get("secret"), serverUrl: p.get("serverUrl") ?? undefined });
   marks.db = performance.now();
-  // What a todo list shows first: the 50 latest open todos. (The first
-  // callback may come before subscribe returns, so stop afterwards.)
+  // What a todo list shows first: the 50 latest open todos (limit=N asks
+  // for N, a query the page has not run before). (The first callback may
+  // come before subscribe returns, so stop afterwards.)
   let stop;
+  const limit = Number(p.get("limit") ?? 50);
   const rows = await new Promise((resolve) => {
-    stop = d.subscribe(app.todos.where({ done: false }).orderBy("rank", "desc").limit(50), resolve);
+    stop = d.subscribe(app.todos.where({ done: false }).orderBy("rank", "desc").limit(limit), resolve);
   });
   marks.first = performance.now();
   stop();
