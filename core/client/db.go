@@ -472,18 +472,18 @@ func (db *Db) Subscribe(q *query.Query, cb func(engine.Update)) (cancel func(), 
 
 // CachedResult returns q's result as an earlier Db over the same store saved
 // it, if the store has not changed since (see engine.DB.CachedResult): what
-// a reopened page can show while q's table is still loading. def is q's
-// table as the caller declares it.
-func (db *Db) CachedResult(q *query.Query, def *schema.Table) (json.RawMessage, error) {
-	return db.engine.CachedResult(db.actor(), q, def)
+// a reopened page can show while q's table is still loading. text is q as
+// the caller received it (or nil), def q's table as the caller declares it.
+func (db *Db) CachedResult(q *query.Query, text []byte, def *schema.Table) (json.RawMessage, error) {
+	return db.engine.CachedResult(db.actor(), q, text, def)
 }
 
 // SaveResult keeps rows, the JSON of q's result at stamp (from
 // engine.Update.RowsAt), for the next Db over this store. The first save
 // also deletes, in the background, the saved results that can never be
 // served again.
-func (db *Db) SaveResult(ctx context.Context, q *query.Query, stamp uint64, rows []byte) (bool, error) {
-	ok, err := db.engine.SaveResult(ctx, db.actor(), q, stamp, rows)
+func (db *Db) SaveResult(ctx context.Context, q *query.Query, text []byte, stamp uint64, rows []byte) (bool, error) {
+	ok, err := db.engine.SaveResult(ctx, db.actor(), q, text, stamp, rows)
 	if ok {
 		// A failed prune only leaves dead entries for the next Db to
 		// delete; nobody can act on it, so it is not reported.

@@ -37,14 +37,17 @@ const (
 // ErrNoCachedResult is returned by CachedResult when nothing valid is saved.
 var ErrNoCachedResult = errors.New("engine: no cached result")
 
-// resultKey names q's saved result: the query, the columns of its table
-// (a result computed under other columns is not this one) and, when
-// policies apply, who reads.
-func (db *DB) resultKey(a Actor, q *query.Query, def *schema.Table) ([]byte, error) {
+// resultKey names q's saved result: the query's text (see CachedResult),
+// the columns of its table (a result computed under other columns is not
+// this one) and, when policies apply, who reads.
+func (db *DB) resultKey(a Actor, q *query.Query, text []byte, def *schema.Table) ([]byte, error) {
 	h := sha256.New()
-	qj, err := json.Marshal(q)
-	if err != nil {
-		return nil, err
+	qj := text
+	if qj == nil {
+		var err error
+		if qj, err = json.Marshal(q); err != nil {
+			return nil, err
+		}
 	}
 	cj, err := json.Marshal(def.Columns)
 	if err != nil {
@@ -71,7 +74,12 @@ func (db *DB) Stamp() uint64 { return db.stamp.Load() }
 // caller knows it) saved by an earlier DB over the same store, if it is
 // exactly the current result. It answers from what Open read, without the
 // engine's lock, so it answers while a table is still loading.
-func (db *DB) CachedResult(a Actor, q *query.Query, def *schema.Table) (json.RawMessage, error) {
+//
+// text is q as the caller received it (the JSON a browser page sent), the
+// same text SaveResult got, or nil for q's own encoding. A page's first
+// json.Marshal of a query costs more than the rest of the lookup, and two
+// texts of one query only cost a miss.
+func (db *DB) CachedResult(a Actor, q *query.Query, text []byte, def *schema.Table) (json.RawMessage, error) {
 	if def == nil || def.Name != q.Table {
 		return nil, ErrNoCachedResult
 	}
@@ -79,7 +87,7 @@ func (db *DB) CachedResult(a Actor, q *query.Query, def *schema.Table) (json.Raw
 	if !db.opts.CacheResults || db.stamp.Load() != open {
 		return nil, ErrNoCachedResult // something changed since Open
 	}
-	key, err := db.resultKey(a, q, def)
+	key, err := db.resultKey(a, q, text, def)
 	if err != nil {
 		return nil, err
 	}
@@ -108,12 +116,13 @@ func (db *DB) keepResult(k, v []byte) {
 	db.results[string(k)] = json.RawMessage(rows)
 }
 
-// SaveResult saves rows (the JSON of q's result at stamp) for CachedResult,
+// SaveResult saves rows (the JSON of q's result at stamp, q given as text
+// as for CachedResult) for CachedResult,
 // unless the state has moved on since stamp, the DB is closed or rows is
 // over MaxCachedResult. It reports whether it saved. On a store that writes
 // behind, the entry is queued after the commit that made stamp, so the disk
 // never holds it without that state.
-func (db *DB) SaveResult(ctx context.Context, a Actor, q *query.Query, stamp uint64, rows []byte) (bool, error) {
+func (db *DB) SaveResult(ctx context.Context, a Actor, q *query.Query, text []byte, stamp uint64, rows []byte) (bool, error) {
 	if len(rows) > MaxCachedResult || !db.opts.CacheResults {
 		return false, nil
 	}
@@ -126,7 +135,7 @@ func (db *DB) SaveResult(ctx context.Context, a Actor, q *query.Query, stamp uin
 	if t == nil {
 		return false, nil
 	}
-	key, err := db.resultKey(a, q, t.def)
+	key, err := db.resultKey(a, q, text, t.def)
 	if err != nil {
 		return false, err
 	}

@@ -72,7 +72,7 @@ func saveCurrent(t testing.TB, db *DB, q *query.Query) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := db.SaveResult(context.Background(), Actor{}, q, stamp, b); !ok || err != nil {
+	if ok, err := db.SaveResult(context.Background(), Actor{}, q, nil, stamp, b); !ok || err != nil {
 		t.Fatalf("SaveResult = %v, %v", ok, err)
 	}
 	return b
@@ -80,7 +80,7 @@ func saveCurrent(t testing.TB, db *DB, q *query.Query) []byte {
 
 func cached(t testing.TB, db *DB, q *query.Query, def *schema.Table) (json.RawMessage, bool) {
 	t.Helper()
-	b, err := db.CachedResult(Actor{}, q, def)
+	b, err := db.CachedResult(Actor{}, q, nil, def)
 	if errors.Is(err, ErrNoCachedResult) {
 		return nil, false
 	}
@@ -189,11 +189,11 @@ func TestResultCache_NeverStale(t *testing.T) {
 		insertTodos(t, db, 0, 2)
 		old := db.Stamp()
 		insertTodos(t, db, 2, 1)
-		if ok, _ := db.SaveResult(ctx, Actor{}, openTodos, old, []byte(`[]`)); ok {
+		if ok, _ := db.SaveResult(ctx, Actor{}, openTodos, nil, old, []byte(`[]`)); ok {
 			t.Fatal("saved a result for a state the DB has moved past")
 		}
 		big := make([]byte, MaxCachedResult+1)
-		if ok, _ := db.SaveResult(ctx, Actor{}, openTodos, db.Stamp(), big); ok {
+		if ok, _ := db.SaveResult(ctx, Actor{}, openTodos, nil, db.Stamp(), big); ok {
 			t.Fatal("saved an oversized result")
 		}
 	})

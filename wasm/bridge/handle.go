@@ -737,8 +737,7 @@ func (h *handle) close(ctx context.Context) (any, error) {
 	h.mu.Unlock()
 	// Results not saved yet go in before Close writes out the queue.
 	for _, r := range unsaved {
-		ok, err := r.db.SaveResult(ctx, r.q, r.stamp, r.rows)
-		console.Call("log", "DEBUG close save", ok, fmt.Sprint(err), r.stamp, r.db.Engine().Stamp())
+		_, _ = r.db.SaveResult(ctx, r.q, r.text, r.stamp, r.rows)
 	}
 	err := db.Close()
 	if cerr := h.store.Close(); err == nil {

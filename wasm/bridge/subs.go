@@ -3,7 +3,6 @@
 package bridge
 
 import (
-	"fmt"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -26,6 +25,7 @@ type sub struct {
 	h     *handle
 	id    int
 	q     *query.Query
+	text  []byte   // q as the page sent it: the result cache's key
 	cb    js.Value // the app's callback (JS-owned)
 	unsub *stopper // owned: released by stop
 
@@ -53,6 +53,7 @@ type sub struct {
 type resultSave struct {
 	db    *client.Db
 	q     *query.Query
+	text  []byte
 	stamp uint64
 	rows  []byte
 }
@@ -99,7 +100,7 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 		return nil, err
 	}
 	def, _ := sc.Table(q.Table)
-	s := &sub{h: h, id: h.nextID, q: q, cb: cb, last: map[string]bool{}}
+	s := &sub{h: h, id: h.nextID, q: q, text: []byte(qs), cb: cb, last: map[string]bool{}}
 	h.nextID++
 	h.subs[s.id] = s
 	follower := h.role == roleFollower && h.tabs != nil
@@ -143,9 +144,7 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 // page shows its data while the table is still being read. The computed
 // result follows; it is sent only if it differs.
 func (s *sub) fromCache(ctx context.Context, db *client.Db, def *schema.Table) {
-	t0 := time.Now()
-	rows, err := db.CachedResult(s.q, def)
-	js.Global().Get("console").Call("log", "DEBUG fromCache", time.Since(t0).String(), fmt.Sprint(err), db.Engine().Stamp())
+	rows, err := db.CachedResult(s.q, s.text, def)
 	if err != nil {
 		return
 	}
@@ -294,7 +293,7 @@ func (s *sub) scheduleSaveLocked(gen int, stamp uint64, rows []byte) {
 	if err != nil || cur != gen || r == roleFollower || s.h.mode() != "indexeddb" {
 		return
 	}
-	s.save = &resultSave{db: db, q: s.q, stamp: stamp, rows: rows}
+	s.save = &resultSave{db: db, q: s.q, text: s.text, stamp: stamp, rows: rows}
 	if s.saveTime == nil {
 		s.saveTime = time.AfterFunc(saveDelay, s.saveResult)
 	}
@@ -316,8 +315,7 @@ func (s *sub) saveResult() {
 func (s *sub) saveNow(r *resultSave) {
 	// Not saved (the state moved on, the Db closed) is fine: a later
 	// result will be, or the next page reads the rows.
-	ok, err := r.db.SaveResult(context.Background(), r.q, r.stamp, r.rows)
-	js.Global().Get("console").Call("log", "DEBUG save", ok, fmt.Sprint(err), r.stamp)
+	_, _ = r.db.SaveResult(context.Background(), r.q, r.text, r.stamp, r.rows)
 }
 
 // stop ends the subscription and releases its unsubscribe function. It
