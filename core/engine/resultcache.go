@@ -34,6 +34,10 @@ const (
 	MaxCachedResult = 256 << 10
 )
 
+// resultFormat is part of every key: change it when the JSON of a Row
+// changes, so that a new version never serves a result in the old form.
+const resultFormat = "rows/1\x00"
+
 // ErrNoCachedResult is returned by CachedResult when nothing valid is saved.
 var ErrNoCachedResult = errors.New("engine: no cached result")
 
@@ -53,6 +57,7 @@ func (db *DB) resultKey(a Actor, q *query.Query, text []byte, def *schema.Table)
 	if err != nil {
 		return nil, err
 	}
+	h.Write([]byte(resultFormat))
 	h.Write(qj)
 	h.Write([]byte{0})
 	h.Write(cj)

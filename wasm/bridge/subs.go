@@ -125,7 +125,7 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 	go safely("subscribe", func() {
 		ctx := context.Background()
 		if db, _, _, err := h.current(); err == nil {
-			s.fromCache(ctx, db, def)
+			s.fromCache(db, def)
 		}
 		if err := h.schemaReady(ctx); err != nil {
 			return
@@ -143,7 +143,7 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 // it is still exactly the current one (see engine.DB.CachedResult): the
 // page shows its data while the table is still being read. The computed
 // result follows; it is sent only if it differs.
-func (s *sub) fromCache(ctx context.Context, db *client.Db, def *schema.Table) {
+func (s *sub) fromCache(db *client.Db, def *schema.Table) {
 	rows, err := db.CachedResult(s.q, s.text, def)
 	if err != nil {
 		return
