@@ -145,12 +145,7 @@ func (db *DB) SaveResult(ctx context.Context, a Actor, q *query.Query, text []by
 		return false, err
 	}
 	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(rows)), stamp)
-	ops := []storage.Op{storage.Put(bucketMeta, key, append(v, rows...))}
-	if db.deferred != nil {
-		_, err = db.deferred.Enqueue(ops)
-	} else {
-		err = db.store.Apply(ctx, ops)
-	}
+	_, err = db.persist(ctx, []storage.Op{storage.Put(bucketMeta, key, append(v, rows...))})
 	return err == nil, err
 }
 
@@ -176,12 +171,7 @@ func (db *DB) PruneResults(ctx context.Context) (int, error) {
 	if db.closed {
 		return 0, ErrClosed
 	}
-	if db.deferred != nil {
-		_, err = db.deferred.Enqueue(ops)
-	} else {
-		err = db.store.Apply(ctx, ops)
-	}
-	if err != nil {
+	if _, err = db.persist(ctx, ops); err != nil {
 		return 0, err
 	}
 	return len(dead), nil

@@ -344,12 +344,9 @@ func (s *stage) commit(ctx context.Context) error {
 		s.ops = append(s.ops, storage.Put(bucketMeta, []byte(metaStamp), binary.BigEndian.AppendUint64(nil, stamp)))
 	}
 	if len(s.ops) > 0 {
-		var err error
-		if db.deferred != nil {
-			// Ordered behind every earlier commit; memory moves on now.
-			db.lastCommit, err = db.deferred.Enqueue(s.ops)
-		} else {
-			err = db.store.Apply(ctx, s.ops)
+		c, err := db.persist(ctx, s.ops)
+		if c != nil {
+			db.lastCommit = c
 		}
 		if err != nil {
 			// Nothing was installed: memory still matches the store.
@@ -382,6 +379,17 @@ func (s *stage) commit(ctx context.Context) error {
 		sub.rowsChanged(touched[sub], db.notify.pendingFor(sub))
 	}
 	return nil
+}
+
+// persist writes ops: on a deferred store it queues them behind every
+// earlier batch and returns at once with the batch's Commit (memory moves
+// on now); otherwise it applies them and returns a nil Commit. The caller
+// holds db.mu, which keeps batches in commit order.
+func (db *DB) persist(ctx context.Context, ops []storage.Op) (*storage.Commit, error) {
+	if db.deferred != nil {
+		return db.deferred.Enqueue(ops)
+	}
+	return nil, db.store.Apply(ctx, ops)
 }
 
 // dropNewRows forgets placeholder rows created while staging.
