@@ -55,6 +55,15 @@ type Options struct {
 	// the Db.
 	SyncOptions sync.Options
 	Logger      *slog.Logger
+	// Identity is the local-first identity of Config.Secret when the caller
+	// has it already (StorageName returns it); nil derives it.
+	Identity *identity.Identity
+	// Background, when set, runs the work Open starts but need not finish
+	// before it returns: connecting to the server. A browser passes one
+	// that waits for the current JavaScript task, so the page gets the Db
+	// (and a reload its saved query results) before the connection's
+	// setup takes the thread. Nil starts it at once.
+	Background func(func())
 	// OnError receives failures with no caller to return to, such as a
 	// queued write the server rejected (after it was rolled back).
 	OnError func(error)
@@ -152,7 +161,11 @@ func Open(ctx context.Context, opts Options) (*Db, error) {
 			return nil, err
 		}
 		db.scheduleRenewal()
-		db.sync.Start()
+		if opts.Background != nil {
+			opts.Background(db.sync.Start)
+		} else {
+			db.sync.Start()
+		}
 	}
 	return db, nil
 }
@@ -160,9 +173,12 @@ func Open(ctx context.Context, opts Options) (*Db, error) {
 func (db *Db) initialSession() (*session.Session, error) {
 	switch db.mode {
 	case session.LocalFirst:
-		id, err := identity.FromSecret(db.opts.Secret)
-		if err != nil {
-			return nil, fmt.Errorf("%w: secret: %v", ErrConfig, err)
+		id := db.opts.Identity
+		if id == nil {
+			var err error
+			if id, err = identity.FromSecret(db.opts.Secret); err != nil {
+				return nil, fmt.Errorf("%w: secret: %v", ErrConfig, err)
+			}
 		}
 		db.id = id
 		return &session.Session{UserID: id.UserID, AuthMode: session.LocalFirst, Claims: map[string]any{}}, nil

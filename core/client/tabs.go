@@ -39,26 +39,31 @@ import (
 // the user_id (derived from the secret, or the JWT's sub), or "anonymous"
 // for anonymous sessions, which share one database of readable rows. A
 // local-first user who signs up keeps the same user_id, and so their data.
-func StorageName(c Config) (string, error) {
+//
+// For a local-first config it also returns the identity it derived, for
+// Options.Identity: deriving it is the costly part of naming, and of
+// opening.
+func StorageName(c Config) (string, *identity.Identity, error) {
 	if err := c.Validate(); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	ns := "anonymous"
+	var id *identity.Identity
 	switch c.Mode() {
 	case session.LocalFirst:
-		id, err := identity.FromSecret(c.Secret)
-		if err != nil {
-			return "", fmt.Errorf("%w: secret: %v", ErrConfig, err)
+		var err error
+		if id, err = identity.FromSecret(c.Secret); err != nil {
+			return "", nil, fmt.Errorf("%w: secret: %v", ErrConfig, err)
 		}
 		ns = id.UserID
 	case session.External:
 		s, _, err := ExternalSession(c.JWTToken)
 		if err != nil {
-			return "", fmt.Errorf("%w: jwtToken: %v", ErrConfig, err)
+			return "", nil, fmt.Errorf("%w: jwtToken: %v", ErrConfig, err)
 		}
 		ns = s.UserID
 	}
-	return "jazz:" + c.AppID + ":" + ns, nil
+	return "jazz:" + c.AppID + ":" + ns, id, nil
 }
 
 // The engine's buckets, as it lays them out in its Store (core/engine).

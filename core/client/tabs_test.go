@@ -5,8 +5,10 @@ import (
 	"errors"
 	gosync "sync"
 	"testing"
+	"time"
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
+	"github.com/jazzgo/jazz-tools/core/identity"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/storage"
@@ -301,9 +303,12 @@ func TestTabs_StorageNameIsPerAppAndUser(t *testing.T) {
 	jwt := func(sub string) string {
 		return b64(`{"alg":"none"}`) + "." + b64(`{"sub":"`+sub+`"}`) + ".sig"
 	}
-	lf, err := StorageName(Config{AppID: "app", Secret: tabSecret})
+	lf, id, err := StorageName(Config{AppID: "app", Secret: tabSecret})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if want, _ := identity.FromSecret(tabSecret); id == nil || id.UserID != want.UserID || lf != "jazz:app:"+want.UserID {
+		t.Errorf("local-first: name %q, identity %+v; want the user %s", lf, id, want.UserID)
 	}
 	cases := []struct {
 		cfg  Config
@@ -315,14 +320,53 @@ func TestTabs_StorageNameIsPerAppAndUser(t *testing.T) {
 		{Config{AppID: "app", JWTToken: jwt("bob")}, "jazz:app:bob"},
 	}
 	for _, c := range cases {
-		if got, err := StorageName(c.cfg); err != nil || got != c.want {
-			t.Errorf("StorageName(%+v) = %q, %v; want %q", c.cfg, got, err, c.want)
+		if got, id, err := StorageName(c.cfg); err != nil || got != c.want || id != nil {
+			t.Errorf("StorageName(%+v) = %q, %v, %v; want %q and no identity", c.cfg, got, id, err, c.want)
 		}
 	}
 	if lf == "jazz:app:anonymous" || len(lf) <= len("jazz:app:") {
 		t.Errorf("local-first name %q does not name the user", lf)
 	}
-	if _, err := StorageName(Config{AppID: "app", Secret: "short"}); !errors.Is(err, ErrConfig) {
+	if _, _, err := StorageName(Config{AppID: "app", Secret: "short"}); !errors.Is(err, ErrConfig) {
 		t.Errorf("bad secret: %v", err)
+	}
+}
+
+// A Db given Options.Background does not dial until the work handed to it
+// runs, and then does; a Db given Options.Identity uses it.
+func TestOpen_BackgroundStartsSyncAndIdentityIsUsed(t *testing.T) {
+	cfg := Config{AppID: "app", Secret: tabSecret, ServerURL: "ws://server.test"}
+	_, id, err := StorageName(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipe := sync.NewPipe()
+	var later []func()
+	db, err := Open(context.Background(), Options{
+		Config: cfg, Transport: pipe, Identity: id,
+		Background: func(f func()) { later = append(later, f) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if got := db.GetAuthState().Session.UserID; got != id.UserID {
+		t.Errorf("user %q, want %q", got, id.UserID)
+	}
+	if db.id != id {
+		t.Error("Open derived the identity again instead of using Options.Identity")
+	}
+	if len(later) != 1 {
+		t.Fatalf("Background got %d functions, want 1", len(later))
+	}
+	time.Sleep(20 * time.Millisecond)
+	if n := pipe.Dials(); n != 0 {
+		t.Fatalf("dialed %d times before the background work ran", n)
+	}
+	later[0]()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := pipe.Accept(ctx); err != nil {
+		t.Fatalf("no connection once the background work ran: %v", err)
 	}
 }

@@ -139,22 +139,33 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 }
 
 func (db *DB) load(ctx context.Context) error {
-	if err := db.loadMeta(ctx); err != nil {
-		return err
-	}
+	// The meta bucket, the applied ids and the outbox are read at once: in
+	// a browser each read is a round trip to IndexedDB, and together they
+	// are most of a reopened DB's wait.
+	appliedErr := make(chan error, 1)
+	go func() { appliedErr <- db.loadApplied(ctx) }()
+	outbox := make(chan outboxRead, 1)
+	go func() { outbox <- db.readOutbox(ctx) }()
+	err := db.loadMeta(ctx)
 	// Only the rows of tables in the schema are read: a browser client
 	// opens with no tables and learns them later (Extend loads those), so
 	// scanning everything here would read every row twice.
 	for name, t := range db.tables {
-		if err := db.loadRows(ctx, t); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		if err != nil {
+			break
+		}
+		if err = db.loadRows(ctx, t); err != nil {
+			err = fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	// Two independent reads: in a browser each is a round trip to
-	// IndexedDB, so they overlap. They fill different fields.
-	appliedErr := make(chan error, 1)
-	go func() { appliedErr <- db.loadApplied(ctx) }()
-	err := db.loadOutbox(ctx, db.tables)
+	o := <-outbox
+	if err == nil {
+		err = o.err
+	}
+	if err == nil {
+		// After the rows: a pending change sits on top of its row.
+		err = db.restoreOutbox(o.entries, db.tables)
+	}
 	return errors.Join(<-appliedErr, err)
 }
 
@@ -268,17 +279,44 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 	return nil
 }
 
+// outboxRead is the outbox as stored: keys and Change JSON.
+type outboxRead struct {
+	entries [][2][]byte
+	err     error
+}
+
+// readOutbox reads the outbox (restoreOutbox interprets it).
+func (db *DB) readOutbox(ctx context.Context) outboxRead {
+	var r outboxRead
+	r.err = db.store.Scan(ctx, bucketOutbox, nil, func(k, v []byte) error {
+		r.entries = append(r.entries, [2][]byte{bytes.Clone(k), bytes.Clone(v)})
+		return nil
+	})
+	return r
+}
+
 // loadOutbox restores the pending local changes of the given tables; changes
 // for tables not (yet) in the schema stay in the store until Extend adds them.
 func (db *DB) loadOutbox(ctx context.Context, tables map[string]*table) error {
-	return db.store.Scan(ctx, bucketOutbox, nil, func(k, v []byte) error {
+	r := db.readOutbox(ctx)
+	if r.err != nil {
+		return r.err
+	}
+	return db.restoreOutbox(r.entries, tables)
+}
+
+// restoreOutbox puts the outbox entries of the given tables back as
+// pending changes.
+func (db *DB) restoreOutbox(entries [][2][]byte, tables map[string]*table) error {
+	for _, e := range entries {
+		k, v := e[0], e[1]
 		var c Change
 		if err := json.Unmarshal(v, &c); err != nil {
 			return fmt.Errorf("%w: outbox entry %s: %v", ErrCorrupt, k, err)
 		}
 		t := tables[c.Table]
 		if t == nil {
-			return nil
+			continue
 		}
 		vals, err := decodeCells(t.def, valuesAsCells(c.Values))
 		if err != nil {
@@ -290,8 +328,8 @@ func (db *DB) loadOutbox(ctx context.Context, tables map[string]*table) error {
 		}
 		t.addPending(&c)
 		db.pending[c.ID] = &c
-		return nil
-	})
+	}
+	return nil
 }
 
 func valuesAsCells(v map[string]any) map[string]cell {

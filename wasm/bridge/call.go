@@ -217,3 +217,23 @@ func funcArg(args []js.Value, i int, name string) (js.Value, error) {
 	}
 	return args[i], nil
 }
+
+// setTimeout is the page's timer, for afterTask.
+var setTimeout = js.Global().Get("setTimeout")
+
+// afterTask runs fn on a new goroutine once the current JavaScript task and
+// its microtasks are over (setTimeout 0). A goroutine started with go alone
+// runs before Go hands the thread back to JavaScript (Go's wasm scheduler
+// returns only when every goroutine waits), so background work started that
+// way, such as loading a table or connecting to the server, delays the
+// promise callbacks the page is waiting for, among them a reload's first
+// query result.
+func afterTask(fn func()) {
+	var f js.Func
+	f = js.FuncOf(func(js.Value, []js.Value) any {
+		f.Release()
+		go fn()
+		return nil
+	})
+	setTimeout.Invoke(f, 0)
+}

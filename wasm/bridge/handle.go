@@ -16,6 +16,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/client"
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/identity"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/storage"
@@ -46,6 +47,7 @@ const openTimeout = 10 * time.Second
 type handle struct {
 	id        string
 	cfg       client.Config
+	identity  *identity.Identity // the local-first identity (nil in other modes), derived once
 	storeMode string
 	queue     *storage.WriteBehind // the current Db's write queue (nil in memory or as a follower)
 	store     storage.Store        // owned: closed by close()
@@ -88,34 +90,54 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// leadResult is the answer to tabs.tryLead.
+type leadResult struct {
+	leader bool
+	err    error
+}
+
 func createDb(ctx context.Context, cfgJSON string) (*handle, error) {
 	hook("createDb")
 	c, err := decodeConfig(cfgJSON)
 	if err != nil {
 		return nil, err
 	}
-	name, err := client.StorageName(c.Config)
+	name, id, err := client.StorageName(c.Config)
 	if err != nil {
 		return nil, err
 	}
 	done := make(chan struct{})
 	close(done)
 	h := &handle{
-		id: newID(), cfg: c.Config, schemaDone: done, hook: js.Undefined(),
+		id: newID(), cfg: c.Config, identity: id, schemaDone: done, hook: js.Undefined(),
 		subs: map[int]*sub{}, listeners: map[int]*listener{}, ensured: map[string]*query.Query{},
+	}
+	// Whether this tab writes the storage (leads) or asks the tab that does
+	// is asked while IndexedDB opens: both are round trips.
+	var lead chan leadResult
+	if c.Storage != "memory" && idbstore.Available() && tabsAvailable() {
+		h.tabs = newTabs(h, name)
+		lead = make(chan leadResult, 1)
+		go func() {
+			ok, err := h.tabs.tryLead(ctx)
+			lead <- leadResult{ok, err}
+		}()
 	}
 	h.store, h.storeMode = openStore(ctx, name, c.Storage)
 	r := roleSingle
-	if h.storeMode == "indexeddb" && tabsAvailable() {
-		h.tabs = newTabs(h, name)
-		leader, err := h.tabs.tryLead(ctx)
-		if err != nil {
-			console.Call("warn", "jazz: cannot coordinate with other tabs ("+err.Error()+"); this tab syncs on its own")
+	if lead != nil {
+		l := <-lead
+		switch {
+		case h.storeMode != "indexeddb":
+			h.tabs.shutdown() // memory: nothing to share
+			h.tabs = nil
+		case l.err != nil:
+			console.Call("warn", "jazz: cannot coordinate with other tabs ("+l.err.Error()+"); this tab syncs on its own")
 			h.tabs.shutdown()
 			h.tabs = nil
-		} else if leader {
+		case l.leader:
 			r = roleLeader
-		} else {
+		default:
 			r = roleFollower
 		}
 	}
@@ -167,6 +189,9 @@ func (h *handle) openDb(ctx context.Context, r role) (*client.Db, error) {
 		Config:    h.cfg,
 		Bundle:    &bundle.Bundle{Version: bundle.Version, Schema: sc},
 		Transport: jsws.Transport{},
+		// Connecting can wait for the page's current task: see afterTask.
+		Background: afterTask,
+		Identity:   h.identity,
 	}
 	switch r {
 	case roleSingle:
@@ -434,11 +459,14 @@ func (h *handle) addSchema(sc *schema.Schema, onLoop bool) error {
 		safely("useSchema", apply)
 		go func() { <-prev; close(done) }()
 	} else {
-		go func() {
+		// Loading the tables can wait for the page's current task (the
+		// subscribe that usually follows useSchema, and its saved result):
+		// see afterTask.
+		afterTask(func() {
 			defer close(done)
 			<-prev
 			safely("useSchema", apply)
-		}()
+		})
 	}
 	return nil
 }

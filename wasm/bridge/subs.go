@@ -148,12 +148,6 @@ func (s *sub) fromCache(db *client.Db, def *schema.Table) {
 	if err != nil {
 		return
 	}
-	var ids []struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(rows, &ids) != nil {
-		return
-	}
 	b := make([]byte, 0, 2*len(rows)+64)
 	b = append(b, `{"added":`...)
 	b = append(b, rows...)
@@ -167,10 +161,10 @@ func (s *sub) fromCache(db *client.Db, def *schema.Table) {
 		s.mu.Unlock() // a computed result got here first
 		return
 	}
+	// The ids the page now has (s.last) are read from rows only if the
+	// computed result differs (see deliver): decoding JSON is slow the
+	// first time, and this is a page's first result.
 	s.cached = rows
-	for _, r := range ids {
-		s.last[r.ID] = true
-	}
 	s.mu.Unlock()
 	hook("subscribe: from cache")
 	safely("subscription callback", func() { s.cb.Invoke(string(b)) })
@@ -235,11 +229,17 @@ func (s *sub) deliver(gen int, u engine.Update) {
 	if s.fresh && s.cached != nil && bytes.Equal(s.cached, rowsJSON) {
 		// The computed result is the one the cache already showed.
 		s.fresh, s.cached = false, nil
+		s.setLastLocked(rows)
 		s.mu.Unlock()
 		hook("subscribe: cache confirmed")
 		return
 	}
-	s.cached = nil
+	if s.cached != nil {
+		// The page shows the saved result: the first computed one is
+		// relative to its rows.
+		s.last = cachedIDs(s.cached)
+		s.cached = nil
+	}
 	if s.fresh {
 		// First result from this Db: relative to what was sent before.
 		s.fresh = false
@@ -259,10 +259,7 @@ func (s *sub) deliver(gen int, u engine.Update) {
 			}
 		}
 	}
-	s.last = make(map[string]bool, len(rows))
-	for _, r := range rows {
-		s.last[r.ID()] = true
-	}
+	s.setLastLocked(rows)
 	s.mu.Unlock()
 	if out.Added == nil {
 		out.Added = []engine.Row{}
@@ -279,6 +276,28 @@ func (s *sub) deliver(gen int, u engine.Update) {
 		return
 	}
 	safely("subscription callback", func() { s.cb.Invoke(string(b)) })
+}
+
+// setLastLocked records rows as what the page has.
+func (s *sub) setLastLocked(rows []engine.Row) {
+	s.last = make(map[string]bool, len(rows))
+	for _, r := range rows {
+		s.last[r.ID()] = true
+	}
+}
+
+// cachedIDs returns the ids in a saved result (rows JSON, valid: see
+// engine.DB.CachedResult).
+func cachedIDs(rows []byte) map[string]bool {
+	var ids []struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(rows, &ids)
+	m := make(map[string]bool, len(ids))
+	for _, r := range ids {
+		m[r.ID] = true
+	}
+	return m
 }
 
 // scheduleSaveLocked arranges for rows (the result at stamp, from the Db of
