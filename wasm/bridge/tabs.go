@@ -191,9 +191,7 @@ func (t *tabs) start(r role) {
 	t.enqueue(tabEvent{fn: func() {
 		if r == roleLeader {
 			t.leader = t.h.id
-			// Telling the other tabs can wait for the page's current task
-			// (see afterTask): they learn it from the next message anyway.
-			afterTask(func() { t.enqueue(tabEvent{fn: t.announce}) })
+			t.announce()
 			return
 		}
 		t.post(&tabMsg{T: "hello"})
