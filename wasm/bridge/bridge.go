@@ -62,8 +62,13 @@ func Install() js.Value {
 		if err != nil {
 			return nil, err
 		}
+		// The page's early open of the database, if any (loader: early-open.ts).
+		early := js.Undefined()
+		if len(args) > 1 {
+			early = args[1]
+		}
 		return func(ctx context.Context) (any, error) {
-			h, err := createDb(ctx, cfg)
+			h, err := createDb(ctx, cfg, early)
 			if err != nil {
 				return nil, err
 			}

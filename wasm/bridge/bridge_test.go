@@ -307,6 +307,9 @@ func TestStorage_MemoryWhenAskedOrWithoutIndexedDB(t *testing.T) {
 	if v, _ := callSync(def, "storageMode"); v.String() != want {
 		t.Fatalf("default storageMode = %v, want %s", v, want)
 	}
+	if v, _ := callSync(db, "storageName"); v.String() != "" {
+		t.Fatalf("storageName in memory = %q, want \"\"", v)
+	}
 }
 
 // React and Vue clean up effects after a provider closed its Db: calling a

@@ -96,7 +96,7 @@ type leadResult struct {
 	err    error
 }
 
-func createDb(ctx context.Context, cfgJSON string) (*handle, error) {
+func createDb(ctx context.Context, cfgJSON string, early js.Value) (*handle, error) {
 	hook("createDb")
 	c, err := decodeConfig(cfgJSON)
 	if err != nil {
@@ -123,7 +123,7 @@ func createDb(ctx context.Context, cfgJSON string) (*handle, error) {
 			lead <- leadResult{ok, err}
 		}()
 	}
-	h.store, h.storeMode = openStore(ctx, name, c.Storage)
+	h.store, h.storeMode = openStore(ctx, name, c.Storage, early)
 	r := roleSingle
 	if lead != nil {
 		l := <-lead
@@ -161,15 +161,17 @@ func createDb(ctx context.Context, cfgJSON string) (*handle, error) {
 }
 
 // openStore opens the IndexedDB database name, or memory when asked to or
-// when IndexedDB cannot be used (Node, some private modes).
-func openStore(ctx context.Context, name, want string) (storage.Store, string) {
+// when IndexedDB cannot be used (Node, some private modes). early is the
+// page's guess at the database, opened while the core loaded (see
+// idbstore.OpenEarly), or undefined.
+func openStore(ctx context.Context, name, want string, early js.Value) (storage.Store, string) {
 	if want == "memory" {
 		return storage.NewMemory(), "memory"
 	}
 	why := "IndexedDB is not available here"
 	if idbstore.Available() {
 		octx, cancel := context.WithTimeout(ctx, openTimeout)
-		s, err := idbstore.Open(octx, name, idbstore.DefaultBuckets)
+		s, err := idbstore.OpenEarly(octx, name, idbstore.DefaultBuckets, early)
 		cancel()
 		if err == nil {
 			return s, "indexeddb"
@@ -228,6 +230,16 @@ func (h *handle) mode() string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.storeMode
+}
+
+// storageName is the IndexedDB database the Db keeps its data in, or ""
+// when it keeps it in memory. The page remembers it to open the database
+// early on its next load (idbstore.OpenEarly).
+func (h *handle) storageName([]js.Value) (any, error) {
+	if s, ok := h.store.(*idbstore.Store); ok && h.mode() == "indexeddb" {
+		return s.Name(), nil
+	}
+	return "", nil
 }
 
 // storageFailed runs once IndexedDB stops taking writes (disk full, storage
@@ -399,6 +411,7 @@ func (h *handle) makeObject() js.Value {
 		"onError":                    syncFunc(h.onError),
 		"getLocalFirstIdentityProof": asyncFunc(h.identityProof),
 		"storageMode":                syncFunc(func([]js.Value) (any, error) { return h.mode(), nil }),
+		"storageName":                syncFunc(h.storageName),
 		"close":                      asyncFunc(func([]js.Value) (func(context.Context) (any, error), error) { return h.close, nil }),
 	}
 	for name, f := range h.methods {
@@ -791,7 +804,7 @@ var closedMethods = map[string]js.Value{}
 
 func initClosedMethods() {
 	closedErr := jserr.Describe(client.ErrClosed)
-	for _, name := range []string{"useSchema", "subscribe", "getAuthState", "onAuthChanged", "updateAuthToken", "onJWTExpired", "onError", "storageMode"} {
+	for _, name := range []string{"useSchema", "subscribe", "getAuthState", "onAuthChanged", "updateAuthToken", "onJWTExpired", "onError", "storageMode", "storageName"} {
 		closedMethods[name] = exported(syncFunc(func([]js.Value) (any, error) { return nil, client.ErrClosed }))
 	}
 	for _, name := range []string{"all", "one", "insert", "update", "delete", "getLocalFirstIdentityProof"} {

@@ -3,9 +3,14 @@
 package bridge
 
 import (
+	"context"
 	"encoding/json"
+	"strings"
 	"syscall/js"
 	"testing"
+	"time"
+
+	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
 )
 
 // When IndexedDB stops taking writes (the disk is full, say), writes still
@@ -53,4 +58,71 @@ func TestStorage_IndexedDBFailureContinuesInMemoryAndSaysSo(t *testing.T) {
 		t.Fatalf("a write after the failure is missing: %v", got)
 	}
 	errs.quiet(t, 100e6) // reported once
+}
+
+// The page opens the database it remembers while the core loads (loader:
+// early-open.ts) and passes the attempt to createDb: the core takes that
+// connection when it names the database the config does, and leaves any
+// other alone. storageName is what the page remembers.
+func TestStorage_CreateDbTakesThePagesEarlyConnection(t *testing.T) {
+	needBrowser(t)
+	cfg := map[string]any{"appId": freshApp(t), "secret": newSecret(t)}
+	a := openDb(t, cfg)
+	useSchema(t, a, todosSchema)
+	mustAwait(t, a.Call("insert", "todos", `{"title":"kept","done":false}`))
+	v, _ := callSync(a, "storageName")
+	name := v.String()
+	if !strings.HasPrefix(name, "jazz:"+cfg["appId"].(string)+":") || strings.HasSuffix(name, ":anonymous") {
+		t.Fatalf("storageName = %q, want jazz:<appId>:<user id>", name)
+	}
+	mustAwait(t, a.Call("close"))
+
+	for _, tc := range []struct {
+		early     string
+		wantTakes int
+	}{{name, 1}, {name + "-other", 0}} {
+		early, takes := earlyConnection(t, tc.early)
+		b := mustAwait(t, jazz().Call("createDb", cfgJSON(t, cfg), early))
+		useSchema(t, b, todosSchema)
+		rows := mustAwait(t, b.Call("all", `{"table":"todos"}`)).String()
+		mustAwait(t, b.Call("close"))
+		if *takes != tc.wantTakes {
+			t.Errorf("early open of %q: taken %d times, want %d", tc.early, *takes, tc.wantTakes)
+		}
+		if !strings.Contains(rows, `"kept"`) {
+			t.Errorf("early open of %q: rows = %s", tc.early, rows)
+		}
+	}
+}
+
+// earlyConnection opens the IndexedDB database name the way the page does
+// before the core loads, as {name, ready, take}; *takes counts the takes.
+// What is not taken is closed at the end of the test.
+func earlyConnection(t *testing.T, name string) (js.Value, *int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := js.Global().Get("indexedDB").Call("open", name)
+	if ev, err := jsutil.Wait(ctx, req, "success", "error"); err != nil || ev.Type != "success" {
+		t.Fatalf("opening %s: %v %v", name, ev.Type, err)
+	}
+	db := req.Get("result")
+	takes := new(int)
+	take := jsutil.FuncOf(func(js.Value, []js.Value) any {
+		*takes++
+		d := db
+		db = js.Null()
+		return d
+	})
+	o := js.Global().Get("Object").New()
+	o.Set("name", name)
+	o.Set("ready", js.Global().Get("Promise").Call("resolve"))
+	o.Set("take", take)
+	t.Cleanup(func() {
+		jsutil.Release(take)
+		if !db.IsNull() {
+			db.Call("close")
+		}
+	})
+	return o, takes
 }

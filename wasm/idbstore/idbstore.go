@@ -76,6 +76,23 @@ func Available() bool {
 // least buckets. It also asks the browser to keep the origin's storage
 // (navigator.storage.persist), ignoring the answer.
 func Open(ctx context.Context, name string, buckets []string) (*Store, error) {
+	return OpenEarly(ctx, name, buckets, js.Undefined())
+}
+
+// OpenEarly is Open that first tries to use early, a connection the page
+// began opening before the core loaded (bindings/js src/early-open.ts). Its
+// shape is {name, ready: Promise, take(): IDBDatabase|null}: ready settles
+// when the open has, and take hands the connection over once, or null if
+// the open failed or the connection closed since. The connection is used
+// only if early.name is name; the page closes what is not taken. Anything
+// else as early (undefined, a foreign object) is ignored: the database is
+// then opened as Open does.
+//
+// Why: the database is named after the user, whom the core derives from
+// the config, so the core alone could only open it after loading. The page
+// guesses the name (the one this app opened last) and opens it while the
+// wasm compiles, which takes the open off the first result's path.
+func OpenEarly(ctx context.Context, name string, buckets []string, early js.Value) (*Store, error) {
 	if !Available() {
 		return nil, ErrUnavailable
 	}
@@ -83,6 +100,9 @@ func Open(ctx context.Context, name string, buckets []string) (*Store, error) {
 	for _, b := range buckets {
 		s.want[b] = true
 	}
+	// An adopted connection without every bucket is upgraded by conn, as
+	// one it had opened itself would be.
+	s.c = s.adopt(ctx, early)
 	if _, err := s.conn(ctx); err != nil {
 		return nil, err
 	}
@@ -108,6 +128,37 @@ func requestPersistence() {
 			p.Call("catch", jsutil.Noop())
 		}
 	})
+}
+
+// adopt takes early's connection if it is for this database (see
+// OpenEarly), or returns nil.
+func (s *Store) adopt(ctx context.Context, early js.Value) *conn {
+	if early.Type() != js.TypeObject {
+		return nil
+	}
+	// early comes from the page: read it as untrusted (see jsutil.Get).
+	n, err := jsutil.Get(early, "name")
+	if err != nil || n.Type() != js.TypeString || n.String() != s.name {
+		return nil
+	}
+	ready, err := jsutil.Get(early, "ready")
+	if err != nil {
+		return nil
+	}
+	if _, err := jsutil.Await(ctx, ready); err != nil {
+		return nil
+	}
+	// take and the handlers newConn sets run in one go (no JS event runs
+	// in between): a connection closed before it was taken is seen here.
+	var db js.Value
+	if jsutil.Catch(func() { db = early.Call("take") }) != nil || !jsutil.Is(db, "IDBDatabase") {
+		return nil
+	}
+	if n, err := jsutil.Get(db, "name"); err != nil || n.Type() != js.TypeString || n.String() != s.name {
+		db.Call("close") // a connection to another database: ours to drop now
+		return nil
+	}
+	return s.newConn(db)
 }
 
 // conn returns the open connection, connecting first when there is none.
@@ -252,7 +303,12 @@ func (s *Store) open(ctx context.Context, version int) (*conn, error) {
 		}
 		break
 	}
-	db := req.Get("result")
+	return s.newConn(req.Get("result")), nil
+}
+
+// newConn wraps db, an open IDBDatabase of this Store, and makes it close
+// itself when another connection upgrades or the browser closes it.
+func (s *Store) newConn(db js.Value) *conn {
 	c := &conn{db: db, version: db.Get("version").Int(), stores: map[string]bool{}}
 	names := db.Get("objectStoreNames")
 	for i, n := 0, names.Get("length").Int(); i < n; i++ {
@@ -271,7 +327,7 @@ func (s *Store) open(ctx context.Context, version int) (*conn, error) {
 	})
 	db.Set("onversionchange", c.onVC)
 	db.Set("onclose", c.onClose)
-	return c, nil
+	return c
 }
 
 // closeLater closes the connection an abandoned open request eventually

@@ -8,6 +8,8 @@
 // whose `code` is a stable snake_case string; denials also carry `table` and
 // `operation`, validation errors `table` and `column`.
 
+import type { EarlyOpen } from "./early-open.js";
+
 export type CoreErrorName =
   | "AnonymousWriteDeniedError"
   | "PermissionDeniedError"
@@ -33,8 +35,10 @@ export interface JazzCore {
   /**
    * configJSON: {appId, serverUrl?, secret?, jwtToken?, storage?: "indexeddb" | "memory"}
    * Rejects with ConfigError for a bad config (e.g. both secret and jwtToken).
+   * early: the database the page began opening while the core loaded
+   * (early-open.ts); taken if it is the one the config names, else left to the page.
    */
-  createDb(configJSON: string): Promise<DbHandle>;
+  createDb(configJSON: string, early?: EarlyOpen): Promise<DbHandle>;
   /** A new local-first secret: 32 random bytes, base64url without padding. */
   newSecret(): string;
   /** Verifies a local-first identity proof; returns the user_id or throws AuthError. */
@@ -71,5 +75,7 @@ export interface DbHandle {
   getLocalFirstIdentityProof(ttlSeconds: number, audience: string): Promise<string>;
   /** "indexeddb" or "memory" (IndexedDB unavailable, e.g. some private modes). */
   storageMode(): "indexeddb" | "memory";
+  /** The IndexedDB database the data is in; "" in memory. */
+  storageName(): string;
   close(): Promise<void>;
 }

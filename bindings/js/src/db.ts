@@ -3,6 +3,7 @@
 // an app's schema the first time one of its tables is used.
 import type { DbHandle } from "./core.js";
 import { ClosedError, fromCoreError, JazzError } from "./errors.js";
+import { openEarly, rememberDb } from "./early-open.js";
 import { loadCore } from "./loader.js";
 import type { AnyQuery } from "./query.js";
 import type { AnyTableRef, AppSchema, Insert, Patch, Row } from "./schema.js";
@@ -241,13 +242,19 @@ export class Db {
 
 /** Loads the core (once) and opens a Db. The auth mode follows the config: nothing, `secret` or `jwtToken`. */
 export async function createDb(config: DbConfig): Promise<Db> {
-  const core = await loadCore(config.wasmUrl === undefined ? {} : { url: config.wasmUrl });
+  const loading = loadCore(config.wasmUrl === undefined ? {} : { url: config.wasmUrl });
+  // Opens IndexedDB while the wasm loads (after the fetch has started).
+  const early = openEarly(config.appId, config.storage);
   let handle: DbHandle;
   try {
-    handle = await core.createDb(coreConfig(config));
+    handle = await (await loading).createDb(coreConfig(config), early);
   } catch (e) {
     throw fromCoreError(e);
+  } finally {
+    early?.discard(); // unless the core took it
   }
+  // (A core older than this package has no storageName: nothing to remember.)
+  rememberDb(config.appId, handle.storageName?.() ?? "");
   const db = new Db(handle, config);
   if (config.onJWTExpired) db.onJWTExpired(config.onJWTExpired);
   return db;

@@ -90,6 +90,35 @@ func Catch(fn func()) (err error) {
 	return nil
 }
 
+// Get reads v[key] where v may be anything a page passed in. js.Value.Get
+// lets an exception thrown by a getter or a Proxy escape the Go program;
+// through Reflect.get (a call) it becomes an error, as does a v that is
+// not an object.
+func Get(v js.Value, key string) (js.Value, error) {
+	out := js.Undefined()
+	err := Catch(func() { out = reflectGet.Invoke(v, key) })
+	return out, err
+}
+
+// Is reports whether v is a platform object of the class named class (as
+// Object.prototype.toString names it, e.g. "IDBDatabase"), without letting
+// a hostile v throw into Go.
+func Is(v js.Value, class string) bool {
+	if v.Type() != js.TypeObject {
+		return false
+	}
+	var tag string
+	if Catch(func() { tag = objectToString.Call("call", v).String() }) != nil {
+		return false
+	}
+	return tag == "[object "+class+"]"
+}
+
+var (
+	reflectGet     = js.Global().Get("Reflect").Get("get")
+	objectToString = js.Global().Get("Object").Get("prototype").Get("toString")
+)
+
 type settled struct {
 	v   js.Value
 	err error

@@ -266,6 +266,9 @@ class ActorHandle implements DbHandle {
   storageMode(): "memory" {
     return "memory";
   }
+  storageName(): string {
+    return "";
+  }
   close(): Promise<void> {
     this.#closed = true;
     for (const stop of [...this.#stops]) stop();

@@ -264,6 +264,7 @@ function fakeDb(config: Json, session: { user_id: string; authMode: string; clai
       return `proof.${session.user_id}.${audience}.${ttl}`;
     },
     storageMode: () => "memory",
+    storageName: () => "",
     async close() { closed = true; subs.clear(); },
     expire() {
       authError = "expired";
