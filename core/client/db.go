@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strconv"
 	gosync "sync"
 	"time"
@@ -54,7 +53,9 @@ type Options struct {
 	// AppID, Credentials, Transport, Clock and the callbacks are set by
 	// the Db.
 	SyncOptions sync.Options
-	Logger      *slog.Logger
+	// Logger receives diagnostics (never credentials); nil discards them.
+	// A *slog.Logger is one (see sync.Logger).
+	Logger sync.Logger
 	// Identity is the local-first identity of Config.Secret when the caller
 	// has it already (StorageName returns it); nil derives it.
 	Identity *identity.Identity
@@ -120,7 +121,7 @@ func Open(ctx context.Context, opts Options) (*Db, error) {
 		opts.HookTimeout = DefaultHookTimeout
 	}
 	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+		opts.Logger = sync.Discard
 	}
 	db := &Db{opts: opts, mode: opts.Config.Mode(), serverSub: map[string]int{}}
 	sess, err := db.initialSession()

@@ -2,7 +2,6 @@ package sync
 
 import (
 	"context"
-	"log/slog"
 	stdsync "sync"
 	"sync/atomic"
 
@@ -14,7 +13,7 @@ import (
 type Client struct {
 	opts Options
 	url  string
-	log  *slog.Logger
+	log  Logger
 
 	ctx    context.Context // canceled by Close; parent of every connection
 	cancel context.CancelFunc
@@ -76,7 +75,7 @@ func New(opts Options) (*Client, error) {
 	c := &Client{
 		opts:      opts,
 		url:       u,
-		log:       opts.Logger.With("component", "sync"),
+		log:       With(opts.Logger, "component", "sync"),
 		ctx:       ctx,
 		cancel:    cancel,
 		ev:        make(chan event, 64),

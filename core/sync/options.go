@@ -3,7 +3,6 @@ package sync
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -76,7 +75,7 @@ type Options struct {
 	// stops reconnecting.
 	OnFatal func(error)
 	// Logger receives diagnostics (never credentials); nil discards them.
-	Logger *slog.Logger
+	Logger Logger
 }
 
 // Defaults, from docs/protocol.md.
@@ -137,7 +136,7 @@ func (o *Options) normalize() (string, error) {
 		o.MaxBackoff = o.MinBackoff
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = Discard
 	}
 	return u, nil
 }
