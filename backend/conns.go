@@ -33,8 +33,6 @@ type conn struct {
 
 	schemaGen uint64 // Context.schemaGen its replica was opened with
 
-	writeMu gosync.Mutex // serializes writes, to learn each one's change id
-
 	mu        gosync.Mutex
 	queries   map[string]*queryReg // by query key: registered with the server
 	qlru      *list.List           // of query keys, most recently read first

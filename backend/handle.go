@@ -8,7 +8,6 @@ import (
 	gosync "sync"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
-	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/session"
@@ -212,44 +211,12 @@ func (h *Handle) write(ctx context.Context, kind engine.Kind, table, id string, 
 			}
 		}
 	}
-	a := h.actor.engine()
-	cn.writeMu.Lock()
-	before := cn.eng.Timestamp()
-	var row engine.Row
-	switch kind {
-	case engine.KindInsert:
-		row, err = cn.eng.Insert(ctx, a, table, values)
-		if err == nil {
-			id = row.ID()
-		}
-	case engine.KindUpdate:
-		row, err = cn.eng.Update(ctx, a, table, id, values)
-	case engine.KindDelete:
-		err = cn.eng.Delete(ctx, a, table, id)
-	}
-	var changeID string
-	if err == nil {
-		changeID = newestChange(cn.eng, table, id, before)
-	}
-	cn.writeMu.Unlock()
+	row, changeID, err := cn.eng.Write(ctx, h.actor.engine(), kind, table, id, values)
 	if err != nil {
 		return Write{}, err
 	}
 	cn.sc.Notify()
 	return Write{ChangeID: changeID, Row: row}, nil
-}
-
-// newestChange finds the id of the change just written to row: the
-// pending change on it stamped after before. Writes on a connection are
-// serialized, so there is exactly one (unless the server acknowledged it
-// already, in which case WaitFor has nothing to wait for).
-func newestChange(eng *engine.DB, table, row string, before hlc.Timestamp) string {
-	for _, ch := range eng.Pending() {
-		if ch.Table == table && ch.Row == row && ch.TS.Compare(before) > 0 {
-			return ch.ID
-		}
-	}
-	return ""
 }
 
 // WaitFor blocks until the server acknowledged the change (nil) or rejected

@@ -33,39 +33,51 @@ func (db *DB) enforce(a Actor) bool { return db.opts.EnforcePolicies && !a.Backe
 
 // Insert adds a row and returns it as stored (id and metadata included).
 func (db *DB) Insert(ctx context.Context, a Actor, tableName string, values map[string]any) (Row, error) {
-	return db.write(ctx, a, &Change{Table: tableName, Kind: KindInsert, Values: values})
+	row, _, err := db.Write(ctx, a, KindInsert, tableName, "", values)
+	return row, err
 }
 
 // Update changes some columns of a row and returns the row as it now is.
 func (db *DB) Update(ctx context.Context, a Actor, tableName, rowID string, patch map[string]any) (Row, error) {
-	return db.write(ctx, a, &Change{Table: tableName, Row: rowID, Kind: KindUpdate, Values: patch})
+	row, _, err := db.Write(ctx, a, KindUpdate, tableName, rowID, patch)
+	return row, err
 }
 
 // Delete removes a row (leaving a tombstone so the delete replicates).
 func (db *DB) Delete(ctx context.Context, a Actor, tableName, rowID string) error {
-	_, err := db.write(ctx, a, &Change{Table: tableName, Row: rowID, Kind: KindDelete})
+	_, _, err := db.Write(ctx, a, KindDelete, tableName, rowID, nil)
 	return err
 }
 
+// Write is Insert, Update or Delete (rowID is "" for an insert) that also
+// returns the id of the change it committed, for a caller that waits for
+// the server to acknowledge it. Looking the change up in Pending afterwards
+// would race with that acknowledgement: the sync client may push the change
+// and see it acknowledged while Write waits for the disk.
+func (db *DB) Write(ctx context.Context, a Actor, kind Kind, tableName, rowID string, values map[string]any) (Row, string, error) {
+	return db.write(ctx, a, &Change{Table: tableName, Row: rowID, Kind: kind, Values: values})
+}
+
 // write authorizes and commits one local change, returning the row as it
-// now reads (nil after a delete).
-func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, error) {
+// now reads (nil after a delete) and the change's id.
+func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, string, error) {
 	op := policy.Operation(c.Kind)
 	// Anonymous sessions are refused before the schema or any policy is
 	// consulted, so nothing about the data leaks through the error.
 	if err := policy.CheckAnonymous(a.Session, c.Table, op); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
-		return nil, ErrClosed
+		return nil, "", ErrClosed
 	}
 	db.lastCommit = nil
 	if c.Row == "" {
 		c.Row = db.ids.New()
 	}
 	c.ID = db.ids.New()
+	id := c.ID // c is shared once committed: read nothing of it after unlocking
 	c.TS = db.hlc.Now()
 	err := db.authorizeLocked(a, c, db.tables[c.Table].rowOrNil(c.Row))
 	if err == nil {
@@ -85,14 +97,17 @@ func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, error) {
 	// disk, so an awaited write survives a reload. If the disk fails, the
 	// write still stands in memory (and syncs): the store's owner was told.
 	db.unlockAndNotify()
-	if err == nil && durable != nil {
+	if err != nil {
+		return nil, "", err
+	}
+	if durable != nil {
 		select {
 		case <-durable.Done():
 		case <-ctx.Done():
-			return out, ctx.Err()
+			return out, id, ctx.Err()
 		}
 	}
-	return out, err
+	return out, id, nil
 }
 
 // Authorize checks a change made by a on another replica, as the server does

@@ -160,3 +160,53 @@ func TestWriteBehind_MergeDoesNotBlockLocalWrites(t *testing.T) {
 		t.Fatalf("pending after the ack = %d, want only the second write", len(p))
 	}
 }
+
+// Write returns the id of its change even when the change is acknowledged
+// (by a sync client that pushed it at once) while Write still waits for
+// the disk: a caller that looked the change up in Pending afterwards found
+// nothing and could not wait for the server (backend.Handle.Insert did).
+func TestWrite_ReturnsTheChangeIDAcknowledgedBeforeTheDisk(t *testing.T) {
+	disk := newSlowDisk()
+	wb := storage.NewWriteBehind(disk, nil)
+	f := open(t, func(o *engine.Options) { o.Store = wb; o.Optimistic = true })
+	type result struct {
+		id  string
+		err error
+	}
+	wrote := make(chan result, 1)
+	go func() {
+		_, id, err := f.db.Write(ctx, as(alice), engine.KindInsert, "todos", "", todo("alice", "milk"))
+		wrote <- result{id, err}
+	}()
+	var pending []*engine.Change
+	deadline := time.Now().Add(5 * time.Second)
+	for len(pending) == 0 && time.Now().Before(deadline) {
+		pending = f.db.Pending()
+		time.Sleep(time.Millisecond)
+	}
+	if len(pending) != 1 {
+		t.Fatalf("pending = %v", pending)
+	}
+	acked := make(chan error, 1)
+	go func() { acked <- f.db.Merge(ctx, nil, []string{pending[0].ID}) }()
+	deadline = time.Now().Add(5 * time.Second)
+	for len(f.db.Pending()) != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := len(f.db.Pending()); n != 0 {
+		t.Fatalf("the acknowledgement did not settle the change: %d pending", n)
+	}
+	select {
+	case r := <-wrote:
+		t.Fatalf("Write returned (%+v) before the disk had the write", r)
+	default:
+	}
+	disk.letThrough()
+	if err := <-acked; err != nil {
+		t.Fatal(err)
+	}
+	r := <-wrote
+	if r.err != nil || r.id != pending[0].ID {
+		t.Fatalf("Write = %q, %v; want the acknowledged change %q", r.id, r.err, pending[0].ID)
+	}
+}
