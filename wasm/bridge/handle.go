@@ -98,30 +98,54 @@ type leadResult struct {
 
 func createDb(ctx context.Context, cfgJSON string, early js.Value) (*handle, error) {
 	hook("createDb")
+	done := make(chan struct{})
+	close(done)
+	h := &handle{
+		id: newID(), schemaDone: done, hook: js.Undefined(),
+		subs: map[int]*sub{}, listeners: map[int]*listener{}, ensured: map[string]*query.Query{},
+	}
+	// Whether this tab writes the storage (leads) or asks the tab that does
+	// is a round trip to the browser's lock manager. It is asked first, for
+	// the database the page opened early (the likely one, see openStore),
+	// while the config is decoded, the user derived and IndexedDB taken
+	// over; a wrong guess is dropped and the lock asked for the right one.
+	canShare := idbstore.Available() && tabsAvailable()
+	var lead chan leadResult
+	startLead := func(name string) {
+		t, ch := newTabs(h, name), make(chan leadResult, 1)
+		h.tabs, lead = t, ch
+		go func() {
+			ok, err := t.tryLead(ctx)
+			ch <- leadResult{ok, err}
+		}()
+	}
+	dropLead := func() {
+		if lead != nil {
+			<-lead
+			h.tabs.shutdown()
+			h.tabs, lead = nil, nil
+		}
+	}
+	guess := earlyName(early)
+	if guess != "" && canShare {
+		startLead(guess)
+	}
 	c, err := decodeConfig(cfgJSON)
 	if err != nil {
+		dropLead()
 		return nil, err
 	}
 	name, id, err := client.StorageName(c.Config)
 	if err != nil {
+		dropLead()
 		return nil, err
 	}
-	done := make(chan struct{})
-	close(done)
-	h := &handle{
-		id: newID(), cfg: c.Config, identity: id, schemaDone: done, hook: js.Undefined(),
-		subs: map[int]*sub{}, listeners: map[int]*listener{}, ensured: map[string]*query.Query{},
+	h.cfg, h.identity = c.Config, id
+	if lead != nil && (name != guess || c.Storage == "memory") {
+		dropLead()
 	}
-	// Whether this tab writes the storage (leads) or asks the tab that does
-	// is asked while IndexedDB opens: both are round trips.
-	var lead chan leadResult
-	if c.Storage != "memory" && idbstore.Available() && tabsAvailable() {
-		h.tabs = newTabs(h, name)
-		lead = make(chan leadResult, 1)
-		go func() {
-			ok, err := h.tabs.tryLead(ctx)
-			lead <- leadResult{ok, err}
-		}()
+	if lead == nil && c.Storage != "memory" && canShare {
+		startLead(name)
 	}
 	h.store, h.storeMode = openStore(ctx, name, c.Storage, early)
 	r := roleSingle
@@ -158,6 +182,19 @@ func createDb(ctx context.Context, cfgJSON string, early js.Value) (*handle, err
 	handles[h] = true
 	liveMu.Unlock()
 	return h, nil
+}
+
+// earlyName is the name of the database the page opened early (see
+// idbstore.OpenEarly), or "".
+func earlyName(early js.Value) string {
+	if early.Type() != js.TypeObject {
+		return ""
+	}
+	n, err := jsutil.Get(early, "name")
+	if err != nil || n.Type() != js.TypeString {
+		return ""
+	}
+	return n.String()
 }
 
 // openStore opens the IndexedDB database name, or memory when asked to or

@@ -5,6 +5,7 @@ package bridge
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"syscall/js"
 	"testing"
@@ -85,6 +86,16 @@ func TestStorage_CreateDbTakesThePagesEarlyConnection(t *testing.T) {
 		b := mustAwait(t, jazz().Call("createDb", cfgJSON(t, cfg), early))
 		useSchema(t, b, todosSchema)
 		rows := mustAwait(t, b.Call("all", `{"table":"todos"}`)).String()
+		// The tab lock is asked for the early name first; a wrong guess
+		// must not keep it.
+		held := mustAwait(t, js.Global().Get("navigator").Get("locks").Call("query")).Get("held")
+		var locks []string
+		for i := 0; i < held.Length(); i++ {
+			locks = append(locks, held.Index(i).Get("name").String())
+		}
+		if want := []string{name}; fmt.Sprint(locks) != fmt.Sprint(want) {
+			t.Errorf("early open of %q: locks held %v, want %v", tc.early, locks, want)
+		}
 		mustAwait(t, b.Call("close"))
 		if *takes != tc.wantTakes {
 			t.Errorf("early open of %q: taken %d times, want %d", tc.early, *takes, tc.wantTakes)
