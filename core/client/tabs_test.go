@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
+	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/identity"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
@@ -135,6 +136,73 @@ func TestTabs_FollowerSeesLeaderPendingWriteWithoutWriting(t *testing.T) {
 	}
 	if shared.writes != writes {
 		t.Fatal("the follower wrote to the shared store")
+	}
+}
+
+// Rows the server sends reach the leader's sync client, which merges them;
+// the follower has no connection and gets them only from the leader's
+// batch. Its live query shows them. (The merge is made directly, as the
+// sync client makes it on a rows frame: the frames are core/sync's tests.)
+func TestTabs_FollowerSeesRowsTheLeaderMergedFromTheServer(t *testing.T) {
+	ctx := context.Background()
+	shared := &countingStore{Store: storage.NewMemory()}
+	var b batches
+	leader := openLeader(t, shared, &b)
+	follower, f := openFollower(t, shared, true)
+	seen := make(chan []string, 10)
+	stop, err := follower.Subscribe(&query.Query{Table: "todos"}, func(u engine.Update) {
+		var got []string
+		for _, r := range u.Rows() {
+			got = append(got, r["title"].(string))
+		}
+		seen <- got
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if got := <-seen; len(got) != 0 {
+		t.Fatalf("first result = %v", got)
+	}
+
+	// The server's copy of a row another device wrote.
+	other, err := Open(ctx, Options{
+		Config: Config{AppID: "app", Secret: tabSecret},
+		Bundle: &bundle.Bundle{Version: bundle.Version, Schema: todosSchema(t)},
+		Store:  storage.NewMemory(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	row, err := other.Insert(ctx, "todos", map[string]any{"title": "from the server", "n": 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, ok := other.engine.State("todos", row.ID())
+	if !ok {
+		t.Fatal("no state for the row")
+	}
+	if err := leader.engine.Merge(ctx, []engine.RowState{st}, nil); err != nil {
+		t.Fatal(err)
+	}
+	writes := shared.writes
+	if replayAll(t, f, b.take()) {
+		t.Fatal("a merged row asked for a reload")
+	}
+	select {
+	case got := <-seen:
+		if len(got) != 1 || got[0] != "from the server" {
+			t.Fatalf("follower's live query = %v", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the follower's live query did not update")
+	}
+	if shared.writes != writes {
+		t.Fatal("the follower wrote to the shared store")
+	}
+	if len(follower.Pending()) != 0 {
+		t.Fatalf("a server row became a pending change on the follower: %v", follower.Pending())
 	}
 }
 
