@@ -160,7 +160,7 @@ func compareKeys(a, b sortKey, order []query.Order) int {
 
 // compareValues is called O(n log n) times per sort, so the kinds columns
 // hold (values of one column share a kind) are compared directly; the
-// result is the same as the general rule below.
+// result is the same as compareGeneral's.
 func compareValues(x, y any) int {
 	switch a := x.(type) {
 	case string:
@@ -186,6 +186,12 @@ func compareValues(x, y any) int {
 			return cmp.Compare(a, b)
 		}
 	}
+	return compareGeneral(x, y)
+}
+
+// compareGeneral is the ordering rule itself: nulls first, then values
+// that expr.Compare orders, then by kind name across kinds.
+func compareGeneral(x, y any) int {
 	switch {
 	case x == nil && y == nil:
 		return 0

@@ -339,16 +339,13 @@ func (r *reader) uvarint() uint64 {
 	return x
 }
 
+// varint reads binary.PutVarint's zig-zag form: the sign in the low bit.
 func (r *reader) varint() int64 {
-	if r.err != nil {
-		return 0
+	ux := r.uvarint()
+	x := int64(ux >> 1)
+	if ux&1 != 0 {
+		x = ^x
 	}
-	x, n := binary.Varint(r.b[r.off:])
-	if n <= 0 {
-		r.fail("bad varint")
-		return 0
-	}
-	r.off += n
 	return x
 }
 

@@ -415,3 +415,18 @@ func TestAppendRowJSON_MatchesTheDecodedRow(t *testing.T) {
 		t.Fatalf("got %s", got)
 	}
 }
+
+// The reader's varint decodes what binary.AppendVarint wrote, extremes and
+// signs included, and fails on a truncated input.
+func TestReader_VarintRoundTrip(t *testing.T) {
+	for _, x := range []int64{0, 1, -1, 63, -64, 64, -65, math.MaxInt64, math.MinInt64} {
+		r := &reader{b: binary.AppendVarint(nil, x)}
+		if got := r.varint(); got != x || r.err != nil || r.off != len(r.b) {
+			t.Errorf("varint(%d) = %d, err %v, off %d", x, got, r.err, r.off)
+		}
+	}
+	r := &reader{b: []byte{0x80}}
+	if r.varint(); r.err == nil {
+		t.Error("a truncated varint was accepted")
+	}
+}
