@@ -254,7 +254,7 @@ export async function createDb(config: DbConfig): Promise<Db> {
     early?.discard(); // unless the core took it
   }
   // (A core older than this package has no storageName: nothing to remember.)
-  rememberDb(config.appId, handle.storageName?.() ?? "");
+  rememberDb(config.appId, handle.storageName?.() ?? "", early?.name);
   const db = new Db(handle, config);
   if (config.onJWTExpired) db.onJWTExpired(config.onJWTExpired);
   return db;

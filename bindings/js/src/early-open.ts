@@ -79,9 +79,13 @@ export function openEarly(appId: string, storage?: string): EarlyOpen | undefine
   };
 }
 
-/** Remembers the database a Db of this app opened, for the next load's openEarly. */
-export function rememberDb(appId: string, name: string): void {
-  if (!name) return;
+/**
+ * Remembers the database a Db of this app opened, for the next load's
+ * openEarly. guessed is the name openEarly read (nothing to write when it
+ * is the same: the usual reload reads localStorage once, not twice).
+ */
+export function rememberDb(appId: string, name: string, guessed?: string): void {
+  if (!name || name === guessed) return;
   try {
     if (localStorage.getItem(hintKey(appId)) !== name) localStorage.setItem(hintKey(appId), name);
   } catch {
