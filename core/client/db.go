@@ -144,7 +144,10 @@ func Open(ctx context.Context, opts Options) (*Db, error) {
 		// A reopened client can then show live query results at once
 		// (SaveResult, CachedResult).
 		CacheResults: true,
-		OnError:      db.report,
+		// Tables then load from a few large values (engine/pack.go). A
+		// follower tab does not write the store, so it does not compact.
+		PackRows: !isFollowerStore(opts.Store),
+		OnError:  db.report,
 	})
 	if err != nil {
 		return nil, err

@@ -312,6 +312,43 @@ func TestTabs_BatchSeesEngineWrites(t *testing.T) {
 	}
 }
 
+// The leader packs its tables (engine/pack.go) and a compaction, which
+// changes no row, sends other tabs nothing: one batch per insert, each
+// with its row, and nothing for the compactions in between.
+func TestTabs_LeaderCompactsWithoutBatchesForFollowers(t *testing.T) {
+	ctx := context.Background()
+	shared := storage.NewMemory()
+	var b batches
+	leader, err := Open(ctx, Options{
+		Config: Config{AppID: "app", Secret: tabSecret},
+		Bundle: &bundle.Bundle{Version: bundle.Version, Schema: todosSchema(t)},
+		Store:  LeaderStore(shared, b.tap),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer leader.Close()
+	const n = 1200
+	for i := 0; i < n; i++ {
+		if _, err := leader.Insert(ctx, "todos", map[string]any{"title": "t"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	packs := 0
+	if err := shared.Scan(ctx, "packs", nil, func(_, _ []byte) error { packs++; return nil }); err != nil || packs == 0 {
+		t.Fatalf("the leader wrote %d packs (%v)", packs, err)
+	}
+	sent := b.take()
+	if len(sent) != n {
+		t.Fatalf("%d batches for %d inserts", len(sent), n)
+	}
+	follower, f := openFollower(t, storage.NewMemory(), true)
+	replayAll(t, f, sent)
+	if got := len(titles(t, follower)); got != n {
+		t.Fatalf("the follower has %d rows, want %d", got, n)
+	}
+}
+
 type recordingStore struct {
 	storage.Store
 	rec func([]storage.Op)

@@ -26,6 +26,7 @@ const (
 	bucketApplied = "applied" // change id -> "" (changes already merged)
 	bucketOutbox  = "outbox"  // hlc timestamp -> Change (pending local writes)
 	bucketMeta    = "meta"    // "seq", "stamp" -> uint64 big endian; saved results (resultcache.go)
+	// bucketPacks (pack.go) holds rows packed many to a value.
 )
 
 // Options configures Open. Only Bundle is required.
@@ -52,6 +53,11 @@ type Options struct {
 	// over the same store before it reads any rows (see SaveResult).
 	// Browser clients set it.
 	CacheResults bool
+	// PackRows keeps each table's rows in a few large values, compacted
+	// from the rows written one by one (pack.go), so that reading a table
+	// is a few reads instead of one per row. Browser clients that write
+	// their store set it. Rows stored packed are read whether it is set or not.
+	PackRows bool
 	// OnError receives failures that have no caller to return to, such as a
 	// subscription callback that panicked. Nil drops them.
 	OnError func(error)
@@ -97,6 +103,10 @@ type table struct {
 	// the first time a query needs it (see colIndex).
 	index map[string]*colIndex
 	subs  subIndex
+	// packs is the number of packs stored for the table, tail the ids of
+	// its rows stored one by one (pack.go); kept with PackRows only.
+	packs uint32
+	tail  map[string]struct{}
 }
 
 // Open loads the rows in opts.Store (if any) and returns a ready DB.
@@ -223,12 +233,13 @@ func (db *DB) loadApplied(ctx context.Context) error {
 	return nil
 }
 
-// loadRows reads a table's stored rows. It is the cold start of a browser
-// tab (every row of a table, when the table is first used), so it does as
-// little per row as it can: one decoder for the whole scan (see
-// rowDecoder), rows in chunks, every id a slice of one string, the table's
-// map made once at its final size, and no indexing (a column's index is
-// built when a query first needs it, see colIndex).
+// loadRows reads a table's stored rows: its tail, then its packs (pack.go).
+// It is the cold start of a browser tab (every row of a table, when the
+// table is first used), so it does as little per row as it can: one
+// decoder for the whole scan (see rowDecoder), rows in chunks, every id a
+// slice of one string, the table's map made once at its final size, and no
+// indexing (a column's index is built when a query first needs it, see
+// colIndex).
 func (db *DB) loadRows(ctx context.Context, t *table) error {
 	prefix := []byte(t.def.Name + "\x00")
 	d := newRowDecoder(t.def)
@@ -238,11 +249,7 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 		ids    []byte // every id, back to back; idEnd[i] ends loaded[i]'s
 		idEnd  []int
 	)
-	err := db.store.Scan(ctx, bucketRows, prefix, func(k, v []byte) error {
-		if !bytes.HasPrefix(k, prefix) {
-			return fmt.Errorf("%w: row key %q outside %q", ErrCorrupt, k, prefix)
-		}
-		rid := k[len(prefix):]
+	add := func(rid, v []byte) error {
 		cells, seq, err := d.decode(v)
 		if err != nil {
 			return d.corrupt(string(rid), err)
@@ -254,6 +261,28 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 		loaded = append(loaded, &chunk[len(chunk)-1])
 		ids = append(ids, rid...)
 		idEnd = append(idEnd, len(ids))
+		return nil
+	}
+	err := db.store.Scan(ctx, bucketRows, prefix, func(k, v []byte) error {
+		if !bytes.HasPrefix(k, prefix) {
+			return fmt.Errorf("%w: row key %q outside %q", ErrCorrupt, k, prefix)
+		}
+		return add(k[len(prefix):], v)
+	})
+	if err != nil {
+		return err
+	}
+	tail := len(loaded)
+	var packs uint32
+	err = db.store.Scan(ctx, bucketPacks, prefix, func(k, v []byte) error {
+		if !bytes.HasPrefix(k, prefix) || len(k) != len(prefix)+4 {
+			return fmt.Errorf("%w: pack key %q outside %q", ErrCorrupt, k, prefix)
+		}
+		n := binary.BigEndian.Uint32(k[len(prefix):])
+		if err := packEntries(v, add); err != nil {
+			return fmt.Errorf("%w: pack %s/%d: %v", ErrCorrupt, t.def.Name, n, err)
+		}
+		packs = max(packs, n+1)
 		return nil
 	})
 	if err != nil {
@@ -267,10 +296,27 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 	for _, ci := range t.index {
 		indexed = indexed || ci.keys != nil
 	}
+	if db.opts.PackRows {
+		t.packs = packs
+	}
 	start := 0
 	for i, r := range loaded {
 		r.id = text[start:idEnd[i]]
 		start = idEnd[i]
+		if i < tail && db.opts.PackRows {
+			t.tail[r.id] = struct{}{}
+		}
+		// A row both in the tail and in a pack is one row; its versions
+		// merge (see pack.go).
+		if old := t.rows[r.id]; old != nil {
+			if indexed {
+				t.indexRow(old, false)
+			}
+			merge(old.base, r.base)
+			old.seq = max(old.seq, r.seq)
+			old.recompute()
+			r = old
+		}
 		t.rows[r.id] = r
 		if indexed {
 			t.indexRow(r, true)

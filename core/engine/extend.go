@@ -67,7 +67,7 @@ func (db *DB) Extend(ctx context.Context, s *schema.Schema) error {
 }
 
 func newTable(def *schema.Table) *table {
-	tb := &table{def: def, rows: map[string]*row{}, index: map[string]*colIndex{}}
+	tb := &table{def: def, rows: map[string]*row{}, index: map[string]*colIndex{}, tail: map[string]struct{}{}}
 	for _, c := range def.Indexed() {
 		tb.index[c] = &colIndex{}
 	}

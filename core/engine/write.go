@@ -393,7 +393,29 @@ func (s *stage) commit(ctx context.Context) error {
 	for _, sub := range order {
 		sub.rowsChanged(touched[sub], db.notify.pendingFor(sub))
 	}
+	if db.opts.PackRows {
+		db.packLocked(ctx, s.list)
+	}
 	return nil
+}
+
+// packLocked notes the rows a commit wrote as the tail of their tables and
+// compacts the tables whose tail is due (pack.go). A failed compaction
+// changes nothing but is reported: the rows are safe in the tail.
+func (db *DB) packLocked(ctx context.Context, ups []*rowUpdate) {
+	for _, u := range ups {
+		if u.persist {
+			u.t.tail[u.r.id] = struct{}{}
+		}
+	}
+	for _, u := range ups {
+		if !u.persist || !u.t.compactDue() {
+			continue
+		}
+		if err := db.compactLocked(ctx, u.t); err != nil && db.opts.OnError != nil {
+			db.opts.OnError(err)
+		}
+	}
 }
 
 // persist writes ops: on a deferred store it queues them behind every

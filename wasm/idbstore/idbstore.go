@@ -38,8 +38,10 @@ import (
 )
 
 // DefaultBuckets are the buckets created when the database is created: the
-// engine's (rows, applied, outbox, meta) and the sync client's (sync).
-var DefaultBuckets = []string{"rows", "applied", "outbox", "meta", "sync"}
+// engine's (rows, packs, applied, outbox, meta) and the sync client's
+// (sync). A database made before one of them existed gets it on the first
+// write to it (an upgrade, see above).
+var DefaultBuckets = []string{"rows", "packs", "applied", "outbox", "meta", "sync"}
 
 // ErrUnavailable is returned by Open when the page has no IndexedDB.
 var ErrUnavailable = errors.New("idbstore: IndexedDB is not available here")
