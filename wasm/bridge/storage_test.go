@@ -137,3 +137,64 @@ func earlyConnection(t *testing.T, name string) (js.Value, *int) {
 	})
 	return o, takes
 }
+
+// Rows written past a compaction are read back from the packs and the tail
+// in a real IndexedDB, also by a database created before the packs bucket
+// existed (the compaction's write upgrades it).
+func TestStorage_PackedRowsReadBackAfterReopen(t *testing.T) {
+	needBrowser(t)
+	cfg := map[string]any{"appId": freshApp(t), "secret": newSecret(t)}
+	first := openDb(t, cfg)
+	v, _ := callSync(first, "storageName")
+	name := v.String()
+	mustAwait(t, first.Call("close"))
+	// The database as versions before the packs bucket made it.
+	mustAwait(t, js.Global().Get("Function").New("name", `return new Promise((resolve, reject) => {
+		const del = indexedDB.deleteDatabase(name);
+		del.onerror = () => reject(del.error);
+		del.onsuccess = () => {
+			const req = indexedDB.open(name, 1);
+			req.onupgradeneeded = () => { for (const s of ["rows", "applied", "outbox", "meta", "sync"]) req.result.createObjectStore(s); };
+			req.onerror = () => reject(req.error);
+			req.onsuccess = () => { req.result.close(); resolve(); };
+		};
+	})`).Invoke(name))
+
+	db := openDb(t, cfg)
+	useSchema(t, db, todosSchema)
+	const n = 1300
+	for i := 0; i < n; i += 100 {
+		var batch []any
+		for j := i; j < i+100; j++ {
+			batch = append(batch, db.Call("insert", "todos", fmt.Sprintf(`{"title":"row %d","done":false}`, j)))
+		}
+		mustAwait(t, js.Global().Get("Promise").Call("all", js.ValueOf(batch)))
+	}
+	rows := rowsOf(t, mustAwait(t, db.Call("all", `{"table":"todos","where":{"eq":[{"col":"title"},{"value":"row 7"}]}}`)).String())
+	if len(rows) != 1 {
+		t.Fatalf("row 7: %v", rows)
+	}
+	mustAwait(t, db.Call("update", "todos", rows[0]["id"], `{"title":"row 7, updated"}`))
+	mustAwait(t, db.Call("close"))
+
+	counts := mustAwait(t, js.Global().Get("Function").New("name", `return new Promise((resolve, reject) => {
+		const req = indexedDB.open(name);
+		req.onerror = () => reject(req.error);
+		req.onsuccess = () => {
+			const db = req.result, tx = db.transaction(["rows", "packs"]), out = {};
+			for (const s of ["rows", "packs"]) tx.objectStore(s).count().onsuccess = (e) => (out[s] = e.target.result);
+			tx.oncomplete = () => { db.close(); resolve(out); };
+			tx.onerror = () => reject(tx.error);
+		};
+	})`).Invoke(name))
+	if tail, packs := counts.Get("rows").Int(), counts.Get("packs").Int(); packs == 0 || tail == 0 || tail >= 512 {
+		t.Fatalf("stored: %d packs and a tail of %d rows; want packs and a tail under 512", packs, tail)
+	}
+
+	again := openDb(t, cfg)
+	useSchema(t, again, todosSchema)
+	got := allTitles(t, again)
+	if len(got) != n || !got["row 7, updated"] || got["row 7"] || !got["row 0"] || !got[fmt.Sprint("row ", n-1)] {
+		t.Fatalf("reopened: %d titles (row 7 updated: %v, stale: %v)", len(got), got["row 7, updated"], got["row 7"])
+	}
+}
