@@ -257,7 +257,7 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 		if len(chunk) == cap(chunk) {
 			chunk = make([]row, 0, 256)
 		}
-		chunk = append(chunk, row{base: cells, view: cells, seq: seq})
+		chunk = append(chunk, row{base: cells, view: cells, seq: seq, stored: v})
 		loaded = append(loaded, &chunk[len(chunk)-1])
 		ids = append(ids, rid...)
 		idEnd = append(idEnd, len(ids))
@@ -314,6 +314,7 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 			}
 			merge(old.base, r.base)
 			old.seq = max(old.seq, r.seq)
+			old.stored = nil // neither version, now
 			old.recompute()
 			r = old
 		}

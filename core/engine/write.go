@@ -291,6 +291,7 @@ type rowUpdate struct {
 	pending []*Change
 	seq     uint64
 	persist bool
+	stored  []byte // base and seq encoded, once persisted
 }
 
 type stage struct {
@@ -344,6 +345,7 @@ func (s *stage) commit(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("engine: encoding row %s/%s: %w", u.t.def.Name, u.r.id, err)
 		}
+		u.stored = b
 		s.ops = append(s.ops, storage.Put(bucketRows, rowKey(u.t.def.Name, u.r.id), b))
 	}
 	if s.seq != db.seq {
@@ -378,6 +380,9 @@ func (s *stage) commit(ctx context.Context) error {
 		wasVisible := u.r.visible()
 		u.t.indexRow(u.r, false)
 		u.r.base, u.r.pending, u.r.seq = u.base, u.pending, u.seq
+		if u.persist {
+			u.r.stored = u.stored
+		}
 		u.r.recompute()
 		u.t.indexRow(u.r, true)
 		if !wasVisible && !u.r.visible() && len(u.r.view) == 0 {
