@@ -249,6 +249,7 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 		ids    []byte // every id, back to back; idEnd[i] ends loaded[i]'s
 		idEnd  []int
 	)
+	keep := db.opts.PackRows // row.stored; only packing needs it
 	add := func(rid, v []byte) error {
 		cells, seq, err := d.decode(v)
 		if err != nil {
@@ -257,7 +258,10 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 		if len(chunk) == cap(chunk) {
 			chunk = make([]row, 0, 256)
 		}
-		chunk = append(chunk, row{base: cells, view: cells, seq: seq, stored: v})
+		chunk = append(chunk, row{base: cells, view: cells, seq: seq})
+		if keep {
+			chunk[len(chunk)-1].stored = v
+		}
 		loaded = append(loaded, &chunk[len(chunk)-1])
 		ids = append(ids, rid...)
 		idEnd = append(idEnd, len(ids))

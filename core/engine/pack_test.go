@@ -325,7 +325,7 @@ func TestPackEntries_RoundTrip(t *testing.T) {
 func BenchmarkCompact(b *testing.B) {
 	def := codecTable(b)
 	s := schemaOf(b, def)
-	db, err := Open(context.Background(), Options{Bundle: &bundle.Bundle{Version: 1, Schema: s}, Node: "n1"})
+	db, err := Open(context.Background(), Options{Bundle: &bundle.Bundle{Version: 1, Schema: s}, Node: "n1", PackRows: true})
 	if err != nil {
 		b.Fatal(err)
 	}

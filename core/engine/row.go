@@ -36,9 +36,9 @@ type row struct {
 	// seq is the server-side sequence number of the last change to base.
 	seq uint64
 	// stored is base and seq in their stored form (rowcodec.go), as last
-	// read or written, or nil; kept so that packing a table (pack.go) is a
-	// copy and not a re-encoding of every row. Whatever changes base or
-	// seq replaces or clears it.
+	// read or written, or nil; kept with PackRows only, so that packing a
+	// table (pack.go) is a copy and not a re-encoding of every row.
+	// Whatever changes base or seq replaces or clears it.
 	stored []byte
 }
 

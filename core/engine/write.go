@@ -345,7 +345,9 @@ func (s *stage) commit(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("engine: encoding row %s/%s: %w", u.t.def.Name, u.r.id, err)
 		}
-		u.stored = b
+		if db.opts.PackRows {
+			u.stored = b
+		}
 		s.ops = append(s.ops, storage.Put(bucketRows, rowKey(u.t.def.Name, u.r.id), b))
 	}
 	if s.seq != db.seq {
