@@ -574,6 +574,15 @@ func (db *Db) Status() sync.Status {
 	return db.sync.Status()
 }
 
+// Reconnect tells the sync client the network is back: if it is waiting to
+// reconnect, it dials now instead of after its delay (sync.Client.Reconnect).
+// Browsers call it on the window's online event. A local-only Db ignores it.
+func (db *Db) Reconnect() {
+	if db.sync != nil {
+		db.sync.Reconnect()
+	}
+}
+
 // Engine exposes the underlying engine (for bridges and tests).
 func (db *Db) Engine() *engine.DB { return db.engine }
 

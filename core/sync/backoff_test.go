@@ -90,3 +90,56 @@ func slices_max(ds []time.Duration) time.Duration {
 	}
 	return m
 }
+
+// Reconnect ends a reconnect delay at once and starts the delays over; in
+// any other state it does nothing.
+func TestReconnect_DialsAtOnceWhileWaitingAndOnlyThen(t *testing.T) {
+	var refuse atomic.Bool
+	refuse.Store(true)
+	const dead, beat = 7 * time.Minute, 6 * time.Minute
+	e := newEnv(t, func(o *Options) { o.DeadAfter, o.HeartbeatInterval = dead, beat })
+	e.pipe.OnDial = func(string) error {
+		if refuse.Load() {
+			return errors.New("connection refused")
+		}
+		return nil
+	}
+	backoffs := func() []time.Duration {
+		var out []time.Duration
+		for _, d := range e.clock.recorded() {
+			if d != dead && d != beat {
+				out = append(out, d)
+			}
+		}
+		return out
+	}
+	e.c.Start()
+	// Grow the delay: eight failed attempts.
+	for i := 0; i < 8; i++ {
+		eventually(t, "a backoff", func() bool { return len(backoffs()) > i })
+		e.waitStatus(Offline)
+		e.clock.Advance(backoffs()[i])
+	}
+	eventually(t, "the ninth delay", func() bool { return len(backoffs()) > 8 })
+	e.waitStatus(Offline)
+	dials := e.pipe.Dials()
+	e.c.Reconnect() // the clock does not move: only Reconnect can dial
+	eventually(t, "a dial after Reconnect", func() bool { return e.pipe.Dials() == dials+1 })
+	// That dial failed too; the delay after it starts over.
+	eventually(t, "a delay after the dial", func() bool { return len(backoffs()) > 9 })
+	if d := backoffs()[9]; d > DefaultMinBackoff {
+		t.Fatalf("the delay after Reconnect's dial is %v, want at most %v", d, DefaultMinBackoff)
+	}
+
+	// Connected, Reconnect does nothing.
+	refuse.Store(false)
+	e.waitStatus(Offline)
+	e.c.Reconnect()
+	e.connect()
+	dials = e.pipe.Dials()
+	e.c.Reconnect()
+	e.c.do(func() {}) // the loop has handled the wake
+	if e.pipe.Dials() != dials || e.c.Status() != Connected {
+		t.Fatalf("Reconnect while connected: %d dials (want %d), status %v", e.pipe.Dials(), dials, e.c.Status())
+	}
+}

@@ -21,6 +21,7 @@ type Client struct {
 	ev       chan event    // everything the loop handles, in order
 	poke     chan struct{} // Notify and subscription changes (coalesced)
 	reauth   chan struct{} // Reauthenticate (coalesced)
+	wake     chan struct{} // Reconnect (coalesced)
 	quit     chan struct{} // closed by Close
 	loopDone chan struct{}
 	wg       stdsync.WaitGroup // connection goroutines started by the loop
@@ -81,6 +82,7 @@ func New(opts Options) (*Client, error) {
 		ev:        make(chan event, 64),
 		poke:      make(chan struct{}, 1),
 		reauth:    make(chan struct{}, 1),
+		wake:      make(chan struct{}, 1),
 		quit:      make(chan struct{}),
 		loopDone:  make(chan struct{}),
 		subs:      map[string]*subEntry{},
@@ -172,6 +174,20 @@ func (c *Client) Notify() {
 func (c *Client) Reauthenticate() {
 	select {
 	case c.reauth <- struct{}{}:
+	default:
+	}
+}
+
+// Reconnect dials at once when the client is waiting out a reconnect
+// delay, and starts the delays over from MinBackoff. It is for a sign that
+// the network is back, such as the browser's online event: after a long
+// outage the delay has grown to MaxBackoff, and a user who reconnects
+// should not wait that long for their offline writes to go out. In any
+// other state (connected, connecting, paused for credentials, stopped) it
+// does nothing.
+func (c *Client) Reconnect() {
+	select {
+	case c.wake <- struct{}{}:
 	default:
 	}
 }

@@ -94,6 +94,12 @@ func (c *Client) run() {
 			c.sync()
 		case <-c.reauth:
 			c.reauthenticate()
+		case <-c.wake:
+			if c.phase == phWaiting {
+				c.log.Info("reconnecting now: the network is back")
+				c.attempt = 0
+				c.connect()
+			}
 		}
 	}
 }

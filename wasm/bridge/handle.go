@@ -68,6 +68,7 @@ type handle struct {
 	nextID     int
 	closed     bool
 	tabs       *tabs
+	stopOnline func() // see watchOnline
 
 	reloadMu gosync.Mutex
 }
@@ -174,6 +175,7 @@ func createDb(ctx context.Context, cfgJSON string, early js.Value) (*handle, err
 		return nil, err
 	}
 	h.install(db, r)
+	h.stopOnline = h.watchOnline()
 	h.obj = h.makeObject()
 	if h.tabs != nil {
 		h.tabs.start(r)
@@ -799,6 +801,7 @@ func (h *handle) close(ctx context.Context) (any, error) {
 	if t != nil {
 		t.shutdown() // the leader finishes other tabs' calls and says bye first
 	}
+	h.stopOnline()
 	var unsaved []*resultSave
 	for _, s := range subs {
 		if r := s.stop(); r != nil {
