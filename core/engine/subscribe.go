@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -61,13 +62,14 @@ func (db *DB) Subscribe(a Actor, q *query.Query, cb func(Update)) (*Subscription
 		db.mu.Unlock()
 		return nil, err
 	}
-	s := &Subscription{db: db, t: t, q: q, actor: a, cb: cb, keys: map[string]sortKey{}}
-	rows := db.matching(a, t, q)
-	sortRows(rows, q.OrderBy)
-	s.ids = make([]string, len(rows))
-	for i, r := range rows {
-		s.ids[i] = r.id
-		s.keys[r.id] = keyOf(r, q.OrderBy)
+	// Every match is kept in order with its key (see place); the keys
+	// sorting computed are the ones kept, one backing array for all.
+	keyed := keyRows(db.matching(a, t, q), q.OrderBy)
+	slices.SortFunc(keyed, func(x, y keyedRow) int { return compareKeys(x.k, y.k, q.OrderBy) })
+	s := &Subscription{db: db, t: t, q: q, actor: a, cb: cb, ids: make([]string, len(keyed)), keys: make(map[string]sortKey, len(keyed))}
+	for i, x := range keyed {
+		s.ids[i] = x.r.id
+		s.keys[x.r.id] = x.k
 	}
 	s.reg = t.subs.add(s)
 	first := Update{sub: s, Added: s.windowRowsLocked(), Seq: db.seq}
