@@ -56,28 +56,30 @@ func TestLoad_RestoresRowsTypesAndIndexesExactly(t *testing.T) {
 	if err := w.Delete(ctx, sys, "things", ids[4]); err != nil {
 		t.Fatal(err)
 	}
-	check := func(name string, db *DB) {
-		t.Helper()
-		want, got := w.tables["things"], db.tables["things"]
-		if len(got.rows) != len(want.rows) {
-			t.Fatalf("%s: %d rows, want %d", name, len(got.rows), len(want.rows))
-		}
-		for id, wr := range want.rows {
-			gr := got.rows[id]
-			if gr == nil || !reflect.DeepEqual(gr.base, wr.base) || gr.seq != wr.seq {
-				t.Fatalf("%s: row %s:\n got %#v\nwant %#v", name, id, gr, wr)
-			}
-		}
-		if g, w := indexContents(got), indexContents(want); !reflect.DeepEqual(g, w) {
-			t.Fatalf("%s: indexes differ:\n got %v\nwant %v", name, g, w)
-		}
-	}
-	check("Open", openOver(t, store, s))
+	sameRows(t, "Open", openOver(t, store, s).tables["things"], w.tables["things"])
 	late := openOver(t, store, &schema.Schema{})
 	if err := late.Extend(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	check("Extend", late)
+	sameRows(t, "Extend", late.tables["things"], w.tables["things"])
+}
+
+// sameRows fails unless got holds exactly want's rows (cells, types,
+// sequence numbers) and, when built, the same indexes.
+func sameRows(t *testing.T, name string, got, want *table) {
+	t.Helper()
+	if len(got.rows) != len(want.rows) {
+		t.Fatalf("%s: %d rows, want %d", name, len(got.rows), len(want.rows))
+	}
+	for id, wr := range want.rows {
+		gr := got.rows[id]
+		if gr == nil || !reflect.DeepEqual(gr.base, wr.base) || gr.seq != wr.seq {
+			t.Fatalf("%s: row %s:\n got %#v\nwant %#v", name, id, gr, wr)
+		}
+	}
+	if g, w := indexContents(got), indexContents(want); !reflect.DeepEqual(g, w) {
+		t.Fatalf("%s: indexes differ:\n got %v\nwant %v", name, g, w)
+	}
 }
 
 // indexContents lists a table's equality indexes as column -> key -> ids.

@@ -38,24 +38,6 @@ func storedKeys(t *testing.T, store storage.Store, bucket string) []string {
 	return keys
 }
 
-// sameRows fails unless got holds exactly want's rows (cells, types,
-// sequence numbers) and, when built, the same indexes.
-func sameRows(t *testing.T, name string, got, want *table) {
-	t.Helper()
-	if len(got.rows) != len(want.rows) {
-		t.Fatalf("%s: %d rows, want %d", name, len(got.rows), len(want.rows))
-	}
-	for id, wr := range want.rows {
-		gr := got.rows[id]
-		if gr == nil || !reflect.DeepEqual(gr.base, wr.base) || gr.seq != wr.seq {
-			t.Fatalf("%s: row %s:\n got %#v\nwant %#v", name, id, gr, wr)
-		}
-	}
-	if g, w := indexContents(got), indexContents(want); !reflect.DeepEqual(g, w) {
-		t.Fatalf("%s: indexes differ:\n got %v\nwant %v", name, g, w)
-	}
-}
-
 func insertThings(t *testing.T, db *DB, n int) []string {
 	t.Helper()
 	ids := make([]string, 0, n)

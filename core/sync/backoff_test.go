@@ -23,18 +23,20 @@ func TestBackoffDelay_CapsAndJitter(t *testing.T) {
 	}
 }
 
-func TestReconnect_BackoffGrowsCappedJitteredAndResetsAfterWelcome(t *testing.T) {
-	var refuse atomic.Bool
+// refusingEnv is an env whose dials fail while refuse is set (it starts
+// set), and backoffs lists the reconnect delays the client has armed.
+func refusingEnv(t *testing.T) (e *env, refuse *atomic.Bool, backoffs func() []time.Duration) {
+	refuse = new(atomic.Bool)
 	refuse.Store(true)
 	const dead, beat = 7 * time.Minute, 6 * time.Minute
-	e := newEnv(t, func(o *Options) { o.DeadAfter, o.HeartbeatInterval = dead, beat })
+	e = newEnv(t, func(o *Options) { o.DeadAfter, o.HeartbeatInterval = dead, beat })
 	e.pipe.OnDial = func(string) error {
 		if refuse.Load() {
 			return errors.New("connection refused")
 		}
 		return nil
 	}
-	backoffs := func() []time.Duration {
+	backoffs = func() []time.Duration {
 		var out []time.Duration
 		for _, d := range e.clock.recorded() {
 			if d != dead && d != beat {
@@ -43,6 +45,11 @@ func TestReconnect_BackoffGrowsCappedJitteredAndResetsAfterWelcome(t *testing.T)
 		}
 		return out
 	}
+	return e, refuse, backoffs
+}
+
+func TestReconnect_BackoffGrowsCappedJitteredAndResetsAfterWelcome(t *testing.T) {
+	e, refuse, backoffs := refusingEnv(t)
 	e.c.Start()
 	const attempts = 12
 	for i := 0; i < attempts; i++ {
@@ -94,25 +101,7 @@ func slices_max(ds []time.Duration) time.Duration {
 // Reconnect ends a reconnect delay at once and starts the delays over; in
 // any other state it does nothing.
 func TestReconnect_DialsAtOnceWhileWaitingAndOnlyThen(t *testing.T) {
-	var refuse atomic.Bool
-	refuse.Store(true)
-	const dead, beat = 7 * time.Minute, 6 * time.Minute
-	e := newEnv(t, func(o *Options) { o.DeadAfter, o.HeartbeatInterval = dead, beat })
-	e.pipe.OnDial = func(string) error {
-		if refuse.Load() {
-			return errors.New("connection refused")
-		}
-		return nil
-	}
-	backoffs := func() []time.Duration {
-		var out []time.Duration
-		for _, d := range e.clock.recorded() {
-			if d != dead && d != beat {
-				out = append(out, d)
-			}
-		}
-		return out
-	}
+	e, refuse, backoffs := refusingEnv(t)
 	e.c.Start()
 	// Grow the delay: eight failed attempts.
 	for i := 0; i < 8; i++ {
