@@ -186,13 +186,27 @@ var suites = []suite{
 	{
 		title:   "Local engine (core/engine)",
 		pkg:     "./core/engine",
-		pattern: ".",
+		pattern: "BenchmarkInsertToCallback|BenchmarkEqualityQuery",
 		args:    []string{"-benchtime", "3000x"},
 		notes: func(res map[string][]float64) []string {
 			return []string{
 				ratio(res, "BenchmarkInsertToCallback/rows=1000", "BenchmarkInsertToCallback/rows=100000", 2, "insert-to-callback, 100k rows vs 1k rows"),
 				ratio(res, "BenchmarkEqualityQuery/rows=1000", "BenchmarkEqualityQuery/rows=100000", 2, "indexed equality query, 100k rows vs 1k rows"),
 				under(res, "BenchmarkEqualityQuery/rows=100000", 1e6, "indexed equality query on 100k rows"),
+			}
+		},
+	},
+	{
+		// What a browser tab pays to read a table and to pack it (pack.go),
+		// measured natively: the browser section has the wasm figures.
+		title:   "Loading and packing 10k rows (core/engine, natively)",
+		pkg:     "./core/engine",
+		pattern: "BenchmarkLoadRows|BenchmarkCompact",
+		args:    []string{"-benchmem"},
+		notes: func(res map[string][]float64) []string {
+			return []string{
+				fmt.Sprintf("loading 10k rows, binary vs legacy JSON form: %.2fx the time", median(res["BenchmarkLoadRows/binary"])/median(res["BenchmarkLoadRows/json"])),
+				fmt.Sprintf("a compaction of 10k rows (stored bytes copied into packs, under the engine's lock): %s", human(median(res["BenchmarkCompact"]))),
 			}
 		},
 	},
