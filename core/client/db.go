@@ -92,6 +92,11 @@ type Db struct {
 	presentedExp, acceptedExp time.Time
 	renew                     clock.Timer
 	serverSub                 map[string]int // query key -> live local subscriptions using it
+	// unsent are retained server queries the sync client refused, on
+	// tables this Db did not know yet (a UseSchema still under way);
+	// UseSchema sends them. subMu orders those sends (see subscribeServer).
+	unsent map[string]*query.Query
+	subMu  gosync.Mutex
 	pruneOnce                 gosync.Once    // see SaveResult
 	errs                      errListeners
 }
@@ -409,9 +414,23 @@ func (db *Db) UpdateAuthToken(token *string) error {
 	return nil
 }
 
-// UseSchema adds tables (e.g. from the TypeScript app definition).
+// UseSchema adds tables (e.g. from the TypeScript app definition), then
+// subscribes at the server the retained queries that waited for them.
 func (db *Db) UseSchema(ctx context.Context, s *schema.Schema) error {
-	return db.engine.Extend(ctx, s)
+	if err := db.engine.Extend(ctx, s); err != nil {
+		return err
+	}
+	if db.sync == nil {
+		return nil
+	}
+	db.subMu.Lock()
+	defer db.subMu.Unlock()
+	for key, q := range db.unsent {
+		if db.sync.Subscribe(subID(key), q) == nil {
+			delete(db.unsent, key)
+		}
+	}
+	return nil
 }
 
 func (db *Db) actor() engine.Actor { return engine.Actor{Session: db.auth.get().Session} }
@@ -524,9 +543,25 @@ func (db *Db) ensureServerSub(q *query.Query) string {
 	db.serverSub[key] = n + 1
 	db.mu.Unlock()
 	if n == 0 {
-		db.sync.Subscribe(subID(key), q)
+		db.subscribeServer(key, q)
 	}
 	return key
+}
+
+// subscribeServer subscribes q at the server. The sync client refuses a
+// query on a table the Db does not know yet: another tab's query can reach
+// the leader before the leader's own UseSchema has loaded the table. Such
+// a query waits in unsent for UseSchema. Both hold subMu, so a refusal is
+// recorded before a UseSchema that completes afterwards looks.
+func (db *Db) subscribeServer(key string, q *query.Query) {
+	db.subMu.Lock()
+	defer db.subMu.Unlock()
+	if err := db.sync.Subscribe(subID(key), q); err != nil {
+		if db.unsent == nil {
+			db.unsent = map[string]*query.Query{}
+		}
+		db.unsent[key] = q
+	}
 }
 
 func (db *Db) releaseServerSub(key string) {
@@ -541,6 +576,9 @@ func (db *Db) releaseServerSub(key string) {
 	}
 	db.mu.Unlock()
 	if last {
+		db.subMu.Lock()
+		delete(db.unsent, key)
+		db.subMu.Unlock()
 		db.sync.Unsubscribe(subID(key))
 	}
 }

@@ -10,8 +10,10 @@ import (
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/identity"
+	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
+	"github.com/jazzgo/jazz-tools/core/session"
 	"github.com/jazzgo/jazz-tools/core/storage"
 	"github.com/jazzgo/jazz-tools/core/sync"
 )
@@ -473,5 +475,57 @@ func TestOpen_BackgroundStartsSyncAndIdentityIsUsed(t *testing.T) {
 	defer cancel()
 	if _, err := pipe.Accept(ctx); err != nil {
 		t.Fatalf("no connection once the background work ran: %v", err)
+	}
+}
+
+// A retained server query on a table the Db does not know yet (another
+// tab's query reaching the leader before the leader's own UseSchema has
+// loaded the table) is subscribed at the server once UseSchema adds the
+// table, not dropped.
+func TestRetainServerQuery_BeforeUseSchemaIsSentAfterIt(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pipe := sync.NewPipe()
+	db, err := Open(ctx, Options{Config: Config{AppID: "app", Secret: tabSecret, ServerURL: "ws://server.test"}, Transport: pipe})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	conn, err := pipe.Accept(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func() *protocol.Frame {
+		t.Helper()
+		b, err := conn.Read(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := protocol.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	if f := read(); f.Type != protocol.THello {
+		t.Fatalf("first frame %q", f.Type)
+	}
+	welcome, _ := protocol.Encode(protocol.TWelcome, &protocol.Welcome{V: protocol.Version, Session: &session.Session{UserID: db.GetAuthState().Session.UserID, AuthMode: session.LocalFirst}})
+	if err := conn.Write(ctx, welcome); err != nil {
+		t.Fatal(err)
+	}
+	q := &query.Query{Table: "todos"}
+	db.RetainServerQuery(q) // todos is not known yet
+	if err := db.UseSchema(ctx, todosSchema(t)); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		f := read()
+		if f.Type == protocol.TSub {
+			if s := f.Body.(*protocol.Sub); s.Query.Table != "todos" {
+				t.Fatalf("subscribed %+v", s.Query)
+			}
+			return
+		}
 	}
 }
