@@ -359,7 +359,8 @@ func TestColIndex_BuiltOnFirstUseThenMaintained(t *testing.T) {
 	if built != 3 {
 		t.Fatalf("%d indexes built, want the 3 the test built", built)
 	}
-	// A query on a built index finds the same rows as a scan.
+	// A query builds the index of the column it filters on, and finds the
+	// same rows as a scan.
 	rows, err := db.All(sys, mustQuery(t, `{"table":"things","where":{"eq":[{"col":"s"},{"value":"v7"}]}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -376,18 +377,8 @@ func TestColIndex_BuiltOnFirstUseThenMaintained(t *testing.T) {
 	if tb.index["r"].keys != nil {
 		t.Fatal("an index no query used was built")
 	}
-	// The first query on a column scans; the second builds its index.
-	onR := mustQuery(t, `{"table":"things","where":{"eq":[{"col":"r"},{"value":null}]}}`)
-	first, err := db.All(sys, onR)
-	if err != nil || tb.index["r"].keys != nil {
-		t.Fatalf("the first query on r built its index (%v)", err)
-	}
-	second, err := db.All(sys, onR)
-	if err != nil || tb.index["r"].keys == nil {
-		t.Fatalf("the second query on r did not build its index (%v)", err)
-	}
-	if len(first) != len(second) || len(first) == 0 {
-		t.Fatalf("the scan found %d rows, the index %d", len(first), len(second))
+	if _, err := db.All(sys, mustQuery(t, `{"table":"things","where":{"eq":[{"col":"r"},{"value":null}]}}`)); err != nil || tb.index["r"].keys == nil {
+		t.Fatalf("a query on r did not build its index (%v)", err)
 	}
 }
 

@@ -91,14 +91,14 @@ func (db *DB) checkQuery(q *query.Query) (*table, error) {
 
 // matching returns the visible rows of t that satisfy q and that a may read,
 // starting from the smallest equality index that applies (building the
-// indexes of the columns q filters on, the second time; see colIndex).
+// indexes of the columns q filters on, the first time).
 func (db *DB) matching(a Actor, t *table, q *query.Query) []*row {
 	var best rowSet
 	indexed := false
 	for col, v := range q.EqualityTerms() {
 		ci, ok := t.index[col]
-		if !ok || ci.asked.Add(1) == 1 {
-			continue // not indexed, or its first query: a scan (see colIndex)
+		if !ok {
+			continue
 		}
 		k, ok := indexKey(v)
 		if !ok {

@@ -7,7 +7,6 @@ import (
 	"math"
 	"strconv"
 	"sync"
-	"sync/atomic"
 
 	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/schema"
@@ -181,24 +180,17 @@ func appendNumberKey(b []byte, f float64) []byte {
 // colIndex is the equality index of one column: value key (indexKey) to
 // the visible rows holding it.
 //
-// It is built by a query that filters on the column (the second such
-// query, below) rather than when the table loads: a browser tab loads
-// every row of a table when the page first uses it, and many columns (titles, authors, timestamps) are never
+// It is built the first time a query filters on the column rather than when
+// the table loads: a browser tab loads every row of a table when the page
+// first uses it, and many columns (titles, authors, timestamps) are never
 // filtered on by equality, so indexing them up front only delays the first
 // result and holds memory. A query may build it under the DB's read lock,
 // concurrently with other queries, hence the Once; writers hold the write
 // lock, so they find it either unbuilt (and leave it to be built from the
 // rows) or complete, and keep it up to date (table.indexRow).
-//
-// The column's first equality query scans the table instead (see matching):
-// a scan reads each row once, where building also inserts every row into
-// the index and then reads the matching ones again, about twice the work
-// (and the cost of a browser tab's first query over a table it just
-// loaded). The second query on the column builds the index.
 type colIndex struct {
-	once  sync.Once
-	keys  map[string]rowSet // nil until built
-	asked atomic.Int32      // equality queries on the column so far
+	once sync.Once
+	keys map[string]rowSet // nil until built
 }
 
 // built returns the index of column col of t, building it if needed. The
