@@ -110,7 +110,20 @@ function spawnUntil(name, cmd, args, re, opts = {}) {
  * issuer) and issuer. ttl: the issuer's JWT lifetime in seconds; refreshDelayMs
  * makes its /refresh slow.
  */
-export async function startStack({ ttl = 60, refreshDelayMs = 0 } = {}) {
+export async function startStack(options = {}) {
+  // The server's port is picked before the issuer starts (the issuer must
+  // know the server's URL), so another process can take it in between:
+  // then the server cannot bind, and the whole stack starts again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOnce(options);
+    } catch (e) {
+      if (attempt >= 3 || !/address already in use/.test(String(e?.message))) throw e;
+    }
+  }
+}
+
+async function startStackOnce({ ttl = 60, refreshDelayMs = 0 } = {}) {
   if (!existsSync(SERVER_BIN)) throw new Error(`${SERVER_BIN} is missing: run ./build.sh build`);
   if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: npm run bundle (web/examples)`);
   const dataDir = mkdtempSync(join(tmpdir(), "jazz-e2e-data-"));
@@ -138,6 +151,7 @@ export async function startStack({ ttl = 60, refreshDelayMs = 0 } = {}) {
     await server.done;
   } catch (e) {
     await issuer.stop();
+    rmSync(dataDir, { recursive: true, force: true });
     throw e;
   }
   const stack = {
