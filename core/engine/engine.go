@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -283,6 +284,9 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 			return fmt.Errorf("%w: pack key %q outside %q", ErrCorrupt, k, prefix)
 		}
 		n := binary.BigEndian.Uint32(k[len(prefix):])
+		if n == math.MaxUint32 {
+			return fmt.Errorf("%w: pack number %d out of range", ErrCorrupt, n)
+		}
 		if err := packEntries(v, add); err != nil {
 			return fmt.Errorf("%w: pack %s/%d: %v", ErrCorrupt, t.def.Name, n, err)
 		}

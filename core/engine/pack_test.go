@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"testing"
@@ -239,13 +240,14 @@ func TestPacks_CorruptPackIsErrCorrupt(t *testing.T) {
 	s := schemaOf(t, codecTable(t))
 	good := storedRow(t, 1, map[string]cell{schema.ColCreatedAt: {V: int64(1), T: tsA}})
 	for name, op := range map[string]storage.Op{
-		"unknown format":  storage.Put(bucketPacks, packKey("things", 0), append([]byte{0x01}, packOf([2][]byte{[]byte("a"), good})[1:]...)),
-		"empty":           storage.Put(bucketPacks, packKey("things", 0), nil),
-		"truncated id":    storage.Put(bucketPacks, packKey("things", 0), []byte{packFormatV1, 9, 'a'}),
-		"truncated row":   storage.Put(bucketPacks, packKey("things", 0), packOf([2][]byte{[]byte("a"), good})[:len(good)]),
-		"bad row":         storage.Put(bucketPacks, packKey("things", 0), packOf([2][]byte{[]byte("a"), {0xff, 1, 2}})),
-		"short key":       storage.Put(bucketPacks, []byte("things\x00\x01"), packOf([2][]byte{[]byte("a"), good})),
-		"huge entry size": storage.Put(bucketPacks, packKey("things", 0), binary.AppendUvarint([]byte{packFormatV1}, 1<<62)),
+		"unknown format":   storage.Put(bucketPacks, packKey("things", 0), append([]byte{0x01}, packOf([2][]byte{[]byte("a"), good})[1:]...)),
+		"empty":            storage.Put(bucketPacks, packKey("things", 0), nil),
+		"truncated id":     storage.Put(bucketPacks, packKey("things", 0), []byte{packFormatV1, 9, 'a'}),
+		"truncated row":    storage.Put(bucketPacks, packKey("things", 0), packOf([2][]byte{[]byte("a"), good})[:len(good)]),
+		"bad row":          storage.Put(bucketPacks, packKey("things", 0), packOf([2][]byte{[]byte("a"), {0xff, 1, 2}})),
+		"short key":        storage.Put(bucketPacks, []byte("things\x00\x01"), packOf([2][]byte{[]byte("a"), good})),
+		"huge entry size":  storage.Put(bucketPacks, packKey("things", 0), binary.AppendUvarint([]byte{packFormatV1}, 1<<62)),
+		"last pack number": storage.Put(bucketPacks, packKey("things", math.MaxUint32), packOf([2][]byte{[]byte("a"), good})),
 	} {
 		t.Run(name, func(t *testing.T) {
 			store := storage.NewMemory()
