@@ -67,7 +67,9 @@ func packEntries(p []byte, fn func(id, v []byte) error) error {
 		if w <= 0 || n > uint64(len(p)-w) {
 			return nil, errors.New("truncated pack entry")
 		}
-		b := p[w : w+int(n)]
+		// Capped: rows keep these slices (row.stored), and an append to
+		// one must not write over the next entry.
+		b := p[w : w+int(n) : w+int(n)]
 		p = p[w+int(n):]
 		return b, nil
 	}
