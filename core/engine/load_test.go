@@ -209,17 +209,18 @@ func TestDecodeRowState_ForwardedRowsMergeIntoAnotherReplica(t *testing.T) {
 }
 
 // BenchmarkLoadRows is a browser cold start without the browser: Extend
-// loading 10k todos-like rows from the store, in the binary form and in the
-// legacy JSON form it replaced.
+// loading 10k todos-like rows from the store, in the binary form (one row
+// per value, and packed: pack.go) and in the legacy JSON form it replaced.
 func BenchmarkLoadRows(b *testing.B) {
 	ctx := context.Background()
 	def := codecTable(b)
 	s := schemaOf(b, def)
 	const n = 10_000
-	for _, form := range []string{"binary", "json"} {
+	for _, form := range []string{"binary", "packed", "json"} {
 		b.Run(form, func(b *testing.B) {
 			store := storage.NewMemory()
 			ops := make([]storage.Op, 0, n)
+			var entries [][2][]byte
 			for i := 0; i < n; i++ {
 				vals, err := def.ValidateInsert(map[string]any{"s": fmt.Sprint("todo number ", i), "b": i%3 == 0, "i": i, "ts": int64(1e12) + int64(i), "r": "0190b2a0-0000-7000-8000-000000000001"})
 				if err != nil {
@@ -229,7 +230,7 @@ func BenchmarkLoadRows(b *testing.B) {
 				ts.Logical = uint32(i)
 				cells := (&Change{Kind: KindInsert, TS: ts, By: "alice", Values: vals}).cells()
 				var v []byte
-				if form == "binary" {
+				if form != "json" {
 					v, err = encodeStored(cells, uint64(i+1))
 				} else {
 					v, err = json.Marshal(struct {
@@ -240,7 +241,15 @@ func BenchmarkLoadRows(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				ops = append(ops, storage.Put(bucketRows, rowKey("things", fmt.Sprintf("0190b2a0-0000-7000-8000-%012d", i)), v))
+				id := fmt.Sprintf("0190b2a0-0000-7000-8000-%012d", i)
+				if form == "packed" {
+					entries = append(entries, [2][]byte{[]byte(id), v})
+					continue
+				}
+				ops = append(ops, storage.Put(bucketRows, rowKey("things", id), v))
+			}
+			if form == "packed" {
+				ops = append(ops, storage.Put(bucketPacks, packKey("things", 0), packOf(entries...)))
 			}
 			if err := store.Apply(ctx, ops); err != nil {
 				b.Fatal(err)
