@@ -56,6 +56,11 @@ type Options struct {
 	// Logger receives diagnostics (never credentials); nil discards them.
 	// A *slog.Logger is one (see sync.Logger).
 	Logger sync.Logger
+	// PackRows keeps the store's tables packed, many rows to a value
+	// (engine.Options.PackRows), for a store where each value read costs
+	// (IndexedDB) and that outlives the Db. Only the one writer of a store
+	// may set it: the browser's leader tab does, a follower does not.
+	PackRows bool
 	// Identity is the local-first identity of Config.Secret when the caller
 	// has it already (StorageName returns it); nil derives it.
 	Identity *identity.Identity
@@ -95,10 +100,10 @@ type Db struct {
 	// unsent are retained server queries the sync client refused, on
 	// tables this Db did not know yet (a UseSchema still under way);
 	// UseSchema sends them. subMu orders those sends (see subscribeServer).
-	unsent map[string]*query.Query
-	subMu  gosync.Mutex
-	pruneOnce                 gosync.Once    // see SaveResult
-	errs                      errListeners
+	unsent    map[string]*query.Query
+	subMu     gosync.Mutex
+	pruneOnce gosync.Once // see SaveResult
+	errs      errListeners
 }
 
 // Open creates a Db from opts: it derives the session from the config,
@@ -149,10 +154,8 @@ func Open(ctx context.Context, opts Options) (*Db, error) {
 		// A reopened client can then show live query results at once
 		// (SaveResult, CachedResult).
 		CacheResults: true,
-		// Tables then load from a few large values (engine/pack.go). A
-		// follower tab does not write the store, so it does not compact.
-		PackRows: !isFollowerStore(opts.Store),
-		OnError:  db.report,
+		PackRows:     opts.PackRows,
+		OnError:      db.report,
 	})
 	if err != nil {
 		return nil, err

@@ -94,11 +94,6 @@ func LeaderStore(s storage.Store, tap func(batch []byte)) storage.Store {
 // dropped (the leader makes them), Close leaves s open.
 func FollowerStore(s storage.Store) storage.Store { return &sharedStore{s: s, readOnly: true} }
 
-func isFollowerStore(s storage.Store) bool {
-	t, ok := s.(*sharedStore)
-	return ok && t.readOnly
-}
-
 func (t *sharedStore) Get(ctx context.Context, bucket string, key []byte) ([]byte, bool, error) {
 	return t.s.Get(ctx, bucket, key)
 }

@@ -322,9 +322,10 @@ func TestTabs_LeaderCompactsWithoutBatchesForFollowers(t *testing.T) {
 	shared := storage.NewMemory()
 	var b batches
 	leader, err := Open(ctx, Options{
-		Config: Config{AppID: "app", Secret: tabSecret},
-		Bundle: &bundle.Bundle{Version: bundle.Version, Schema: todosSchema(t)},
-		Store:  LeaderStore(shared, b.tap),
+		Config:   Config{AppID: "app", Secret: tabSecret},
+		Bundle:   &bundle.Bundle{Version: bundle.Version, Schema: todosSchema(t)},
+		Store:    LeaderStore(shared, b.tap),
+		PackRows: true,
 	})
 	if err != nil {
 		t.Fatal(err)

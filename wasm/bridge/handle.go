@@ -127,7 +127,7 @@ func createDb(ctx context.Context, cfgJSON string, early js.Value) (*handle, err
 			h.tabs, lead = nil, nil
 		}
 	}
-	guess := earlyName(early)
+	guess := idbstore.EarlyName(early)
 	if guess != "" && canShare {
 		startLead(guess)
 	}
@@ -186,19 +186,6 @@ func createDb(ctx context.Context, cfgJSON string, early js.Value) (*handle, err
 	return h, nil
 }
 
-// earlyName is the name of the database the page opened early (see
-// idbstore.OpenEarly), or "".
-func earlyName(early js.Value) string {
-	if early.Type() != js.TypeObject {
-		return ""
-	}
-	n, err := jsutil.Get(early, "name")
-	if err != nil || n.Type() != js.TypeString {
-		return ""
-	}
-	return n.String()
-}
-
 // openStore opens the IndexedDB database name, or memory when asked to or
 // when IndexedDB cannot be used (Node, some private modes). early is the
 // page's guess at the database, opened while the core loaded (see
@@ -250,6 +237,9 @@ func (h *handle) openDb(ctx context.Context, r role) (*client.Db, error) {
 		// The Db's Close writes out what is queued.
 		queue = storage.NewWriteBehind(opts.Store, h.storageFailed)
 		opts.Store = queue
+		// And every value IndexedDB reads costs: keep tables packed
+		// (engine/pack.go). This tab is the store's one writer.
+		opts.PackRows = true
 	}
 	db, err := client.Open(ctx, opts)
 	if err != nil {

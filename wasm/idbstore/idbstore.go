@@ -132,15 +132,24 @@ func requestPersistence() {
 	})
 }
 
-// adopt takes early's connection if it is for this database (see
-// OpenEarly), or returns nil.
-func (s *Store) adopt(ctx context.Context, early js.Value) *conn {
+// EarlyName is the name of the database early is opening (see OpenEarly),
+// or "" when early is not such an object.
+func EarlyName(early js.Value) string {
 	if early.Type() != js.TypeObject {
-		return nil
+		return ""
 	}
 	// early comes from the page: read it as untrusted (see jsutil.Get).
 	n, err := jsutil.Get(early, "name")
-	if err != nil || n.Type() != js.TypeString || n.String() != s.name {
+	if err != nil || n.Type() != js.TypeString {
+		return ""
+	}
+	return n.String()
+}
+
+// adopt takes early's connection if it is for this database (see
+// OpenEarly), or returns nil.
+func (s *Store) adopt(ctx context.Context, early js.Value) *conn {
+	if EarlyName(early) != s.name {
 		return nil
 	}
 	ready, err := jsutil.Get(early, "ready")
