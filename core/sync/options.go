@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"strings"
 	"time"
 
@@ -141,27 +140,57 @@ func (o *Options) normalize() (string, error) {
 	return u, nil
 }
 
-// endpoint turns the configured URL into the WebSocket address.
+// endpoint turns the configured URL into the WebSocket address: http(s)
+// becomes ws(s), and a URL with no path gets the app's endpoint path.
+//
+// It is parsed by hand rather than with net/url, which (with net/netip and
+// unique behind it) is a tenth of the browser client's Go code besides
+// ours, and costs every page load its compilation and initialisation for
+// this one call. The browser's WebSocket checks the rest of the address.
 func endpoint(raw, appID string) (string, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", fmt.Errorf("sync: bad URL: %w", err)
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		return "", fmt.Errorf("sync: URL %q must be ws(s):// or http(s)://", raw)
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "ws", "wss":
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
+	switch strings.ToLower(scheme) {
+	case "ws", "http":
+		scheme = "ws"
+	case "wss", "https":
+		scheme = "wss"
 	default:
 		return "", fmt.Errorf("sync: URL %q must be ws(s):// or http(s)://", raw)
 	}
-	if u.Host == "" {
+	if strings.ContainsAny(rest, "#\\") || strings.ContainsFunc(rest, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return "", fmt.Errorf("sync: URL %q has a fragment, a backslash, a space or a control character", raw)
+	}
+	end := strings.IndexAny(rest, "/?")
+	if end < 0 {
+		end = len(rest)
+	}
+	host, path := rest[:end], rest[end:]
+	if host == "" {
 		return "", fmt.Errorf("sync: URL %q has no host", raw)
 	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = "/apps/" + appID + "/ws"
-		u.RawPath = "/apps/" + url.PathEscape(appID) + "/ws"
+	if path == "" || path == "/" || path[0] == '?' || strings.HasPrefix(path, "/?") {
+		path = "/apps/" + escapeSegment(appID) + "/ws" + path[strings.IndexByte(path+"?", '?'):]
 	}
-	return u.String(), nil
+	return scheme + "://" + host + path, nil
+}
+
+// escapeSegment percent-encodes s as one path segment, keeping what RFC 3986
+// allows there unencoded (as net/url.PathEscape does).
+func escapeSegment(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~$&+,:;=@", c) >= 0 {
+			b.WriteByte(c)
+			continue
+		}
+		b.WriteByte('%')
+		b.WriteByte(hex[c>>4])
+		b.WriteByte(hex[c&15])
+	}
+	return b.String()
 }

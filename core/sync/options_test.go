@@ -8,6 +8,9 @@ func TestEndpoint(t *testing.T) {
 		"https://jazz.example/":        "wss://jazz.example/apps/app%2F1/ws",
 		"ws://127.0.0.1:1/custom/path": "ws://127.0.0.1:1/custom/path",
 		"WSS://h/x?y=1":                "wss://h/x?y=1",
+		"http://h?x=1":                 "ws://h/apps/app%2F1/ws?x=1",
+		"HTTPS://[::1]:9/?x=1":         "wss://[::1]:9/apps/app%2F1/ws?x=1",
+		"ws://h/a%20b":                 "ws://h/a%20b",
 	}
 	for in, want := range cases {
 		got, err := endpoint(in, "app/1")
@@ -15,10 +18,14 @@ func TestEndpoint(t *testing.T) {
 			t.Errorf("endpoint(%q) = %q, %v; want %q", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "ftp://h", "http://", "://x"} {
+	for _, bad := range []string{"", "ftp://h", "http://", "://x", "http:/h", "h:8080", "http://?x=1", "http:///x",
+		"ws://h/#f", "ws://h x/", "ws://h/\\x", "ws://h/\x00", "ws://h/\n"} {
 		if _, err := endpoint(bad, "a"); err == nil {
 			t.Errorf("endpoint(%q) accepted", bad)
 		}
+	}
+	if got, _ := endpoint("ws://h", "a b/é~$"); got != "ws://h/apps/a%20b%2F%C3%A9~$/ws" {
+		t.Errorf("app id escaped as %q", got)
 	}
 }
 

@@ -39,6 +39,7 @@ var forbidden = []struct{ pkg, why string }{
 	{"github.com/golang-jwt/jwt/v5/request", "reads tokens out of HTTP requests: server-side"},
 	{"github.com/MicahParks/keyfunc", "JWKS fetching: the server verifies tokens, the client never does"},
 	{"net/http", "the browser does HTTP and TLS itself; net/http links TLS, x509 and RSA (~0.4 MB brotli). The client dials through wasm/jsws"},
+	{"net/url", "with net/netip and unique, about 0.18 MB raw compiled and initialised at every page load; core/sync parses its one URL by hand"},
 	{"crypto/tls", "the browser's WebSocket does TLS"},
 	{"crypto/x509", "certificates are the browser's business"},
 	{"nhooyr.io/websocket", "the native transport; the browser build uses wasm/jsws"},
