@@ -53,7 +53,6 @@ func Install() js.Value {
 		return installed
 	}
 	initGlue()
-	initClosedMethods()
 	core := js.Global().Get("Object").New()
 	core.Set("version", Version)
 	// These live as long as the page: never released.
@@ -110,5 +109,6 @@ func announce(core js.Value) {
 }
 
 // LiveFuncs is how many js.Funcs the bridge made and has not released
-// (the page-lifetime ones included).
+// (the page-lifetime ones made at Install included; the closed-handle
+// methods, made at the first close, are not counted: see closedMethods).
 func LiveFuncs() int { return jsutil.LiveFuncs() }

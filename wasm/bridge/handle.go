@@ -815,6 +815,7 @@ func (h *handle) close(ctx context.Context) (any, error) {
 		err = cerr
 	}
 	// Later calls get ClosedError from shared functions, not a released one.
+	closedOnce.Do(initClosedMethods)
 	for name, f := range h.methods {
 		if c, ok := closedMethods[name]; ok {
 			h.obj.Set(name, c)
@@ -829,18 +830,27 @@ func (h *handle) close(ctx context.Context) (any, error) {
 }
 
 // closedMethods answer every call on a closed handle; they live as long as
-// the page and are shared by every closed handle.
-var closedMethods = map[string]js.Value{}
+// the page and are shared by every closed handle. They are made at the
+// first close, not at start: a page that never closes a Db never pays for
+// them, and every page load pays for what Install does. Three plain
+// js.Funcs serve every name; they are not counted by LiveFuncs, so a count
+// taken before the first close still balances after it.
+var (
+	closedOnce    gosync.Once
+	closedMethods map[string]js.Value
+)
 
 func initClosedMethods() {
 	closedErr := jserr.Describe(client.ErrClosed)
+	throws := exported(js.FuncOf(func(js.Value, []js.Value) any { return thrown(closedErr) }))
+	rejects := exported(js.FuncOf(func(js.Value, []js.Value) any { return rejected(closedErr) }))
+	closedMethods = map[string]js.Value{
+		"close": exported(js.FuncOf(func(js.Value, []js.Value) any { return promiseCtor.Call("resolve", js.Undefined()) })),
+	}
 	for _, name := range []string{"useSchema", "subscribe", "getAuthState", "onAuthChanged", "updateAuthToken", "onJWTExpired", "onError", "storageMode", "storageName"} {
-		closedMethods[name] = exported(syncFunc(func([]js.Value) (any, error) { return nil, client.ErrClosed }))
+		closedMethods[name] = throws
 	}
 	for _, name := range []string{"all", "one", "insert", "update", "delete", "getLocalFirstIdentityProof"} {
-		closedMethods[name] = exported(jsutil.FuncOf(func(js.Value, []js.Value) any { return rejected(closedErr) }))
+		closedMethods[name] = rejects
 	}
-	closedMethods["close"] = exported(jsutil.FuncOf(func(js.Value, []js.Value) any {
-		return promiseCtor.Call("resolve", js.Undefined())
-	}))
 }
