@@ -252,14 +252,19 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 	)
 	keep := db.opts.PackRows // row.stored; only packing needs it
 	add := func(rid, v []byte) error {
-		cells, seq, err := d.decode(v)
-		if err != nil {
-			return d.corrupt(string(rid), err)
-		}
 		if len(chunk) == cap(chunk) {
 			chunk = make([]row, 0, 256)
 		}
-		chunk = append(chunk, row{base: cells, view: cells, seq: seq})
+		if seq, visible, ok := d.checkEncoded(v); ok {
+			// Kept encoded (lazyrow.go).
+			chunk = append(chunk, row{enc: v, encVisible: visible, seq: seq})
+		} else {
+			cells, seq, err := d.decode(v)
+			if err != nil {
+				return d.corrupt(string(rid), err)
+			}
+			chunk = append(chunk, row{base: cells, view: cells, seq: seq})
+		}
 		if keep {
 			chunk[len(chunk)-1].stored = v
 		}
@@ -296,6 +301,8 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 	if err != nil {
 		return err
 	}
+	// A write after this load must order after every cell it may overwrite.
+	db.hlc.Raise(d.latest)
 	text := string(ids)
 	if len(t.rows) == 0 {
 		t.rows = make(map[string]*row, len(loaded))
@@ -320,6 +327,8 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 			if indexed {
 				t.indexRow(old, false)
 			}
+			t.materialize(old)
+			t.materialize(r)
 			merge(old.base, r.base)
 			old.seq = max(old.seq, r.seq)
 			old.stored = nil // neither version, now
@@ -476,6 +485,7 @@ func (t *table) row(rid string) *row {
 		r.view = r.base
 		t.rows[rid] = r
 	}
+	t.materialize(r) // the callers change it
 	return r
 }
 

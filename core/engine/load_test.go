@@ -73,7 +73,8 @@ func sameRows(t *testing.T, name string, got, want *table) {
 	}
 	for id, wr := range want.rows {
 		gr := got.rows[id]
-		if gr == nil || !reflect.DeepEqual(gr.base, wr.base) || gr.seq != wr.seq {
+		// Compared by contents: a loaded row may still be encoded (lazyrow.go).
+		if gr == nil || !reflect.DeepEqual(got.baseCopy(gr), want.baseCopy(wr)) || gr.seq != wr.seq || gr.visible() != wr.visible() {
 			t.Fatalf("%s: row %s:\n got %#v\nwant %#v", name, id, gr, wr)
 		}
 	}
@@ -168,7 +169,7 @@ func TestLoad_ReadsLegacyJSONRows(t *testing.T) {
 		t.Fatalf("rewritten row starts with %q", v[:1])
 	}
 	again := openOver(t, store, s).tables["things"].rows[id]
-	if !reflect.DeepEqual(again.base, db.tables["things"].rows[id].base) {
+	if !reflect.DeepEqual(openOver(t, store, s).tables["things"].baseCopy(again), db.tables["things"].baseCopy(db.tables["things"].rows[id])) {
 		t.Fatalf("after rewrite:\n got %#v\nwant %#v", again.base, db.tables["things"].rows[id].base)
 	}
 }

@@ -166,7 +166,7 @@ func TestPacks_TailAndPackVersionsMergeCellByCell(t *testing.T) {
 		tb := db.tables["things"]
 		r1 := tb.rows["r1"]
 		want := withCells(map[string]cell{"s": {V: "tail's", T: newer}, "b": {V: true, T: newer}, "i": {V: int64(3), T: older}})
-		if len(tb.rows) != 2 || r1 == nil || !reflect.DeepEqual(r1.base, want) || r1.seq != 9 || !reflect.DeepEqual(r1.view, want) {
+		if len(tb.rows) != 2 || r1 == nil || !reflect.DeepEqual(tb.baseCopy(r1), want) || r1.seq != 9 || !reflect.DeepEqual(tb.cellsOf(r1), want) {
 			t.Fatalf("PackRows=%v: %d rows; r1 = %#v, want base %#v at seq 9", packRows, len(tb.rows), r1, want)
 		}
 		if packRows && (len(tb.tail) != 1 || tb.packs != 1) {
@@ -184,7 +184,7 @@ func TestPacks_TailAndPackVersionsMergeCellByCell(t *testing.T) {
 				t.Fatalf("tail after compaction: %q", tail)
 			}
 			again := openPacked(t, store, s, nil)
-			if r := again.tables["things"].rows["r1"]; r == nil || !reflect.DeepEqual(r.base, want) || r.seq != 9 {
+			if r := again.tables["things"].rows["r1"]; r == nil || !reflect.DeepEqual(again.tables["things"].baseCopy(r), want) || r.seq != 9 {
 				t.Fatalf("r1 from the new packs = %#v, want base %#v at seq 9", r, want)
 			}
 		}

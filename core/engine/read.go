@@ -2,7 +2,6 @@ package engine
 
 import (
 	"cmp"
-	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -363,16 +362,16 @@ func (db *DB) ChangedSince(a Actor, q *query.Query, cursor uint64) ([]RowState, 
 	}
 	var out []RowState
 	for _, r := range t.rows {
-		if r.seq <= cursor || len(r.base) == 0 {
+		if r.seq <= cursor || (r.enc == nil && len(r.base) == 0) {
 			continue
 		}
-		if _, created := r.base[schema.ColCreatedAt]; !created {
+		if !r.baseHas(schema.ColCreatedAt) {
 			continue
 		}
 		if (cursor == 0 && !q.Where.Eval(r, nil)) || !db.readable(a, t, r) {
 			continue
 		}
-		out = append(out, RowState{Table: t.def.Name, ID: r.id, Cells: maps.Clone(r.base), Seq: r.seq})
+		out = append(out, RowState{Table: t.def.Name, ID: r.id, Cells: t.baseCopy(r), Seq: r.seq})
 	}
 	return out, db.seq, nil
 }

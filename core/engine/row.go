@@ -40,6 +40,12 @@ type row struct {
 	// table (pack.go) is a copy and not a re-encoding of every row.
 	// Whatever changes base or seq replaces or clears it.
 	stored []byte
+	// enc, when not nil, is the row's base still in its stored form, and
+	// base and view are nil: a row loaded from storage is kept so until a
+	// writer materializes it (lazyrow.go). It has no pending changes, and
+	// encVisible is whether it is visible.
+	enc        []byte
+	encVisible bool
 }
 
 // merge writes the newer of each cell into dst; it reports whether anything
@@ -68,6 +74,9 @@ func (r *row) recompute() {
 }
 
 func (r *row) visible() bool {
+	if r.enc != nil {
+		return r.encVisible
+	}
 	_, created := r.view[schema.ColCreatedAt]
 	_, deleted := r.view[deletedCell]
 	return created && !deleted
@@ -78,12 +87,18 @@ func (r *row) Get(col string) (any, bool) {
 	if col == schema.ColID {
 		return r.id, true
 	}
+	if r.enc != nil {
+		return encodedGet(r.enc, col)
+	}
 	c, ok := r.view[col]
 	return c.V, ok
 }
 
 // public copies the visible state out for callers.
 func (r *row) public() Row {
+	if r.enc != nil {
+		return encodedPublic(r.id, r.enc)
+	}
 	out := make(Row, len(r.view)+1)
 	for k, c := range r.view {
 		if k != deletedCell {

@@ -247,6 +247,7 @@ type rowDecoder struct {
 	lastNode string
 	ts       []hlc.Timestamp // scratch
 	raw      []rawTS         // scratch
+	latest   hlc.Timestamp   // the newest cell timestamp read (see newest)
 }
 
 func newRowDecoder(def *schema.Table) *rowDecoder {
@@ -299,6 +300,9 @@ func (d *rowDecoder) decodeJSON(v []byte) (map[string]cell, uint64, error) {
 	}
 	if sr.Cells == nil {
 		sr.Cells = map[string]cell{}
+	}
+	for _, c := range sr.Cells {
+		d.newest(c.T.Wall, c.T.Logical)
 	}
 	if d.def == nil {
 		if c, ok := sr.Cells[deletedCell]; ok {
@@ -475,6 +479,7 @@ func (d *rowDecoder) decodeBinary(v []byte) (map[string]cell, uint64, error) {
 	d.ts = d.ts[:0]
 	for _, t := range raw {
 		d.ts = append(d.ts, hlc.Timestamp{Wall: int64(t.wall), Logical: t.logical, Node: d.node(t.node)})
+		d.newest(int64(t.wall), t.logical)
 	}
 	cells := make(map[string]cell, min(n, maxMapHint))
 	// String values are slices of one copy of the row, one allocation

@@ -152,7 +152,7 @@ func (db *DB) authorizeLocked(a Actor, c *Change, existing *row) error {
 	)
 	switch c.Kind {
 	case KindInsert:
-		if existing != nil && len(existing.view) > 0 {
+		if existing != nil && (existing.enc != nil || len(existing.view) > 0) {
 			return fmt.Errorf("%w: %s/%s", ErrExists, c.Table, c.Row)
 		}
 		vals, err = t.def.ValidateInsert(c.Values)
@@ -184,7 +184,7 @@ func (db *DB) authorizeLocked(a Actor, c *Change, existing *row) error {
 		// policies may speak of $createdBy and friends.
 		newRow = &row{id: c.Row, base: map[string]cell{}}
 		if exists {
-			newRow.base = maps.Clone(existing.view)
+			newRow.base = maps.Clone(t.cellsOf(existing))
 		}
 		merge(newRow.base, c.cells())
 		newRow.view = newRow.base
@@ -603,10 +603,10 @@ func (db *DB) State(tableName, rowID string) (RowState, bool) {
 		return RowState{}, false
 	}
 	r := t.rows[rowID]
-	if r == nil || len(r.base) == 0 {
+	if r == nil || (r.enc == nil && len(r.base) == 0) {
 		return RowState{}, false
 	}
-	return RowState{Table: tableName, ID: rowID, Cells: maps.Clone(r.base), Seq: r.seq}, true
+	return RowState{Table: tableName, ID: rowID, Cells: t.baseCopy(r), Seq: r.seq}, true
 }
 
 // Timestamp returns a fresh timestamp from this replica's clock.

@@ -145,6 +145,19 @@ func (c *Clock) Now() Timestamp {
 	return c.last
 }
 
+// Raise makes later local timestamps order after t, like Observe but with
+// no drift check: for timestamps the replica already holds (its stored
+// rows, checked when they arrived), so that a write after a restart, in the
+// same millisecond or after the wall clock stepped back, still orders after
+// the cells it overwrites.
+func (c *Clock) Raise(t Timestamp) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if t.Wall > c.last.Wall || (t.Wall == c.last.Wall && t.Logical > c.last.Logical) {
+		c.last = Timestamp{Wall: t.Wall, Logical: t.Logical, Node: c.node}
+	}
+}
+
 // Observe merges a remote timestamp so later local ones order after it.
 func (c *Clock) Observe(t Timestamp) error {
 	c.mu.Lock()

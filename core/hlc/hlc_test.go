@@ -316,3 +316,21 @@ func TestParse_RefusesMalformedAndNonCanonical(t *testing.T) {
 		t.Errorf("control: Parse(%q) = %+v, %v", valid, ts, err)
 	}
 }
+
+// Raise is for timestamps the replica already stored: beyond the drift
+// limit too, later local timestamps order after them; an older one
+// changes nothing.
+func TestRaise_LaterNowOrdersAfterStoredTimestamps(t *testing.T) {
+	fake := clock.NewFake(epoch)
+	c := hlc.New(fake, "local")
+	stored := hlc.Timestamp{Wall: epoch.UnixMilli() + 2*hlc.MaxDrift, Logical: 4, Node: "other"}
+	c.Raise(stored)
+	first := c.Now()
+	if first.Compare(stored) <= 0 {
+		t.Fatalf("Now %s after Raise(%s) does not order after it", first, stored)
+	}
+	c.Raise(hlc.Timestamp{Wall: epoch.UnixMilli(), Logical: 1})
+	if next := c.Now(); next.Compare(first) <= 0 {
+		t.Fatalf("Raise with an older timestamp moved the clock back: %s after %s", next, first)
+	}
+}

@@ -1,0 +1,204 @@
+package engine
+
+import (
+	"maps"
+
+	"github.com/jazzgo/jazz-tools/core/hlc"
+	"github.com/jazzgo/jazz-tools/core/schema"
+)
+
+// Rows read from storage are kept in their stored form until a writer needs
+// their cells.
+//
+// A browser replica reads a whole table the first time a query asks for it,
+// and decoding every row into a map of cells was most of that wait (10k
+// rows: about 150-200 ms in WebAssembly, where each row's map and boxed
+// values are allocations), although the query reads two or three cells of
+// each row and returns fifty. So a loaded row whose cells are all plain
+// values (null, booleans, numbers, strings) that already have their
+// column's type keeps its stored bytes (row.enc) instead: the load checks
+// them as strictly as decoding does, without allocating, and a read takes
+// the one cell it needs from the bytes (the cell names are sorted, so the
+// walk stops at or before it). Rows holding JSON values, or values whose
+// column type changed since they were written, are decoded at load as before.
+//
+// Readers hold the DB's read lock, concurrently, so they never change a row:
+// they read from enc, and copy cells out of it when they need a map
+// (cellsOf). Writers hold the write lock and call materialize before they
+// touch base, view or pending; it decodes enc once and drops it.
+
+// checkEncoded reports whether v, a stored row, can be kept encoded (see
+// above), with its sequence number and whether the row is visible (created
+// and not deleted). It applies decodeBinary's checks; a row it refuses is
+// left to decode, which reports what is wrong with it.
+func (d *rowDecoder) checkEncoded(v []byte) (seq uint64, visible, ok bool) {
+	if len(v) == 0 || v[0] != rowFormatV1 {
+		return 0, false, false
+	}
+	r := &reader{b: v}
+	var tsBuf [4]rawTS
+	seq, ts, n := r.header(tsBuf[:0])
+	for _, t := range ts {
+		d.newest(int64(t.wall), t.logical)
+	}
+	created, deleted := false, false
+	var prev []byte
+	for i := 0; i < n && r.err == nil; i++ {
+		name, _, rv := r.cell(i, prev, len(ts))
+		if r.err != nil {
+			break
+		}
+		prev = name
+		m := d.column(i, name)
+		created = created || m.name == schema.ColCreatedAt
+		switch m.kind {
+		case colDeleted:
+			deleted = true
+			continue
+		case colUnknown:
+			if rv.tag == tagJSON {
+				return 0, false, false
+			}
+			continue
+		}
+		if !fitsTag(m.col.Type, rv) {
+			return 0, false, false
+		}
+	}
+	if r.end() != nil {
+		return 0, false, false
+	}
+	return seq, created && !deleted, true
+}
+
+// newest remembers the newest timestamp seen among the rows decoded or
+// checked (rowDecoder.latest), for the DB's clock.
+func (d *rowDecoder) newest(wall int64, logical uint32) {
+	if wall > d.latest.Wall || (wall == d.latest.Wall && logical > d.latest.Logical) {
+		d.latest = hlc.Timestamp{Wall: wall, Logical: logical}
+	}
+}
+
+// fitsTag is fits for a stored value, without boxing it.
+func fitsTag(t schema.Type, v rawValue) bool {
+	switch v.tag {
+	case tagNull:
+		return true
+	case tagFalse, tagTrue:
+		return t == schema.Boolean || t == schema.JSON
+	case tagInt:
+		return t == schema.Int || t == schema.Timestamp
+	case tagFloat:
+		return t == schema.Float
+	case tagString:
+		return t == schema.String || t == schema.JSON || (t == schema.Ref && len(v.p) > 0)
+	}
+	return false
+}
+
+// encodedGet is Get for an encoded row: the value of cell col, read from
+// the stored bytes (checked at load, see checkEncoded).
+func encodedGet(enc []byte, col string) (any, bool) {
+	r := &reader{b: enc}
+	var tsBuf [4]rawTS
+	_, ts, n := r.header(tsBuf[:0])
+	var prev []byte
+	for i := 0; i < n && r.err == nil; i++ {
+		name, _, rv := r.cell(i, prev, len(ts))
+		if r.err != nil {
+			break
+		}
+		prev = name
+		switch {
+		case string(name) < col:
+			continue
+		case string(name) > col:
+			return nil, false
+		case col == deletedCell:
+			return true, true
+		}
+		return rawAny(rv), true
+	}
+	return nil, false
+}
+
+// rawAny is a checked plain stored value as the Go value decoding gives.
+func rawAny(v rawValue) any {
+	switch v.tag {
+	case tagFalse:
+		return false
+	case tagTrue:
+		return true
+	case tagInt:
+		return v.i
+	case tagFloat:
+		return v.f
+	case tagString:
+		return string(v.p)
+	}
+	return nil
+}
+
+// encodedPublic is public for an encoded row.
+func encodedPublic(id string, enc []byte) Row {
+	r := &reader{b: enc}
+	var tsBuf [4]rawTS
+	_, ts, n := r.header(tsBuf[:0])
+	out := make(Row, n+1)
+	var prev []byte
+	for i := 0; i < n && r.err == nil; i++ {
+		name, _, rv := r.cell(i, prev, len(ts))
+		if r.err != nil {
+			break
+		}
+		prev = name
+		if string(name) != deletedCell {
+			out[string(name)] = rawAny(rv)
+		}
+	}
+	out[schema.ColID] = id
+	return out
+}
+
+// cellsOf returns r's visible cells for a reader: r.view, or for an encoded
+// row a decoded copy (the caller must not keep it expecting later writes).
+func (t *table) cellsOf(r *row) map[string]cell {
+	if r.enc == nil {
+		return r.view
+	}
+	cells, _, err := newRowDecoder(t.def).decodeBinary(r.enc)
+	if err != nil {
+		// checkEncoded accepted these bytes, and decoding applies the
+		// same checks: a difference is a bug in this file.
+		panic("engine: an encoded row does not decode: " + err.Error())
+	}
+	return cells
+}
+
+// baseHas reports whether r's confirmed cells include col.
+func (r *row) baseHas(col string) bool {
+	if r.enc != nil {
+		_, ok := encodedGet(r.enc, col)
+		return ok
+	}
+	_, ok := r.base[col]
+	return ok
+}
+
+// baseCopy is a copy of r's confirmed cells, for a reader.
+func (t *table) baseCopy(r *row) map[string]cell {
+	if r.enc != nil {
+		return t.cellsOf(r) // a fresh map already
+	}
+	return maps.Clone(r.base)
+}
+
+// materialize decodes an encoded row for a writer (who holds the write
+// lock): afterwards base and view hold its cells and enc is nil.
+func (t *table) materialize(r *row) {
+	if r.enc == nil {
+		return
+	}
+	cells := t.cellsOf(r)
+	r.base, r.view, r.enc = cells, cells, nil
+}
