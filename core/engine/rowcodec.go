@@ -8,7 +8,8 @@ package engine
 // to get int64 back from float64) took over a second in the browser. This
 // binary form is self-describing, so a value comes back as the Go type the
 // write path stored without consulting the schema, and decoding allocates
-// little more than the row itself.
+// little more than the row itself. Most loaded rows are not even decoded:
+// they are checked and kept in this form until written (lazyrow.go).
 //
 // Layout (version 1; every integer is a varint of encoding/binary):
 //
