@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"encoding/binary"
 	"maps"
+	"math"
 
 	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/schema"
@@ -97,29 +99,74 @@ func fitsTag(t schema.Type, v rawValue) bool {
 }
 
 // encodedGet is Get for an encoded row: the value of cell col, read from
-// the stored bytes (checked at load, see checkEncoded).
+// the stored bytes. They were checked at load (checkEncoded), so this walk
+// checks nothing again and decodes only the value it returns; the cells
+// before it are skipped by their lengths.
 func encodedGet(enc []byte, col string) (any, bool) {
-	r := &reader{b: enc}
-	var tsBuf [4]rawTS
-	_, ts, n := r.header(tsBuf[:0])
-	var prev []byte
-	for i := 0; i < n && r.err == nil; i++ {
-		name, _, rv := r.cell(i, prev, len(ts))
-		if r.err != nil {
-			break
-		}
-		prev = name
+	off := skipUvarint(enc, 1) // the sequence number, after the format version
+	var nts uint64
+	nts, off = uvarintAt(enc, off)
+	for ; nts > 0; nts-- {
+		off = skipUvarint(enc, skipUvarint(enc, off)) // wall, logical
+		var node uint64
+		node, off = uvarintAt(enc, off)
+		off += int(node)
+	}
+	var n uint64
+	n, off = uvarintAt(enc, off)
+	for ; n > 0; n-- {
+		var ln uint64
+		ln, off = uvarintAt(enc, off)
+		name := enc[off : off+int(ln)]
+		off = skipUvarint(enc, off+int(ln)) // the timestamp's index
+		tag := enc[off]
+		off++
 		switch {
-		case string(name) < col:
-			continue
+		case string(name) == col:
+			if col == deletedCell {
+				return true, true
+			}
+			v := rawValue{tag: tag}
+			switch tag {
+			case tagInt:
+				x, _ := binary.Varint(enc[off:])
+				v.i = x
+			case tagFloat:
+				v.f = math.Float64frombits(binary.LittleEndian.Uint64(enc[off:]))
+			case tagString:
+				l, at := uvarintAt(enc, off)
+				v.p = enc[at : at+int(l)]
+			}
+			return rawAny(v), true
 		case string(name) > col:
-			return nil, false
-		case col == deletedCell:
-			return true, true
+			return nil, false // names are sorted
 		}
-		return rawAny(rv), true
+		switch tag {
+		case tagInt:
+			off = skipUvarint(enc, off) // a varint is as long as a uvarint
+		case tagFloat:
+			off += 8
+		case tagString, tagJSON:
+			l, at := uvarintAt(enc, off)
+			off = at + int(l)
+		}
 	}
 	return nil, false
+}
+
+// uvarintAt reads the uvarint at b[off:] and returns it with the offset
+// after it. b was checked, so it is well formed.
+func uvarintAt(b []byte, off int) (uint64, int) {
+	x, n := binary.Uvarint(b[off:])
+	return x, off + n
+}
+
+// skipUvarint returns the offset after the (u)varint at b[off:].
+func skipUvarint(b []byte, off int) int {
+	for b[off] >= 0x80 {
+		off++
+	}
+	return off + 1
 }
 
 // rawAny is a checked plain stored value as the Go value decoding gives.

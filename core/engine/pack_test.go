@@ -104,7 +104,7 @@ func TestPacks_TableReadsBackFromPacksAndTail(t *testing.T) {
 }
 
 // storedRow encodes cells as the rows bucket and packs hold them.
-func storedRow(t *testing.T, seq uint64, cells map[string]cell) []byte {
+func storedRow(t testing.TB, seq uint64, cells map[string]cell) []byte {
 	t.Helper()
 	v, err := encodeStored(cells, seq)
 	if err != nil {
