@@ -43,31 +43,21 @@ func (d *rowDecoder) checkEncoded(v []byte) (seq uint64, visible, ok bool) {
 	for _, t := range ts {
 		d.newest(int64(t.wall), t.logical)
 	}
-	created, deleted := false, false
-	var prev []byte
-	for i := 0; i < n && r.err == nil; i++ {
-		name, _, rv := r.cell(i, prev, len(ts))
-		if r.err != nil {
-			break
-		}
-		prev = name
+	created, deleted, plain := false, false, true
+	r.cells(n, len(ts), func(i int, name []byte, _ int, rv rawValue) bool {
 		m := d.column(i, name)
 		created = created || m.name == schema.ColCreatedAt
 		switch m.kind {
 		case colDeleted:
 			deleted = true
-			continue
 		case colUnknown:
-			if rv.tag == tagJSON {
-				return 0, false, false
-			}
-			continue
+			plain = rv.tag != tagJSON
+		default:
+			plain = fitsTag(m.col.Type, rv)
 		}
-		if !fitsTag(m.col.Type, rv) {
-			return 0, false, false
-		}
-	}
-	if r.end() != nil {
+		return plain
+	})
+	if !plain || r.end() != nil {
 		return 0, false, false
 	}
 	return seq, created && !deleted, true
@@ -192,17 +182,12 @@ func encodedPublic(id string, enc []byte) Row {
 	var tsBuf [4]rawTS
 	_, ts, n := r.header(tsBuf[:0])
 	out := make(Row, n+1)
-	var prev []byte
-	for i := 0; i < n && r.err == nil; i++ {
-		name, _, rv := r.cell(i, prev, len(ts))
-		if r.err != nil {
-			break
-		}
-		prev = name
+	r.cells(n, len(ts), func(_ int, name []byte, _ int, rv rawValue) bool {
 		if string(name) != deletedCell {
 			out[string(name)] = rawAny(rv)
 		}
-	}
+		return true
+	})
 	out[schema.ColID] = id
 	return out
 }

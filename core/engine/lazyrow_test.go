@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -17,8 +18,8 @@ import (
 // lazyFixture writes rows of every kind an encoded row must read like a
 // decoded one: plain values of each type, nulls, a deleted row, a row with
 // a JSON value and one whose stored value no longer has its column's type
-// (both of which are decoded at load instead), and a column the schema no
-// longer declares. It returns the store and the ids by kind.
+// (both of which are decoded at load instead), and columns the schema no
+// longer declares (holding a string, and a JSON value: decoded at load). It returns the store and the ids by kind.
 func lazyFixture(t *testing.T) (storage.Store, *schema.Schema, map[string]string) {
 	t.Helper()
 	ctx := context.Background()
@@ -54,10 +55,14 @@ func lazyFixture(t *testing.T) (storage.Store, *schema.Schema, map[string]string
 	dropped := map[string]cell{
 		schema.ColCreatedAt: {V: tsA.Wall, T: tsA}, "s": {V: "d", T: tsA}, "b": {V: true, T: tsA}, "ts": {V: int64(5), T: tsA}, "zz_dropped": {V: "kept", T: tsB},
 	}
-	ids["typeChanged"], ids["dropped"] = "row-type-changed", "row-dropped"
+	droppedJSON := map[string]cell{
+		schema.ColCreatedAt: {V: tsA.Wall, T: tsA}, "s": {V: "dj", T: tsA}, "b": {V: true, T: tsA}, "ts": {V: int64(6), T: tsA}, "zz_json": {V: map[string]any{"a": json.Number("1")}, T: tsB},
+	}
+	ids["typeChanged"], ids["dropped"], ids["droppedJSON"] = "row-type-changed", "row-dropped", "row-dropped-json"
 	if err := store.Apply(ctx, []storage.Op{
 		storage.Put(bucketRows, rowKey("things", ids["typeChanged"]), storedRow(t, 90, typeChanged)),
 		storage.Put(bucketRows, rowKey("things", ids["dropped"]), storedRow(t, 91, dropped)),
+		storage.Put(bucketRows, rowKey("things", ids["droppedJSON"]), storedRow(t, 92, droppedJSON)),
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -94,12 +99,12 @@ func TestEncodedRows_ReadLikeDecodedRows(t *testing.T) {
 	for id, r := range tb.rows {
 		encoded[id] = r.enc != nil
 	}
-	for kind, want := range map[string]bool{"plain": true, "nulls": true, "deleted": true, "updated": true, "dropped": true, "json": false, "typeChanged": false} {
+	for kind, want := range map[string]bool{"plain": true, "nulls": true, "deleted": true, "updated": true, "dropped": true, "json": false, "typeChanged": false, "droppedJSON": false} {
 		if encoded[ids[kind]] != want {
 			t.Errorf("%s row kept encoded = %v, want %v", kind, encoded[ids[kind]], want)
 		}
 	}
-	cols := []string{"id", "s", "b", "i", "f", "ts", "j", "r", "zz_dropped", "nope", "", "~", deletedCell,
+	cols := []string{"id", "s", "b", "i", "f", "ts", "j", "r", "zz_dropped", "zz_json", "nope", "", "~", deletedCell,
 		schema.ColCreatedAt, schema.ColCreatedBy, schema.ColUpdatedAt, schema.ColUpdatedBy}
 	for id, want := range ref.rows {
 		got := tb.rows[id]

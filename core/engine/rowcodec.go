@@ -462,6 +462,19 @@ func (r *reader) cell(i int, prev []byte, nts int) (name []byte, ts int, v rawVa
 	return name, int(ti), v
 }
 
+// cells reads the n cells after the header (nts timestamps), calling fn
+// with each until fn returns false or a cell fails to read (r.err).
+func (r *reader) cells(n, nts int, fn func(i int, name []byte, ts int, v rawValue) bool) {
+	var prev []byte
+	for i := 0; i < n && r.err == nil; i++ {
+		name, ts, v := r.cell(i, prev, nts)
+		if r.err != nil || !fn(i, name, ts, v) {
+			return
+		}
+		prev = name
+	}
+}
+
 // end checks that the row has nothing after its last cell.
 func (r *reader) end() error {
 	if r.err == nil && r.off != len(r.b) {
