@@ -257,16 +257,16 @@ func (db *DB) loadRows(ctx context.Context, t *table) error {
 		}
 		if seq, visible, ok := d.checkEncoded(v); ok {
 			// Kept encoded (lazyrow.go).
-			chunk = append(chunk, row{enc: v, encVisible: visible, seq: seq})
+			chunk = append(chunk, row{stored: v, encVisible: visible, seq: seq})
 		} else {
 			cells, seq, err := d.decode(v)
 			if err != nil {
 				return d.corrupt(string(rid), err)
 			}
 			chunk = append(chunk, row{base: cells, view: cells, seq: seq})
-		}
-		if keep {
-			chunk[len(chunk)-1].stored = v
+			if keep {
+				chunk[len(chunk)-1].stored = v
+			}
 		}
 		loaded = append(loaded, &chunk[len(chunk)-1])
 		ids = append(ids, rid...)

@@ -18,16 +18,17 @@ import (
 // values are allocations), although the query reads two or three cells of
 // each row and returns fifty. So a loaded row whose cells are all plain
 // values (null, booleans, numbers, strings) that already have their
-// column's type keeps its stored bytes (row.enc) instead: the load checks
+// column's type keeps only its stored bytes (row.stored) instead: the load checks
 // them as strictly as decoding does, without allocating, and a read takes
 // the one cell it needs from the bytes (the cell names are sorted, so the
 // walk stops at or before it). Rows holding JSON values, or values whose
 // column type changed since they were written, are decoded at load as before.
 //
 // Readers hold the DB's read lock, concurrently, so they never change a row:
-// they read from enc, and copy cells out of it when they need a map
-// (cellsOf). Writers hold the write lock and call materialize before they
-// touch base, view or pending; it decodes enc once and drops it.
+// they read from the stored bytes, and copy cells out of them when they
+// need a map (cellsOf). Writers hold the write lock and call materialize
+// (through writableRow or table.row) before they touch base, view or
+// pending; it decodes the row once, and the row is no longer encoded.
 
 // checkEncoded reports whether v, a stored row, can be kept encoded (see
 // above), with its sequence number and whether the row is visible (created
@@ -195,10 +196,10 @@ func encodedPublic(id string, enc []byte) Row {
 // cellsOf returns r's visible cells for a reader: r.view, or for an encoded
 // row a decoded copy (the caller must not keep it expecting later writes).
 func (t *table) cellsOf(r *row) map[string]cell {
-	if r.enc == nil {
+	if !r.encoded() {
 		return r.view
 	}
-	cells, _, err := newRowDecoder(t.def).decodeBinary(r.enc)
+	cells, _, err := newRowDecoder(t.def).decodeBinary(r.stored)
 	if err != nil {
 		// checkEncoded accepted these bytes, and decoding applies the
 		// same checks: a difference is a bug in this file.
@@ -209,8 +210,8 @@ func (t *table) cellsOf(r *row) map[string]cell {
 
 // baseHas reports whether r's confirmed cells include col.
 func (r *row) baseHas(col string) bool {
-	if r.enc != nil {
-		_, ok := encodedGet(r.enc, col)
+	if r.encoded() {
+		_, ok := encodedGet(r.stored, col)
 		return ok
 	}
 	_, ok := r.base[col]
@@ -219,18 +220,18 @@ func (r *row) baseHas(col string) bool {
 
 // baseCopy is a copy of r's confirmed cells, for a reader.
 func (t *table) baseCopy(r *row) map[string]cell {
-	if r.enc != nil {
+	if r.encoded() {
 		return t.cellsOf(r) // a fresh map already
 	}
 	return maps.Clone(r.base)
 }
 
 // materialize decodes an encoded row for a writer (who holds the write
-// lock): afterwards base and view hold its cells and enc is nil.
+// lock): afterwards base and view hold its cells.
 func (t *table) materialize(r *row) {
-	if r.enc == nil {
+	if !r.encoded() {
 		return
 	}
 	cells := t.cellsOf(r)
-	r.base, r.view, r.enc = cells, cells, nil
+	r.base, r.view = cells, cells // stored still holds them
 }

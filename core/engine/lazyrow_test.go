@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"reflect"
 	"testing"
 
@@ -97,7 +96,7 @@ func TestEncodedRows_ReadLikeDecodedRows(t *testing.T) {
 	ref := decodedTable(t, store, s)
 	encoded := map[string]bool{}
 	for id, r := range tb.rows {
-		encoded[id] = r.enc != nil
+		encoded[id] = r.encoded()
 	}
 	for kind, want := range map[string]bool{"plain": true, "nulls": true, "deleted": true, "updated": true, "dropped": true, "json": false, "typeChanged": false, "droppedJSON": false} {
 		if encoded[ids[kind]] != want {
@@ -191,7 +190,7 @@ func TestEncodedRows_WritesKeepEveryCell(t *testing.T) {
 		db := open()
 		a := Actor{Backend: true}
 		before := db.tables["things"].public()
-		if db.tables["things"].rows[ids["plain"]].enc == nil {
+		if !db.tables["things"].rows[ids["plain"]].encoded() {
 			t.Fatal("the plain row was not kept encoded: this test tests nothing")
 		}
 		if _, err := db.Update(ctx, a, "things", ids["plain"], map[string]any{"s": "changed"}); err != nil {
@@ -255,15 +254,10 @@ func BenchmarkScanLoadedRows(b *testing.B) {
 	def := codecTable(b)
 	s := schemaOf(b, def)
 	store := storage.NewMemory()
-	var entries [][2][]byte
-	for i := 0; i < 10_000; i++ {
-		vals, err := def.ValidateInsert(map[string]any{"s": fmt.Sprint("todo number ", i), "b": i%3 == 0, "i": i, "ts": int64(1e12) + int64(i)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		ts := tsA
-		ts.Logical = uint32(i)
-		entries = append(entries, [2][]byte{[]byte(fmt.Sprintf("0190b2a0-0000-7000-8000-%012d", i)), storedRow(b, uint64(i+1), (&Change{Kind: KindInsert, TS: ts, By: "alice", Values: vals}).cells())})
+	ids, rows := benchRows(b, def, 10_000, "")
+	entries := make([][2][]byte, len(rows))
+	for i, cells := range rows {
+		entries[i] = [2][]byte{[]byte(ids[i]), storedRow(b, uint64(i+1), cells)}
 	}
 	if err := store.Apply(ctx, []storage.Op{storage.Put(bucketPacks, packKey("things", 0), packOf(entries...))}); err != nil {
 		b.Fatal(err)
@@ -278,7 +272,7 @@ func BenchmarkScanLoadedRows(b *testing.B) {
 			defer db.Close()
 			t := db.tables["things"]
 			for _, r := range t.rows {
-				if r.enc == nil {
+				if !r.encoded() {
 					b.Fatal("a row was not kept encoded")
 				}
 				if form == "decoded" {

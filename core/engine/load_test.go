@@ -212,6 +212,29 @@ func TestDecodeRowState_ForwardedRowsMergeIntoAnotherReplica(t *testing.T) {
 // BenchmarkLoadRows is a browser cold start without the browser: Extend
 // loading 10k todos-like rows from the store, in the binary form (one row
 // per value, and packed: pack.go) and in the legacy JSON form it replaced.
+// benchRows are n rows of def's table as inserts write them (ref in column
+// r, unless ""), with their ids: the loading benchmarks' data.
+func benchRows(b *testing.B, def *schema.Table, n int, ref string) ([]string, []map[string]cell) {
+	b.Helper()
+	ids := make([]string, n)
+	rows := make([]map[string]cell, n)
+	for i := range n {
+		v := map[string]any{"s": fmt.Sprint("todo number ", i), "b": i%3 == 0, "i": i, "ts": int64(1e12) + int64(i)}
+		if ref != "" {
+			v["r"] = ref
+		}
+		vals, err := def.ValidateInsert(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ts := tsA
+		ts.Logical = uint32(i)
+		ids[i] = fmt.Sprintf("0190b2a0-0000-7000-8000-%012d", i)
+		rows[i] = (&Change{Kind: KindInsert, TS: ts, By: "alice", Values: vals}).cells()
+	}
+	return ids, rows
+}
+
 func BenchmarkLoadRows(b *testing.B) {
 	ctx := context.Background()
 	def := codecTable(b)
@@ -222,15 +245,10 @@ func BenchmarkLoadRows(b *testing.B) {
 			store := storage.NewMemory()
 			ops := make([]storage.Op, 0, n)
 			var entries [][2][]byte
-			for i := 0; i < n; i++ {
-				vals, err := def.ValidateInsert(map[string]any{"s": fmt.Sprint("todo number ", i), "b": i%3 == 0, "i": i, "ts": int64(1e12) + int64(i), "r": "0190b2a0-0000-7000-8000-000000000001"})
-				if err != nil {
-					b.Fatal(err)
-				}
-				ts := tsA
-				ts.Logical = uint32(i)
-				cells := (&Change{Kind: KindInsert, TS: ts, By: "alice", Values: vals}).cells()
+			ids, rows := benchRows(b, def, n, "0190b2a0-0000-7000-8000-000000000001")
+			for i, cells := range rows {
 				var v []byte
+				var err error
 				if form != "json" {
 					v, err = encodeStored(cells, uint64(i+1))
 				} else {
@@ -242,7 +260,7 @@ func BenchmarkLoadRows(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				id := fmt.Sprintf("0190b2a0-0000-7000-8000-%012d", i)
+				id := ids[i]
 				if form == "packed" {
 					entries = append(entries, [2][]byte{[]byte(id), v})
 					continue

@@ -112,7 +112,7 @@ func (db *DB) compactLocked(ctx context.Context, t *table) error {
 		pack[0] = packFormatV1
 	}
 	for id, r := range t.rows {
-		if r.enc == nil && len(r.base) == 0 {
+		if !r.encoded() && len(r.base) == 0 {
 			continue // only pending: nothing confirmed to store
 		}
 		v := r.stored

@@ -362,7 +362,7 @@ func (db *DB) ChangedSince(a Actor, q *query.Query, cursor uint64) ([]RowState, 
 	}
 	var out []RowState
 	for _, r := range t.rows {
-		if r.seq <= cursor || (r.enc == nil && len(r.base) == 0) {
+		if r.seq <= cursor || (!r.encoded() && len(r.base) == 0) {
 			continue
 		}
 		if !r.baseHas(schema.ColCreatedAt) {

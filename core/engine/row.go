@@ -36,17 +36,19 @@ type row struct {
 	// seq is the server-side sequence number of the last change to base.
 	seq uint64
 	// stored is base and seq in their stored form (rowcodec.go), as last
-	// read or written, or nil; kept with PackRows only, so that packing a
-	// table (pack.go) is a copy and not a re-encoding of every row.
+	// read or written, or nil. A row loaded from storage may be kept in it
+	// alone, base and view nil, until a writer materializes it (encoded,
+	// lazyrow.go); otherwise it is kept with PackRows only, so that packing
+	// a table (pack.go) is a copy and not a re-encoding of every row.
 	// Whatever changes base or seq replaces or clears it.
 	stored []byte
-	// enc, when not nil, is the row's base still in its stored form, and
-	// base and view are nil: a row loaded from storage is kept so until a
-	// writer materializes it (lazyrow.go). It has no pending changes, and
-	// encVisible is whether it is visible.
-	enc        []byte
+	// encVisible is whether an encoded row is visible (noted at load).
 	encVisible bool
 }
+
+// encoded reports whether r is kept in its stored form (lazyrow.go): it
+// then has no base, view or pending changes.
+func (r *row) encoded() bool { return r.base == nil && r.stored != nil }
 
 // merge writes the newer of each cell into dst; it reports whether anything
 // changed.
@@ -74,7 +76,7 @@ func (r *row) recompute() {
 }
 
 func (r *row) visible() bool {
-	if r.enc != nil {
+	if r.encoded() {
 		return r.encVisible
 	}
 	_, created := r.view[schema.ColCreatedAt]
@@ -87,8 +89,8 @@ func (r *row) Get(col string) (any, bool) {
 	if col == schema.ColID {
 		return r.id, true
 	}
-	if r.enc != nil {
-		return encodedGet(r.enc, col)
+	if r.encoded() {
+		return encodedGet(r.stored, col)
 	}
 	c, ok := r.view[col]
 	return c.V, ok
@@ -96,8 +98,8 @@ func (r *row) Get(col string) (any, bool) {
 
 // public copies the visible state out for callers.
 func (r *row) public() Row {
-	if r.enc != nil {
-		return encodedPublic(r.id, r.enc)
+	if r.encoded() {
+		return encodedPublic(r.id, r.stored)
 	}
 	out := make(Row, len(r.view)+1)
 	for k, c := range r.view {

@@ -79,7 +79,7 @@ func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, string, error
 	c.ID = db.ids.New()
 	id := c.ID // c is shared once committed: read nothing of it after unlocking
 	c.TS = db.hlc.Now()
-	err := db.authorizeLocked(a, c, db.tables[c.Table].rowOrNil(c.Row))
+	err := db.authorizeLocked(a, c, db.tables[c.Table].writableRow(c.Row))
 	if err == nil {
 		if db.opts.Optimistic {
 			err = db.addPendingLocked(ctx, c)
@@ -137,6 +137,17 @@ func (t *table) rowOrNil(rid string) *row {
 	return t.rows[rid]
 }
 
+// writableRow is rowOrNil for a writer, who holds the write lock: an
+// encoded row is materialized here, once, for both the authorization and
+// the write that follows it.
+func (t *table) writableRow(rid string) *row {
+	r := t.rowOrNil(rid)
+	if r != nil {
+		t.materialize(r)
+	}
+	return r
+}
+
 // authorizeLocked checks c against existing, the row as it stands (nil when
 // there is none).
 func (db *DB) authorizeLocked(a Actor, c *Change, existing *row) error {
@@ -152,7 +163,7 @@ func (db *DB) authorizeLocked(a Actor, c *Change, existing *row) error {
 	)
 	switch c.Kind {
 	case KindInsert:
-		if existing != nil && (existing.enc != nil || len(existing.view) > 0) {
+		if existing != nil && (existing.encoded() || len(existing.view) > 0) {
 			return fmt.Errorf("%w: %s/%s", ErrExists, c.Table, c.Row)
 		}
 		vals, err = t.def.ValidateInsert(c.Values)
@@ -255,7 +266,7 @@ func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (results [
 			continue
 		}
 		t := db.tables[c.Table]
-		existing := t.rowOrNil(c.Row)
+		existing := t.writableRow(c.Row)
 		if u := s.ups[existing]; existing != nil && u != nil {
 			existing = &row{id: c.Row, base: u.base, view: u.base}
 		}
@@ -603,7 +614,7 @@ func (db *DB) State(tableName, rowID string) (RowState, bool) {
 		return RowState{}, false
 	}
 	r := t.rows[rowID]
-	if r == nil || (r.enc == nil && len(r.base) == 0) {
+	if r == nil || (!r.encoded() && len(r.base) == 0) {
 		return RowState{}, false
 	}
 	return RowState{Table: tableName, ID: rowID, Cells: t.baseCopy(r), Seq: r.seq}, true

@@ -153,6 +153,10 @@ func (c *Clock) Now() Timestamp {
 func (c *Clock) Raise(t Timestamp) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.raiseLocked(t)
+}
+
+func (c *Clock) raiseLocked(t Timestamp) {
 	if t.Wall > c.last.Wall || (t.Wall == c.last.Wall && t.Logical > c.last.Logical) {
 		c.last = Timestamp{Wall: t.Wall, Logical: t.Logical, Node: c.node}
 	}
@@ -165,8 +169,6 @@ func (c *Clock) Observe(t Timestamp) error {
 	if t.Wall > c.wall.Now().UnixMilli()+MaxDrift {
 		return ErrDrift
 	}
-	if t.Wall > c.last.Wall || (t.Wall == c.last.Wall && t.Logical > c.last.Logical) {
-		c.last = Timestamp{Wall: t.Wall, Logical: t.Logical, Node: c.node}
-	}
+	c.raiseLocked(t)
 	return nil
 }
