@@ -143,10 +143,10 @@ func (o *Options) normalize() (string, error) {
 // endpoint turns the configured URL into the WebSocket address: http(s)
 // becomes ws(s), and a URL with no path gets the app's endpoint path.
 //
-// It is parsed by hand rather than with net/url, which (with net/netip and
-// unique behind it) is a tenth of the browser client's Go code besides
-// ours, and costs every page load its compilation and initialisation for
-// this one call. The browser's WebSocket checks the rest of the address.
+// It is parsed by hand rather than with net/url, which with net/netip and
+// unique behind it was 0.18 MB of the 6.16 MB browser build, compiled and
+// initialised at every page load for this one call. The browser's
+// WebSocket checks the rest of the address.
 func endpoint(raw, appID string) (string, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
