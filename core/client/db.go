@@ -155,11 +155,15 @@ func Open(ctx context.Context, opts Options) (*Db, error) {
 		// (SaveResult, CachedResult).
 		CacheResults: true,
 		PackRows:     opts.PackRows,
-		OnError:      db.report,
+		// The server deduplicates resends; a log kept here would only grow
+		// (engine.Options.ForgetApplied).
+		ForgetApplied: true,
+		OnError:       db.report,
 	})
 	if err != nil {
 		return nil, err
 	}
+
 	if opts.ServerURL != "" {
 		so := opts.SyncOptions
 		so.DB, so.Store, so.URL, so.AppID = db.engine, opts.Store, opts.ServerURL, opts.AppID
@@ -527,11 +531,22 @@ func (db *Db) CachedResult(q *query.Query, text []byte, def *schema.Table) (json
 func (db *Db) SaveResult(ctx context.Context, q *query.Query, text []byte, stamp uint64, rows []byte) (bool, error) {
 	ok, err := db.engine.SaveResult(ctx, db.actor(), q, text, stamp, rows)
 	if ok {
-		// A failed prune only leaves dead entries for the next Db to
-		// delete; nobody can act on it, so it is not reported.
-		db.pruneOnce.Do(func() { go db.engine.PruneResults(context.Background()) })
+		db.pruneOnce.Do(func() { go db.housekeep() })
 	}
 	return ok, err
+}
+
+// housekeep deletes what the store holds for no reader: saved results that
+// can never be served again, and the applied-change ids logged since the
+// last sweep (engine.DB.SweepApplied). It runs once, after the first saved
+// result, so never on the way to a page's first result (it competes for
+// IndexedDB). In a follower tab it costs a scan and its deletes are dropped
+// (FollowerStore): the leader sweeps. A failure only leaves the entries for
+// the next Db; nobody can act on it, so it is not reported.
+func (db *Db) housekeep() {
+	ctx := context.Background()
+	_, _ = db.engine.PruneResults(ctx)
+	_, _ = db.engine.SweepApplied(ctx)
 }
 
 // ensureServerSub registers q with the server (once per distinct query) so

@@ -530,3 +530,45 @@ func TestRetainServerQuery_BeforeUseSchemaIsSentAfterIt(t *testing.T) {
 		}
 	}
 }
+
+// A Db deletes the applied-change ids earlier Dbs logged once it has saved
+// its first result, so never on the way to the page's first result.
+func TestSaveResult_ThenSweepsTheAppliedLog(t *testing.T) {
+	ctx := context.Background()
+	shared := storage.NewMemory()
+	logged := func() int {
+		n := 0
+		if err := shared.Scan(ctx, tabBucketApplied, nil, func(_, _ []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if err := shared.Apply(ctx, []storage.Op{
+		storage.Put(tabBucketApplied, []byte("c1"), nil), storage.Put(tabBucketApplied, []byte("c2"), nil),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	all, err := query.Decode([]byte(`{"table":"todos"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := Open(ctx, Options{Config: Config{AppID: "app", Secret: tabSecret},
+		Bundle: &bundle.Bundle{Version: bundle.Version, Schema: todosSchema(t)}, Store: LeaderStore(shared, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n := logged(); n != 2 {
+		t.Fatalf("%d ids after Open, want 2 (nothing is swept before a result is saved)", n)
+	}
+	if ok, err := db.SaveResult(ctx, all, nil, db.Engine().Stamp(), []byte(`[]`)); !ok || err != nil {
+		t.Fatalf("save: %v %v", ok, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for logged() != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := logged(); n != 0 {
+		t.Fatalf("%d applied ids left after the first saved result", n)
+	}
+}

@@ -59,6 +59,16 @@ type Options struct {
 	// is a few reads instead of one per row. Browser clients that write
 	// their store set it. Rows stored packed are read whether it is set or not.
 	PackRows bool
+	// ForgetApplied keeps the ids of applied changes (the applied bucket,
+	// which makes Apply and Submit accept a resent change once) for this
+	// DB's life only: Open does not read them back, and SweepApplied
+	// deletes those the store holds. A sync client sets it. Its merges are
+	// idempotent by timestamp and the server deduplicates what it submits,
+	// so the log bought it nothing, while it grew by one id per write ever
+	// made and every Open read it whole (10k ids added about 100 ms to a
+	// browser's start). A server must not set it: Submit relies on the log
+	// to accept a resend after a lost ack without applying it twice.
+	ForgetApplied bool
 	// OnError receives failures that have no caller to return to, such as a
 	// subscription callback that panicked. Nil drops them.
 	OnError func(error)
@@ -154,7 +164,11 @@ func (db *DB) load(ctx context.Context) error {
 	// a browser each read is a round trip to IndexedDB, and together they
 	// are most of a reopened DB's wait.
 	appliedErr := make(chan error, 1)
-	go func() { appliedErr <- db.loadApplied(ctx) }()
+	if db.opts.ForgetApplied {
+		appliedErr <- nil
+	} else {
+		go func() { appliedErr <- db.loadApplied(ctx) }()
+	}
 	outbox := make(chan outboxRead, 1)
 	go func() { outbox <- db.readOutbox(ctx) }()
 	err := db.loadMeta(ctx)
@@ -232,6 +246,35 @@ func (db *DB) loadApplied(ctx context.Context) error {
 		start = e
 	}
 	return nil
+}
+
+// SweepApplied deletes the applied-change ids the store holds, for a DB
+// with Options.ForgetApplied: nothing reads them back, and each commit that
+// writes one has been published (client.EncodeTabBatch reads acks from a
+// commit's own ops) before this batch, queued after it, deletes it. It
+// returns how many it deleted. Ids written after its scan stay for the
+// next sweep.
+func (db *DB) SweepApplied(ctx context.Context) (int, error) {
+	if !db.opts.ForgetApplied {
+		return 0, errors.New("engine: SweepApplied needs Options.ForgetApplied (this DB relies on its applied log)")
+	}
+	var ops []storage.Op
+	err := db.store.Scan(ctx, bucketApplied, nil, func(k, _ []byte) error {
+		ops = append(ops, storage.Del(bucketApplied, bytes.Clone(k)))
+		return nil
+	})
+	if err != nil || len(ops) == 0 {
+		return 0, err
+	}
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.closed {
+		return 0, ErrClosed
+	}
+	if _, err := db.persist(ctx, ops); err != nil {
+		return 0, err
+	}
+	return len(ops), nil
 }
 
 // loadRows reads a table's stored rows: its tail, then its packs (pack.go).

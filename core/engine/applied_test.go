@@ -1,0 +1,137 @@
+package engine_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jazzgo/jazz-tools/core/clock"
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/storage"
+)
+
+// scanLog records which buckets are scanned.
+type scanLog struct {
+	storage.Store
+	scanned map[string]int
+}
+
+func (s *scanLog) Scan(ctx context.Context, bucket string, prefix []byte, fn func(k, v []byte) error) error {
+	s.scanned[bucket]++
+	return s.Store.Scan(ctx, bucket, prefix, fn)
+}
+
+func countApplied(t *testing.T, s storage.Store) int {
+	t.Helper()
+	n := 0
+	if err := s.Scan(ctx, "applied", nil, func(_, _ []byte) error { n++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func openOn(t *testing.T, s storage.Store, mod func(*engine.Options)) *engine.DB {
+	t.Helper()
+	opts := engine.Options{Bundle: mustBundle(t), Store: s, Clock: clock.NewFake(t0), Node: "n1"}
+	if mod != nil {
+		mod(&opts)
+	}
+	db, err := engine.Open(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+// insertAndUpdate makes two changes to one new row, as another replica would.
+func insertAndUpdate(t *testing.T) (ins, upd *engine.Change) {
+	other := open(t, func(o *engine.Options) { o.Node = "other" })
+	row := other.db.NewID()
+	ins = &engine.Change{ID: other.db.NewID(), Table: "todos", Row: row, Kind: engine.KindInsert, TS: other.db.Timestamp(),
+		Values: map[string]any{"title": "a", "done": false, "owner_id": "alice"}}
+	upd = &engine.Change{ID: other.db.NewID(), Table: "todos", Row: row, Kind: engine.KindUpdate, TS: other.db.Timestamp(),
+		Values: map[string]any{"done": true}}
+	return ins, upd
+}
+
+// A client's DB forgets applied change ids between opens: Open does not read
+// them, a change applied again (a follower tab replaying one the store has
+// already folded) changes nothing, and SweepApplied deletes the ids, also
+// those still queued behind a write-behind store.
+func TestForgetApplied_OpenSkipsTheLogAndSweepDeletesIt(t *testing.T) {
+	for _, behind := range []bool{false, true} {
+		mem := storage.NewMemory()
+		var wb *storage.WriteBehind
+		var s storage.Store = keepOpen{mem}
+		if behind {
+			wb = storage.NewWriteBehind(mem, nil)
+			s = keepOpen{wb}
+		}
+		forget := func(o *engine.Options) { o.ForgetApplied = true }
+		ins, upd := insertAndUpdate(t)
+		a := openOn(t, s, forget)
+		if _, err := a.Apply(ctx, []*engine.Change{ins, upd}); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := a.Get(engine.Actor{Backend: true}, "todos", ins.Row)
+		a.Close()
+		if n := countApplied(t, s); n != 2 {
+			t.Fatalf("behind=%v: %d applied ids logged, want 2 (the acks of a commit are read from its ops)", behind, n)
+		}
+
+		log := &scanLog{Store: s, scanned: map[string]int{}}
+		b := openOn(t, log, forget)
+		defer b.Close()
+		if log.scanned["applied"] != 0 {
+			t.Fatalf("behind=%v: Open read the applied log", behind)
+		}
+		if _, err := b.Apply(ctx, []*engine.Change{ins, upd}); err != nil {
+			t.Fatalf("behind=%v: applying again: %v", behind, err)
+		}
+		after, err := b.Get(engine.Actor{Backend: true}, "todos", ins.Row)
+		if err != nil || after["done"] != true || after["title"] != "a" || after["$updatedAt"] != before["$updatedAt"] {
+			t.Fatalf("behind=%v: row applied twice = %v (%v), was %v", behind, after, err, before)
+		}
+		// The second Apply logged the two ids again; one sweep takes all.
+		n, err := b.SweepApplied(ctx)
+		if err != nil || n != 2 {
+			t.Fatalf("behind=%v: sweep = %d, %v", behind, n, err)
+		}
+		if n, err := b.SweepApplied(ctx); err != nil || n != 0 {
+			t.Fatalf("behind=%v: second sweep = %d, %v", behind, n, err)
+		}
+		if behind {
+			if err := wb.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := countApplied(t, mem); n != 0 {
+			t.Fatalf("behind=%v: %d applied ids left on disk", behind, n)
+		}
+	}
+}
+
+// A server's DB keeps the log across opens, so a resend after a lost ack is
+// still accepted once, and refuses to sweep it.
+func TestApplied_ServerKeepsTheLogAcrossOpens(t *testing.T) {
+	s := keepOpen{storage.NewMemory()}
+	ins, upd := insertAndUpdate(t)
+	server := func(o *engine.Options) { o.Sequenced, o.EnforcePolicies = true, true }
+	a := openOn(t, s, server)
+	if res, err := a.Submit(ctx, as(alice), []*engine.Change{ins, upd}); err != nil || res[0] != nil || res[1] != nil {
+		t.Fatalf("submit: %v %v", res, err)
+	}
+	a.Close()
+	b := openOn(t, s, server)
+	defer b.Close()
+	seq := b.Seq()
+	res, err := b.Submit(ctx, as(alice), []*engine.Change{ins, upd})
+	if err != nil || res[0] != nil || res[1] != nil || b.Seq() != seq {
+		t.Fatalf("resend after reopen: %v %v, seq %d -> %d (an insert applied twice is refused as existing)", res, err, seq, b.Seq())
+	}
+	if _, err := b.SweepApplied(ctx); err == nil {
+		t.Fatal("a DB that relies on its applied log swept it")
+	}
+	if n := countApplied(t, s); n != 2 {
+		t.Fatalf("%d applied ids, want 2", n)
+	}
+}
