@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 
 	"github.com/jazzgo/jazz-tools/core/clock"
@@ -9,14 +10,17 @@ import (
 	"github.com/jazzgo/jazz-tools/core/storage"
 )
 
-// scanLog records which buckets are scanned.
+// scanLog records which buckets are scanned (Open scans some at once).
 type scanLog struct {
 	storage.Store
+	mu      sync.Mutex
 	scanned map[string]int
 }
 
 func (s *scanLog) Scan(ctx context.Context, bucket string, prefix []byte, fn func(k, v []byte) error) error {
+	s.mu.Lock()
 	s.scanned[bucket]++
+	s.mu.Unlock()
 	return s.Store.Scan(ctx, bucket, prefix, fn)
 }
 
@@ -81,7 +85,10 @@ func TestForgetApplied_OpenSkipsTheLogAndSweepDeletesIt(t *testing.T) {
 		log := &scanLog{Store: s, scanned: map[string]int{}}
 		b := openOn(t, log, forget)
 		defer b.Close()
-		if log.scanned["applied"] != 0 {
+		log.mu.Lock()
+		scans := log.scanned["applied"]
+		log.mu.Unlock()
+		if scans != 0 {
 			t.Fatalf("behind=%v: Open read the applied log", behind)
 		}
 		if _, err := b.Apply(ctx, []*engine.Change{ins, upd}); err != nil {
