@@ -2,6 +2,9 @@ package server
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,6 +63,7 @@ type conn struct {
 	mu        sync.Mutex
 	db        *engine.DB   // bound at welcome; a bundle swap closes the connection
 	actor     engine.Actor // who the connection reads and writes as
+	scope     string       // readScope(actor): what cursors sent on this connection are valid under
 	paused    bool         // the session expired: no rows out, pushes refused until auth
 	expiry    clock.Timer
 	expiryGen uint64
@@ -147,7 +151,7 @@ func (c *conn) handshake(data []byte) bool {
 	}
 	err = c.srv.app.bind(func(db *engine.DB) {
 		c.mu.Lock()
-		c.db, c.actor = db, actor
+		c.db, c.actor, c.scope = db, actor, readScope(actor)
 		c.mu.Unlock()
 	})
 	if err != nil {
@@ -159,7 +163,7 @@ func (c *conn) handshake(data []byte) bool {
 	c.armHeartbeatLocked(c.srv.cfg.HeartbeatTimeout)
 	// Queued under mu so that an expiry firing at once still follows it.
 	c.send(protocol.TWelcome, protocol.Welcome{V: protocol.Version, Session: actor.Session, ExpiresAt: unixMilli(deadline),
-		Backend: actor.Backend, Attribution: actor.Attribution})
+		Backend: actor.Backend, Attribution: actor.Attribution, Scope: c.scope})
 	c.mu.Unlock()
 	if actor.Backend {
 		c.log.Info("session started", "backend", true, "author", actor.Author())
@@ -318,23 +322,65 @@ func (c *conn) onAuth(m *protocol.AuthMsg) {
 		return
 	}
 	wasPaused := c.paused
-	c.actor, c.paused = actor, false
+	scope := readScope(actor)
+	rescoped := scope != c.scope
+	c.actor, c.scope, c.paused = actor, scope, false
 	c.scheduleExpiryLocked(deadline)
 	c.send(protocol.TAuthed, protocol.Authed{Session: actor.Session, ExpiresAt: unixMilli(deadline),
-		Backend: actor.Backend, Attribution: actor.Attribution})
+		Backend: actor.Backend, Attribution: actor.Attribution, Scope: scope})
 	var resync []*sub
-	if wasPaused {
+	if wasPaused || rescoped {
 		for _, s := range c.subs {
+			if rescoped {
+				// The new claims may show rows the old ones hid, changed
+				// at any time: start over. Until startSub has the new
+				// result queued, nothing else goes out for s (gen).
+				s.gen++
+				s.cursor = 0
+			}
 			resync = append(resync, s)
 		}
 	}
 	c.mu.Unlock()
-	c.log.Info("session renewed", "user_id", logUser(actor), "was_paused", wasPaused, "expires_at", unixMilli(deadline))
+	c.log.Info("session renewed", "user_id", logUser(actor), "was_paused", wasPaused, "claims_changed", rescoped, "expires_at", unixMilli(deadline))
 	// Every subscription missed whatever happened while paused: resume each
-	// from the last cursor it was sent, under the renewed session.
+	// from the last cursor it was sent (0 under new claims), under the
+	// renewed session.
 	for _, s := range resync {
 		c.startSub(s)
 	}
+}
+
+// readScope names what a can read, for protocol.Welcome.Scope: a digest of
+// the session's user, auth mode and claims (policies read nothing else), or
+// "backend" for a backend actor, which reads everything. A cursor received
+// under one scope is not valid under another. The claims every token of a
+// session renews (exp, iat, nbf, jti) are left out, or each refresh would
+// start every subscription over.
+func readScope(a engine.Actor) string {
+	if a.Session == nil {
+		return "backend"
+	}
+	claims := make(map[string]any, len(a.Session.Claims))
+	for k, v := range a.Session.Claims {
+		switch k {
+		case "exp", "iat", "nbf", "jti":
+		default:
+			claims[k] = v
+		}
+	}
+	b, err := json.Marshal(struct {
+		U string         `json:"u"`
+		M string         `json:"m"`
+		C map[string]any `json:"c"`
+	}{a.Session.UserID, string(a.Session.AuthMode), claims})
+	if err != nil {
+		// Claims came from JSON, so this cannot happen; a scope that
+		// matches nothing only costs a full resend.
+		return "unencodable"
+	}
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
 }
 
 // scheduleExpiryLocked replaces the expiry timer; a zero deadline means the

@@ -226,6 +226,8 @@ type client struct {
 	// held are frames set aside (rows that overtook an ack) to be returned
 	// by next before anything newer.
 	held []*protocol.Frame
+	// scope is the welcome's (fixture.hello).
+	scope string
 }
 
 func (f *fixture) dial(t testing.TB, app string) *client {
@@ -355,8 +357,9 @@ func (f *fixture) hello(t testing.TB, a protocol.Auth) (*client, *protocol.Welco
 	t.Helper()
 	cl := f.dial(t, testApp)
 	cl.send(protocol.THello, protocol.Hello{V: protocol.Version, AppID: testApp, Auth: a})
-	w := expectFrame(t, cl, protocol.TWelcome, wait)
-	return cl, w.Body.(*protocol.Welcome)
+	w := expectFrame(t, cl, protocol.TWelcome, wait).Body.(*protocol.Welcome)
+	cl.scope = w.Scope
+	return cl, w
 }
 
 // writer makes changes as a client replica would.
@@ -405,10 +408,19 @@ func push(t testing.TB, cl *client, changes ...*engine.Change) *protocol.Ack {
 
 func notesQuery() json.RawMessage { return json.RawMessage(`{"table":"notes"}`) }
 
-// subscribe subscribes and returns the initial (complete) rows frame.
+// subscribe subscribes and returns the initial (complete) rows frame. A
+// cursor is sent with the scope of cl's welcome, as a client that received
+// it on a connection of the same session does.
 func subscribe(t testing.TB, cl *client, subID string, cursor uint64) *protocol.Rows {
 	t.Helper()
-	cl.sendRaw([]byte(`{"t":"sub","id":"` + subID + `","query":` + string(notesQuery()) + `,"cursor":` + jsonUint(cursor) + `}`))
+	return subscribeIn(t, cl, subID, cursor, cl.scope)
+}
+
+// subscribeIn is subscribe with a cursor received under scope.
+func subscribeIn(t testing.TB, cl *client, subID string, cursor uint64, scope string) *protocol.Rows {
+	t.Helper()
+	sc, _ := json.Marshal(scope)
+	cl.sendRaw([]byte(`{"t":"sub","id":"` + subID + `","query":` + string(notesQuery()) + `,"cursor":` + jsonUint(cursor) + `,"scope":` + string(sc) + `}`))
 	r := expectFrame(t, cl, protocol.TRows, wait).Body.(*protocol.Rows)
 	if !r.Complete || r.Sub != subID {
 		t.Fatalf("initial rows = %s, want complete for %s", mustJSON(r), subID)

@@ -70,8 +70,12 @@ func (c *conn) onSub(m *protocol.Sub) {
 			Message: "a connection may hold at most 256 subscriptions; unsub some first"})
 		return
 	}
-	// Reusing an id replaces that subscription.
+	// Reusing an id replaces that subscription. A cursor received under
+	// other claims may skip rows they hid (protocol.Sub.Scope): start over.
 	s := &sub{id: m.ID, q: m.Query, cursor: m.Cursor}
+	if m.Scope != c.scope {
+		s.cursor = 0
+	}
 	c.subs[m.ID] = s
 	paused := c.paused
 	var oldES *engine.Subscription

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"nhooyr.io/websocket"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
@@ -536,5 +537,73 @@ func TestWS_ConcurrentPushesFanOutToEverySubscriber(t *testing.T) {
 	}
 	if got := f.seq(t); got != clients*each {
 		t.Fatalf("seq = %d", got)
+	}
+}
+
+// orgBundle: a note is readable by the members of the org its owner_id
+// names, as the token's "org" claim says.
+const orgBundle = `{"version":1,
+ "schema":{"tables":[{"name":"notes","columns":[
+   {"name":"title","type":"string"},
+   {"name":"owner_id","type":"string"},
+   {"name":"public","type":"boolean","optional":true}]}]},
+ "policies":{"notes":{
+   "read":{"eq":[{"col":"owner_id"},{"session":"claims.org"}]},
+   "insert":{"eq":[{"col":"owner_id"},{"session":"claims.org"}]}}}}`
+
+// A token whose claims change what the session may read (moving to another
+// org) takes effect at once on a live connection: after authed, every
+// subscription sends its whole result under the new claims, old rows
+// included, which a resume from the cursor would skip. A cursor received
+// under the old claims starts over on a new connection too; one received
+// under the same claims resumes.
+func TestWS_ClaimsChangeStartsSubscriptionsOver(t *testing.T) {
+	f := newFixture(t, withBundle(orgBundle))
+	backend, _ := f.hello(t, backendAuth(""))
+	w := newWriter(f.clk, "w")
+	inA, inB := w.insert("in a", "org-a", false), w.insert("in b", "org-b", false)
+	push(t, backend, inA, inB)
+
+	cl, welcome := f.hello(t, protocol.Auth{Bearer: f.extToken(t, "u1", time.Hour, jwt.MapClaims{"org": "org-a"})})
+	first := subscribe(t, cl, "all", 0)
+	if ids := rowIDs(first.Rows); len(ids) != 1 || ids[0] != inA.Row {
+		t.Fatalf("rows in org-a = %v", ids)
+	}
+	// A refresh with the same claims changes nothing.
+	cl.send(protocol.TAuth, protocol.AuthMsg{Auth: protocol.Auth{Bearer: f.extToken(t, "u1", 2*time.Hour, jwt.MapClaims{"org": "org-a"})}})
+	if a := expectFrame(t, cl, protocol.TAuthed, wait).Body.(*protocol.Authed); a.Scope != welcome.Scope || a.Scope == "" {
+		t.Fatalf("scope %q after a refresh with the same claims, welcome said %q", a.Scope, welcome.Scope)
+	}
+	if got := barrier(t, cl, 1); len(got) != 0 {
+		t.Fatalf("frames after a same-claims refresh: %s", mustJSON(got))
+	}
+
+	cl.send(protocol.TAuth, protocol.AuthMsg{Auth: protocol.Auth{Bearer: f.extToken(t, "u1", time.Hour, jwt.MapClaims{"org": "org-b"})}})
+	authed := expectFrame(t, cl, protocol.TAuthed, wait).Body.(*protocol.Authed)
+	if authed.Scope == welcome.Scope {
+		t.Fatal("the scope did not change with the claims")
+	}
+	again := expectFrame(t, cl, protocol.TRows, wait).Body.(*protocol.Rows)
+	if ids := rowIDs(again.Rows); !again.Complete || again.Sub != "all" || len(ids) != 1 || ids[0] != inB.Row {
+		t.Fatalf("after the claims changed: %s, want the whole result of org-b", mustJSON(again))
+	}
+	// Rows written since reach the session under its new claims.
+	laterB := w.insert("later in b", "org-b", false)
+	push(t, backend, laterB)
+	live := expectFrame(t, cl, protocol.TRows, wait).Body.(*protocol.Rows)
+	if ids := rowIDs(live.Rows); len(ids) != 1 || ids[0] != laterB.Row {
+		t.Fatalf("live rows = %v", ids)
+	}
+
+	// A new connection in org-b: the org-a cursor starts over, an org-b one resumes.
+	cl2, w2 := f.hello(t, protocol.Auth{Bearer: f.extToken(t, "u1", time.Hour, jwt.MapClaims{"org": "org-b"})})
+	if w2.Scope != authed.Scope {
+		t.Fatalf("welcome scope %q, authed said %q for the same claims", w2.Scope, authed.Scope)
+	}
+	if ids := rowIDs(subscribeIn(t, cl2, "a-cursor", first.Cursor, welcome.Scope).Rows); len(ids) != 2 {
+		t.Fatalf("resuming an org-a cursor in org-b sent %v, want both org-b rows", ids)
+	}
+	if r := subscribeIn(t, cl2, "b-cursor", live.Cursor, w2.Scope); len(r.Rows) != 0 {
+		t.Fatalf("resuming an org-b cursor sent %s, want nothing", mustJSON(r.Rows))
 	}
 }

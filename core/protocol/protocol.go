@@ -28,6 +28,7 @@ const (
 	MaxChangesPerPush = 1000
 	MaxSubscriptions  = 256
 	MaxSubIDLen       = 64
+	MaxScopeLen       = 64
 )
 
 // Close codes sent with the WebSocket close frame (4000-4999 are for
@@ -98,11 +99,14 @@ type AuthMsg struct {
 
 // Sub registers a live query. Cursor is the last server sequence number the
 // client has seen for this query; the server sends only rows changed after
-// it (0 = everything).
+// it (0 = everything). Scope is the Welcome/Authed scope the cursor was
+// received under: under another scope the server starts from 0, because
+// rows the cursor skips may have been hidden from the old one.
 type Sub struct {
 	ID     string       `json:"id"`
 	Query  *query.Query `json:"query"`
 	Cursor uint64       `json:"cursor,omitempty"`
+	Scope  string       `json:"scope,omitempty"`
 }
 
 // Unsub removes a live query.
@@ -133,14 +137,23 @@ type Welcome struct {
 	// Attribution echoes Auth.Attribution of a backend actor: the author
 	// its writes are stamped with.
 	Attribution string `json:"attribution,omitempty"`
+	// Scope names what the session may read (its user, auth mode and
+	// claims, as a digest). A cursor is only valid under the scope it was
+	// received under: a client stores it with the cursor and sends it back
+	// in Sub.
+	Scope string `json:"scope,omitempty"`
 }
 
-// Authed accepts an in-band AuthMsg.
+// Authed accepts an in-band AuthMsg. When its Scope differs from the
+// connection's previous one (the token's claims changed), the server
+// starts every subscription over: each sends its whole result, ending with
+// Complete, and nothing else for it comes before.
 type Authed struct {
 	Session     *session.Session `json:"session"`
 	ExpiresAt   int64            `json:"expiresAt,omitempty"`
 	Backend     bool             `json:"backend,omitempty"`
 	Attribution string           `json:"attribution,omitempty"`
+	Scope       string           `json:"scope,omitempty"`
 }
 
 // Rows carries confirmed row states. Sub names the subscription for the
@@ -354,6 +367,9 @@ func validate(typ string, body any) error {
 		}
 		if b.Query == nil {
 			return errors.New("missing query")
+		}
+		if len(b.Scope) > MaxScopeLen {
+			return fmt.Errorf("scope must be at most %d characters", MaxScopeLen)
 		}
 	case *Unsub:
 		if b.ID == "" {

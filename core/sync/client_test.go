@@ -392,3 +392,40 @@ func TestWaitFor_UnknownAndAfterClose(t *testing.T) {
 		t.Fatalf("after Close: %v", err)
 	}
 }
+
+// Cursors are saved with the scope they arrived under and sent back with
+// it; after an authed with a new scope (the claims changed, and the server
+// sends every result again from the start) the lower cursors of the new
+// results are saved, under the new scope.
+func TestRows_CursorSavedWithItsScope(t *testing.T) {
+	e := newEnv(t, nil)
+	if err := e.c.Subscribe("mine", mustQuery(t, `{"table":"todos"}`)); err != nil {
+		t.Fatal(err)
+	}
+	e.c.Start()
+	welcome := func(scope string) *sconn {
+		s := e.accept()
+		s.expect(protocol.THello)
+		s.send(protocol.TWelcome, &protocol.Welcome{V: protocol.Version, Session: aliceSess, Scope: scope})
+		e.waitStatus(Connected)
+		return s
+	}
+	s := welcome("org-a")
+	if sub := s.expect(protocol.TSub).(*protocol.Sub); sub.Cursor != 0 || sub.Scope != "" {
+		t.Fatalf("first sub = %+v", sub)
+	}
+	s.send(protocol.TRows, &protocol.Rows{Sub: "mine", Cursor: 5, Complete: true})
+	eventually(t, "cursor 5", func() bool { sc, _ := storedCursorOf(t, e.store, "mine"); return sc.Cursor == 5 && sc.Scope == "org-a" })
+
+	s.send(protocol.TAuthed, &protocol.Authed{Session: aliceSess, Scope: "org-b"})
+	s.send(protocol.TRows, &protocol.Rows{Sub: "mine", Cursor: 2})
+	eventually(t, "cursor 2 under org-b", func() bool { sc, _ := storedCursorOf(t, e.store, "mine"); return sc.Cursor == 2 && sc.Scope == "org-b" })
+
+	s.c.Close(protocol.CloseGoingAway, "restart")
+	e.waitStatus(Offline)
+	e.clock.Advance(DefaultMaxBackoff)
+	s2 := welcome("org-b")
+	if sub := s2.expect(protocol.TSub).(*protocol.Sub); sub.Cursor != 2 || sub.Scope != "org-b" {
+		t.Fatalf("resubscribed with %+v, want cursor 2 under org-b", sub)
+	}
+}

@@ -25,6 +25,9 @@ type connState struct {
 	progress map[string]*subProgress
 	// authSent is set while an auth frame awaits its answer.
 	authSent bool
+	// scope is the latest welcome's or authed's: cursors received on this
+	// connection are saved with it (protocol.Welcome.Scope).
+	scope string
 	// writeFailed stops frames from keeping a connection alive that can
 	// no longer send: the dead timer then drops it.
 	writeFailed bool

@@ -78,6 +78,7 @@ func (c *Client) handleFrame(data []byte) error {
 func (c *Client) onWelcome(w *protocol.Welcome) {
 	c.attempt = 0
 	c.reauthPending = false
+	c.cs.scope = w.Scope
 	c.sess.Store(w.Session)
 	c.authenticated(w.Session)
 	c.arm(tPing, c.opts.HeartbeatInterval)
@@ -89,6 +90,15 @@ func (c *Client) onWelcome(w *protocol.Welcome) {
 
 func (c *Client) onAuthed(a *protocol.Authed) {
 	c.cs.authSent = false
+	if a.Scope != c.cs.scope {
+		// The claims changed: the server sends every subscription's result
+		// again from the start, with cursors lower than those saved under
+		// the old claims, which must not stop them being saved.
+		c.cs.scope = a.Scope
+		for _, p := range c.cs.progress {
+			p.persisted = 0
+		}
+	}
 	c.sess.Store(a.Session)
 	c.authenticated(a.Session)
 	if c.phase != phPausedOpen {

@@ -21,10 +21,13 @@ func cursorKey(id string) []byte { return []byte("cursor/" + id) }
 // storedCursor is a persisted cursor with the query it belongs to: a cursor
 // says "every row of this query changed up to here is in the DB", which is
 // false for any other query, so a subscription whose query changed starts
-// over.
+// over. Scope is the server's name for what the session could read when
+// the cursor arrived; the server starts over a cursor sent back under
+// other claims (protocol.Sub.Scope).
 type storedCursor struct {
 	Cursor uint64 `json:"cursor"`
 	Query  string `json:"query"`
+	Scope  string `json:"scope,omitempty"`
 }
 
 // subEntry is a registered subscription. ver changes whenever the id is
@@ -135,7 +138,8 @@ func (c *Client) reconcileSubs() {
 		if ok {
 			c.write(protocol.TUnsub, &protocol.Unsub{ID: id})
 		}
-		c.write(protocol.TSub, &protocol.Sub{ID: id, Query: e.q, Cursor: c.loadCursor(id, e.key)})
+		cursor, scope := c.loadCursor(id, e.key)
+		c.write(protocol.TSub, &protocol.Sub{ID: id, Query: e.q, Cursor: cursor, Scope: scope})
 		cs.sent[id] = e.ver
 		p := cs.progress[id]
 		if p == nil {
@@ -185,21 +189,23 @@ func (c *Client) onRows(r *protocol.Rows) error {
 	return nil
 }
 
-func (c *Client) loadCursor(id, key string) uint64 {
+// loadCursor returns the cursor saved for subscription id, if it was saved
+// for the query key, and the scope it was received under.
+func (c *Client) loadCursor(id, key string) (uint64, string) {
 	v, ok, err := c.opts.Store.Get(c.ctx, bucketSync, cursorKey(id))
 	if err != nil {
 		c.log.Warn("cannot read a subscription cursor", "sub", id, "err", err)
-		return 0
+		return 0, ""
 	}
 	var sc storedCursor
 	if !ok || json.Unmarshal(v, &sc) != nil || sc.Query != key {
-		return 0
+		return 0, ""
 	}
-	return sc.Cursor
+	return sc.Cursor, sc.Scope
 }
 
 func (c *Client) saveCursor(id, key string, cursor uint64) error {
-	b, err := json.Marshal(storedCursor{Cursor: cursor, Query: key})
+	b, err := json.Marshal(storedCursor{Cursor: cursor, Query: key, Scope: c.cs.scope})
 	if err != nil {
 		return err
 	}

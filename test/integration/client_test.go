@@ -14,6 +14,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/identity"
 	"github.com/jazzgo/jazz-tools/core/policy"
 	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/storage"
 )
 
 var ctx = context.Background()
@@ -288,3 +289,90 @@ func TestRejectedWrite_RolledBackAndReportedTyped(t *testing.T) {
 		t.Fatal("server kept a forged row")
 	}
 }
+
+// roleBundle: todos are also readable by the sessions whose "role" claim
+// is the todo's title.
+const roleBundle = `{"version":1,
+ "schema":{"tables":[{"name":"todos","columns":[
+   {"name":"title","type":"string"},{"name":"done","type":"boolean"},{"name":"owner_id","type":"string"}]}]},
+ "policies":{"todos":{
+   "read":{"or":[{"eq":[{"col":"owner_id"},{"session":"user_id"}]},{"eq":[{"col":"title"},{"session":"claims.role"}]}]},
+   "insert":{"eq":[{"col":"owner_id"},{"session":"user_id"}]}}}}`
+
+// A refreshed token whose claims grant more shows the rows they grant at
+// once, including rows written long before, which resuming from the
+// subscription's cursor would skip; and a reopened Db with the new token
+// gets them too, even though its saved cursor is from the old claims.
+func TestUpdateAuthToken_NewClaimsShowTheRowsTheyGrant(t *testing.T) {
+	e := newEnv(t, envOpts{bundle: roleBundle})
+	srv, err := e.srv.Engine()
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, err := srv.Insert(context.Background(), engine.Actor{Backend: true}, "todos", todo("someone", "admin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := &query.Query{Table: "todos"}
+	titles := func(db *client.Db) []string {
+		rows, _ := db.All(all)
+		var out []string
+		for _, r := range rows {
+			out = append(out, r["title"].(string))
+		}
+		return out
+	}
+	store := storage.NewMemory()
+	keep := func(o *client.Options) { o.Store = keepOpen{store} }
+	db := e.open(client.Config{JWTToken: e.jwtAs("alice", "member", time.Hour)}, keep)
+	stop, _ := db.Subscribe(all, func(engine.Update) {})
+	uid := db.GetAuthState().Session.UserID
+	if _, err := db.Insert(context.Background(), "todos", todo(uid, "mine")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "alice's own row, synced", func() bool { return len(db.Pending()) == 0 && len(titles(db)) == 1 })
+
+	admin := e.jwtAs("alice", "admin", time.Hour)
+	if err := db.UpdateAuthToken(&admin); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the row the admin role grants", func() bool { return len(titles(db)) == 2 })
+	if rows, _ := db.All(&query.Query{Table: "todos", Where: nil}); !hasID(rows, old.ID()) {
+		t.Fatalf("rows = %v, want the admin row %s", titles(db), old.ID())
+	}
+	stop()
+	db.Close()
+
+	// The same store, reopened as a member again, then as an admin with a
+	// fresh store: the member's cursors do not hide the granted row from
+	// the admin, and a member sees only what members may.
+	fresh := storage.NewMemory()
+	member := e.open(client.Config{JWTToken: e.jwtAs("alice", "member", time.Hour)}, func(o *client.Options) { o.Store = keepOpen{fresh} })
+	stop, _ = member.Subscribe(all, func(engine.Update) {})
+	savedCursor := func() bool {
+		n := 0
+		_ = fresh.Scan(context.Background(), "sync", []byte("cursor/"), func(_, _ []byte) error { n++; return nil })
+		return n > 0
+	}
+	eventually(t, "the member's rows and cursor", func() bool { return len(titles(member)) == 1 && savedCursor() })
+	stop()
+	member.Close()
+	adminDb := e.open(client.Config{JWTToken: admin}, func(o *client.Options) { o.Store = keepOpen{fresh} })
+	stop, _ = adminDb.Subscribe(all, func(engine.Update) {})
+	defer stop()
+	eventually(t, "the admin's rows after a reopen", func() bool { return len(titles(adminDb)) == 2 })
+}
+
+func hasID(rows []engine.Row, id string) bool {
+	for _, r := range rows {
+		if r.ID() == id {
+			return true
+		}
+	}
+	return false
+}
+
+// keepOpen lets a Db be closed and another opened over the same data.
+type keepOpen struct{ storage.Store }
+
+func (keepOpen) Close() error { return nil }

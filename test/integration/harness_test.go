@@ -51,11 +51,16 @@ type env struct {
 type envOpts struct {
 	noLocalFirst bool
 	noExternal   bool
+	bundle       string // default todoBundle
 }
 
 func newEnv(t *testing.T, o envOpts) *env {
 	t.Helper()
-	b, err := bundle.Decode([]byte(todoBundle))
+	js := todoBundle
+	if o.bundle != "" {
+		js = o.bundle
+	}
+	b, err := bundle.Decode([]byte(js))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,8 +88,13 @@ func newEnv(t *testing.T, o envOpts) *env {
 
 // jwt mints an external token for sub expiring ttl after the fake now.
 func (e *env) jwt(sub string, ttl time.Duration) string {
+	return e.jwtAs(sub, "member", ttl)
+}
+
+// jwtAs is jwt with the given "role" claim.
+func (e *env) jwtAs(sub, role string, ttl time.Duration) string {
 	now := e.clock.Now()
-	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": sub, "iat": now.Unix(), "exp": now.Add(ttl).Unix(), "role": "member"})
+	tok := jwt.NewWithClaims(jwt.SigningMethodEdDSA, jwt.MapClaims{"sub": sub, "iat": now.Unix(), "exp": now.Add(ttl).Unix(), "role": role})
 	s, err := tok.SignedString(e.issuer)
 	if err != nil {
 		e.t.Fatal(err)
