@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/clock"
@@ -32,6 +33,8 @@ type app struct {
 	log   *slog.Logger
 	clock clock.Clock
 	store storage.Store
+	// appliedFor is Config.AppliedFor, for each engine opened.
+	appliedFor time.Duration
 
 	// mu is held shared by every engine operation that reads or writes the
 	// store and exclusively by a bundle swap and by close, so a new engine
@@ -62,7 +65,7 @@ func openApp(ctx context.Context, cfg Config) (*app, error) {
 		}
 		store = bs
 	}
-	a := &app{log: cfg.Logger, clock: cfg.Clock, store: store}
+	a := &app{log: cfg.Logger, clock: cfg.Clock, store: store, appliedFor: cfg.AppliedFor}
 	if err := a.start(ctx, cfg.Bundle); err != nil {
 		store.Close()
 		return nil, err
@@ -117,6 +120,7 @@ func (a *app) openEngine(ctx context.Context, b *bundle.Bundle) (*engine.DB, err
 		Clock:           a.clock,
 		Sequenced:       true,
 		EnforcePolicies: true,
+		AppliedFor:      a.appliedFor,
 		OnError: func(err error) {
 			a.log.Error("engine error", "error", err)
 		},

@@ -23,6 +23,11 @@ const (
 	// DefaultHelloTimeout bounds how long an upgraded socket may stay open
 	// without saying who it is, so idle sockets cannot pile up.
 	DefaultHelloTimeout = 10 * time.Second
+	// DefaultAppliedFor is how long a change's id is kept to accept its
+	// resend once (engine.Options.AppliedFor): far longer than a client
+	// waits for an ack, short enough that the log of ids, read into memory
+	// at every start, does not grow with every change ever made.
+	DefaultAppliedFor = 30 * 24 * time.Hour
 )
 
 // DefaultAllowedOrigins lets pages served from this machine (any port) open
@@ -88,6 +93,13 @@ type Config struct {
 	// Zero means DefaultHeartbeatTimeout.
 	HeartbeatTimeout time.Duration
 
+	// AppliedFor is how long the id of an accepted change is kept, so that
+	// a client resending it (its ack was lost) gets an ack and the change
+	// is not applied twice. A resend after that is judged as a new change
+	// (an insert is then refused as a conflict; the client shows the
+	// server's row). Zero means DefaultAppliedFor.
+	AppliedFor time.Duration
+
 	// store replaces the in-memory store (InMemory only); tests inject
 	// faults through it.
 	store storage.Store
@@ -120,6 +132,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HeartbeatTimeout == 0 {
 		c.HeartbeatTimeout = DefaultHeartbeatTimeout
+	}
+	if c.AppliedFor < 0 {
+		return bad("AppliedFor", "must not be negative")
+	}
+	if c.AppliedFor == 0 {
+		c.AppliedFor = DefaultAppliedFor
 	}
 	if c.Clock == nil {
 		c.Clock = clock.System{}

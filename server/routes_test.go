@@ -243,6 +243,7 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 		"both storages":          {AppID: "a", InMemory: true, DataDir: t.TempDir()},
 		"frame limit too big":    {AppID: "a", InMemory: true, MaxFrameBytes: protocol.MaxFrame + 1},
 		"resolver for other app": {AppID: "a", InMemory: true, Resolver: &auth.Resolver{AppID: "b"}},
+		"negative applied-for":   {AppID: "a", InMemory: true, AppliedFor: -time.Hour},
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -607,3 +607,23 @@ func TestWS_ClaimsChangeStartsSubscriptionsOver(t *testing.T) {
 		t.Fatalf("resuming an org-b cursor sent %s, want nothing", mustJSON(r.Rows))
 	}
 }
+
+// A change's id is kept for Config.AppliedFor (30 days by default): a resend
+// within it is acked again, one after it is judged as a new change.
+func TestWS_ResendAckedWithinAppliedFor(t *testing.T) {
+	f := newFixture(t, withHeartbeat(100*24*time.Hour))
+	w := newWriter(f.clk, "c")
+	cl, _ := f.hello(t, backendAuth("")) // a session that does not expire
+	first := w.insert("first", "alice", false)
+	push(t, cl, first)
+	f.clk.Advance(DefaultAppliedFor - time.Hour)
+	if ack := push(t, cl, first); len(ack.IDs) != 1 || ack.IDs[0] != first.ID {
+		t.Fatalf("resend within AppliedFor: %s", mustJSON(ack))
+	}
+	f.clk.Advance(2 * time.Hour)
+	push(t, cl, w.insert("later", "alice", false)) // a commit expires old ids
+	cl.send(protocol.TPush, protocol.Push{Changes: []*engine.Change{first}})
+	if r := expectFrame(t, cl, protocol.TReject, wait).Body.(*protocol.Reject); r.ID != first.ID || r.Error.Name != protocol.NameConflict {
+		t.Fatalf("resend after AppliedFor: %s, want a conflict", mustJSON(r))
+	}
+}

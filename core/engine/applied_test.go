@@ -2,8 +2,10 @@ package engine_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/engine"
@@ -140,5 +142,57 @@ func TestApplied_ServerKeepsTheLogAcrossOpens(t *testing.T) {
 	}
 	if n := countApplied(t, s); n != 2 {
 		t.Fatalf("%d applied ids, want 2", n)
+	}
+}
+
+// With AppliedFor, a resend within that time is still accepted once, and
+// the ids that expire are deleted as later commits go by and at Open; a
+// resend after that is judged as a new change. Ids stored without a time
+// (by earlier versions) are given the time of the Open that reads them.
+func TestAppliedFor_ExpiredIdsAreDeleted(t *testing.T) {
+	s := keepOpen{storage.NewMemory()}
+	clk := clock.NewFake(t0)
+	server := func(o *engine.Options) {
+		o.Sequenced, o.EnforcePolicies, o.AppliedFor, o.Clock = true, true, 24*time.Hour, clk
+	}
+	ins, upd := insertAndUpdate(t)
+	db := openOn(t, s, server)
+	if res, err := db.Submit(ctx, as(alice), []*engine.Change{ins}); err != nil || res[0] != nil {
+		t.Fatalf("submit: %v %v", res, err)
+	}
+	clk.Advance(23 * time.Hour)
+	seq := db.Seq()
+	if res, err := db.Submit(ctx, as(alice), []*engine.Change{ins}); err != nil || res[0] != nil || db.Seq() != seq {
+		t.Fatalf("resend within AppliedFor: %v %v, seq %d -> %d", res, err, seq, db.Seq())
+	}
+	clk.Advance(2 * time.Hour)
+	if res, err := db.Submit(ctx, as(alice), []*engine.Change{upd}); err != nil || res[0] != nil {
+		t.Fatalf("submit: %v %v", res, err)
+	}
+	if n := countApplied(t, s); n != 1 {
+		t.Fatalf("%d ids logged after the insert's expired, want 1 (the update's)", n)
+	}
+	if res, err := db.Submit(ctx, as(alice), []*engine.Change{ins}); err != nil || !errors.Is(res[0], engine.ErrExists) {
+		t.Fatalf("resend after AppliedFor: %v %v, want ErrExists (judged as a new insert)", res, err)
+	}
+	db.Close()
+
+	// An id stored without a time, as before times were stored.
+	if err := s.Apply(ctx, []storage.Op{storage.Put("applied", []byte("legacy"), nil)}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(25 * time.Hour) // the update's id expires too
+	db = openOn(t, s, server)
+	defer db.Close()
+	var left []string
+	_ = s.Scan(ctx, "applied", nil, func(k, v []byte) error {
+		if len(v) != 8 {
+			t.Errorf("id %q stored with %d bytes of time, want 8", k, len(v))
+		}
+		left = append(left, string(k))
+		return nil
+	})
+	if len(left) != 1 || left[0] != "legacy" {
+		t.Fatalf("ids after reopening = %q, want only the legacy one (timed now)", left)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/clock"
@@ -69,6 +70,15 @@ type Options struct {
 	// browser's start). A server must not set it: Submit relies on the log
 	// to accept a resend after a lost ack without applying it twice.
 	ForgetApplied bool
+	// AppliedFor is how long the id of an applied change is kept, counted
+	// from when this DB applied it: within it, Submit accepts a resend of
+	// the change (after a lost ack) without applying it twice. Older ids
+	// are deleted (applied.go), so the log holds the changes of that last
+	// stretch of time rather than every change ever. A resend after it is
+	// judged as a new change: an insert of a row that exists is refused
+	// (ErrExists), an update or delete applies again, which merging by
+	// timestamp makes harmless. Zero keeps every id.
+	AppliedFor time.Duration
 	// OnError receives failures that have no caller to return to, such as a
 	// subscription callback that panicked. Nil drops them.
 	OnError func(error)
@@ -90,8 +100,13 @@ type DB struct {
 	closed  bool
 	tables  map[string]*table
 	applied map[string]struct{}
-	pending map[string]*Change // change id -> pending local change
-	seq     uint64
+	// appliedOrder lists applied's ids by when they were applied, with
+	// Options.AppliedFor (applied.go); appliedPruned is when expired ones
+	// were last looked for (Unix ms).
+	appliedOrder  []appliedEntry
+	appliedPruned int64
+	pending       map[string]*Change // change id -> pending local change
+	seq           uint64
 	// stamp counts commits, on disk and in memory (see the result cache);
 	// written under mu, read without it. openStamp is its value at Open.
 	stamp     atomic.Uint64
@@ -163,11 +178,18 @@ func (db *DB) load(ctx context.Context) error {
 	// The meta bucket, the applied ids and the outbox are read at once: in
 	// a browser each read is a round trip to IndexedDB, and together they
 	// are most of a reopened DB's wait.
-	appliedErr := make(chan error, 1)
+	type appliedRead struct {
+		ops []storage.Op
+		err error
+	}
+	appliedDone := make(chan appliedRead, 1)
 	if db.opts.ForgetApplied {
-		appliedErr <- nil
+		appliedDone <- appliedRead{}
 	} else {
-		go func() { appliedErr <- db.loadApplied(ctx) }()
+		go func() {
+			ops, err := db.loadApplied(ctx)
+			appliedDone <- appliedRead{ops, err}
+		}()
 	}
 	outbox := make(chan outboxRead, 1)
 	go func() { outbox <- db.readOutbox(ctx) }()
@@ -191,7 +213,12 @@ func (db *DB) load(ctx context.Context) error {
 		// After the rows: a pending change sits on top of its row.
 		err = db.restoreOutbox(o.entries, db.tables)
 	}
-	return errors.Join(<-appliedErr, err)
+	a := <-appliedDone
+	if err == nil && a.err == nil && len(a.ops) > 0 {
+		// Expired ids and ids without a time (see loadApplied).
+		err = db.store.Apply(ctx, a.ops)
+	}
+	return errors.Join(a.err, err)
 }
 
 // loadMeta reads the meta bucket in one scan (one round trip in a
@@ -216,34 +243,6 @@ func (db *DB) loadMeta(ctx context.Context) error {
 	}
 	for _, kv := range results {
 		db.keepResult(kv[0], kv[1])
-	}
-	return nil
-}
-
-// loadApplied reads the ids of the changes already merged, which keep Apply
-// idempotent. There is one per change ever applied (10k after syncing 10k
-// rows), read at every Open, so the ids are collected back to back and
-// become one string (one allocation, not one per id), and the set is made
-// at its final size.
-func (db *DB) loadApplied(ctx context.Context) error {
-	var (
-		ids []byte
-		end []int
-	)
-	if err := db.store.Scan(ctx, bucketApplied, nil, func(k, _ []byte) error {
-		ids = append(ids, k...)
-		end = append(end, len(ids))
-		return nil
-	}); err != nil {
-		return err
-	}
-	if len(db.applied) == 0 {
-		db.applied = make(map[string]struct{}, len(end))
-	}
-	text, start := string(ids), 0
-	for _, e := range end {
-		db.applied[text[start:e]] = struct{}{}
-		start = e
 	}
 	return nil
 }

@@ -251,6 +251,8 @@ func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (results [
 		return nil, ErrClosed
 	}
 	s := db.newStage()
+	now := db.nowMs()
+	db.expireAppliedLocked(s, now)
 	seen := map[string]bool{}
 	var accepted []*Change
 	for i, c := range changes {
@@ -280,7 +282,7 @@ func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (results [
 		}
 		seen[c.ID] = true
 		s.of(t, c.Row).mergeBase(s, c.cells())
-		s.ops = append(s.ops, storage.Put(bucketApplied, []byte(c.ID), nil))
+		s.ops = append(s.ops, db.appliedOp(c.ID, now))
 		accepted = append(accepted, c)
 	}
 	if err := s.commit(ctx); err != nil {
@@ -288,7 +290,7 @@ func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (results [
 		return nil, err
 	}
 	for _, c := range accepted {
-		db.applied[c.ID] = struct{}{}
+		db.markApplied(c.ID, now)
 	}
 	db.unlockAndNotify()
 	return results, nil
@@ -462,19 +464,21 @@ func (db *DB) applyLocked(ctx context.Context, changes []*Change, extra []storag
 	}
 	s := db.newStage()
 	s.ops = append(s.ops, extra...)
+	now := db.nowMs()
 	for _, c := range changes {
 		if err := db.hlc.Observe(c.TS); err != nil {
 			s.dropNewRows()
 			return fmt.Errorf("%w: change %s: %v", ErrBadChange, c.ID, err)
 		}
 		s.of(db.tables[c.Table], c.Row).mergeBase(s, c.cells())
-		s.ops = append(s.ops, storage.Put(bucketApplied, []byte(c.ID), nil))
+		s.ops = append(s.ops, db.appliedOp(c.ID, now))
 	}
+	db.expireAppliedLocked(s, now)
 	if err := s.commit(ctx); err != nil {
 		return err
 	}
 	for _, c := range changes {
-		db.applied[c.ID] = struct{}{}
+		db.markApplied(c.ID, now)
 	}
 	return nil
 }
@@ -545,6 +549,7 @@ func (db *DB) Reject(ctx context.Context, changeIDs ...string) error {
 
 func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked, rejected []string) error {
 	s := db.newStage()
+	now := db.nowMs()
 	for _, st := range states {
 		t := db.tables[st.Table]
 		if t == nil {
@@ -576,7 +581,7 @@ func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked, rejecte
 				// The ack means the server applied it; its effect is in the
 				// base from now on even if the row state arrives later.
 				u.mergeBase(s, c.cells())
-				s.ops = append(s.ops, storage.Put(bucketApplied, []byte(c.ID), nil))
+				s.ops = append(s.ops, db.appliedOp(c.ID, now))
 			}
 			kept := make([]*Change, 0, len(u.pending))
 			for _, p := range u.pending {
@@ -595,7 +600,7 @@ func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked, rejecte
 	}
 	for _, cid := range acked {
 		if db.pending[cid] != nil {
-			db.applied[cid] = struct{}{}
+			db.markApplied(cid, now)
 		}
 		delete(db.pending, cid)
 	}
