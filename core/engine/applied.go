@@ -11,11 +11,10 @@ package engine
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
-	"slices"
+	"sort"
 	"time"
 
 	"github.com/jazzgo/jazz-tools/core/storage"
@@ -128,7 +127,10 @@ func (db *DB) loadApplied(ctx context.Context) ([]storage.Op, error) {
 		}
 		start = e
 	}
-	slices.SortStableFunc(db.appliedOrder, func(a, b appliedEntry) int { return cmp.Compare(a.at, b.at) })
+	// sort.Slice, not slices: the browser's build has its code already, and
+	// a generic sort of appliedEntry would add its own to every page.
+	order := db.appliedOrder
+	sort.Slice(order, func(i, j int) bool { return order[i].at < order[j].at })
 	db.appliedPruned = now
 	return ops, nil
 }
