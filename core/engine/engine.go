@@ -281,7 +281,7 @@ func (db *DB) SweepApplied(ctx context.Context) (int, error) {
 // table is first used), so it does as little per row as it can: one
 // decoder for the whole scan (see rowDecoder), rows in chunks, every id a
 // slice of one string, the table's map made once at its final size, and no
-// indexing (a column's index is built when a query first needs it, see
+// indexing (a column's index is built when queries need it, see
 // colIndex).
 func (db *DB) loadRows(ctx context.Context, t *table) error {
 	prefix := []byte(t.def.Name + "\x00")

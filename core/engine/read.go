@@ -100,7 +100,7 @@ func (db *DB) matching(a Actor, t *table, q *query.Query) []*row {
 			continue
 		}
 		k, ok := indexKey(v)
-		if !ok {
+		if !ok || !ci.wanted() {
 			continue
 		}
 		set := ci.built(t, col)[k]

@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/schema"
@@ -197,17 +198,31 @@ func appendNumberKey(b []byte, f float64) []byte {
 // colIndex is the equality index of one column: value key (indexKey) to
 // the visible rows holding it.
 //
-// It is built the first time a query filters on the column rather than when
-// the table loads: a browser tab loads every row of a table when the page
-// first uses it, and many columns (titles, authors, timestamps) are never
-// filtered on by equality, so indexing them up front only delays the first
-// result and holds memory. A query may build it under the DB's read lock,
+// It is built the second time a query filters on the column (see wanted)
+// rather than when the table loads: a browser tab loads every row of a
+// table when the page first uses it, and many columns (titles, authors,
+// timestamps) are never filtered on by equality, so indexing them up front
+// only delays the first result and holds memory. A query may build it under the DB's read lock,
 // concurrently with other queries, hence the Once; writers hold the write
 // lock, so they find it either unbuilt (and leave it to be built from the
 // rows) or complete, and keep it up to date (table.indexRow).
 type colIndex struct {
 	once sync.Once
 	keys map[string]rowSet // nil until built
+	uses atomic.Int32      // queries that could have used it, up to 2
+}
+
+// wanted reports whether a query on the column should use (and so build)
+// the index: from the second such query on. The first scans instead. A
+// page's first query of a column comes right after its table loaded, and
+// building the index costs more than the scan it replaces once (a map
+// insert per row, and pointer hashing is slow in WebAssembly); a column
+// queried again gets its index then.
+func (ci *colIndex) wanted() bool {
+	if ci.uses.Load() >= 2 {
+		return true
+	}
+	return ci.uses.Add(1) >= 2
 }
 
 // built returns the index of column col of t, building it if needed. The

@@ -201,7 +201,7 @@ var suites = []suite{
 		// measured natively: the browser section has the wasm figures.
 		title:   "Loading and packing 10k rows (core/engine, natively)",
 		pkg:     "./core/engine",
-		pattern: "BenchmarkLoadRows|BenchmarkCompact|BenchmarkScanLoadedRows",
+		pattern: "BenchmarkLoadRows|BenchmarkCompact|BenchmarkScanLoadedRows|BenchmarkFirstEqualityQuery",
 		args:    []string{"-benchmem"},
 		notes: func(res map[string][]float64) []string {
 			return []string{
@@ -210,6 +210,9 @@ var suites = []suite{
 				fmt.Sprintf("a query reading all 10k loaded rows: %s over rows kept encoded, %s over the same rows decoded (%.1fx; loading saves decoding every row once, lazyrow.go)",
 					human(median(res["BenchmarkScanLoadedRows/encoded"])), human(median(res["BenchmarkScanLoadedRows/decoded"])),
 					median(res["BenchmarkScanLoadedRows/encoded"])/median(res["BenchmarkScanLoadedRows/decoded"])),
+				fmt.Sprintf("the first equality query of a column after the load: %s by a scan, %s building the column's index first (%.2fx; an index is built from a column's second query, colIndex.wanted)",
+					human(median(res["BenchmarkFirstEqualityQuery/scan"])), human(median(res["BenchmarkFirstEqualityQuery/index"])),
+					median(res["BenchmarkFirstEqualityQuery/scan"])/median(res["BenchmarkFirstEqualityQuery/index"])),
 			}
 		},
 	},
