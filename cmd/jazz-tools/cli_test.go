@@ -16,8 +16,10 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/server"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -25,7 +27,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 func TestParseServer_FlagsAndEnvironment(t *testing.T) {
-	base := serverOptions{appID: "app", host: "127.0.0.1", port: DefaultPort, maxFrameBytes: protocol.MaxFrame, inMemory: true}
+	base := serverOptions{appID: "app", host: "127.0.0.1", port: DefaultPort, maxFrameBytes: protocol.MaxFrame, appliedFor: server.DefaultAppliedFor, inMemory: true}
 	cases := []struct {
 		name string
 		args []string
@@ -43,9 +45,10 @@ func TestParseServer_FlagsAndEnvironment(t *testing.T) {
 		{"everything from the environment", []string{"app"}, map[string]string{
 			"JAZZ_DATA_DIR": "/d", "JAZZ_ADMIN_SECRET": "a", "JAZZ_BACKEND_SECRET": "b", "JAZZ_JWKS_URL": "https://x/jwks",
 			"JAZZ_PORT": "0", "JAZZ_HOST": "0.0.0.0", "JAZZ_ALLOW_LOCAL_FIRST_AUTH": "true", "JAZZ_ALLOWED_ORIGINS": "https://a.example, *.b.example",
-			"JAZZ_MAX_FRAME_BYTES": "4096", "JAZZ_BUNDLE": "b.json"},
+			"JAZZ_MAX_FRAME_BYTES": "4096", "JAZZ_BUNDLE": "b.json", "JAZZ_APPLIED_FOR": "48h"},
 			func(o *serverOptions) {
 				o.inMemory, o.dataDir, o.adminSecret, o.backendSecret, o.jwksURL = false, "/d", "a", "b", "https://x/jwks"
+				o.appliedFor = 48 * time.Hour
 				o.port, o.host, o.allowLocalFirst, o.maxFrameBytes, o.bundleFile = 0, "0.0.0.0", true, 4096, "b.json"
 				o.allowedOrigins = []string{"https://a.example", "*.b.example"}
 			}},

@@ -41,6 +41,7 @@ type serverOptions struct {
 	bundleFile      string
 	allowedOrigins  []string
 	maxFrameBytes   int
+	appliedFor      time.Duration
 	production      bool
 }
 
@@ -68,6 +69,7 @@ func serverFlags(o *serverOptions) *flag.FlagSet {
 		return nil
 	})
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", protocol.MaxFrame, "largest WebSocket frame a client may send, in `BYTES`")
+	fs.DurationVar(&o.appliedFor, "applied-for", server.DefaultAppliedFor, "how long a change's id is kept so a resend of it is acked, not applied twice (`DURATION`, e.g. 720h)")
 	fs.BoolVar(&o.production, "production", false, "production mode (also NODE_ENV=production): requires --data-dir and --admin-secret, refuses --in-memory")
 	return fs
 }
@@ -221,6 +223,7 @@ func (o serverOptions) config(log *slog.Logger) (server.Config, error) {
 		Resolver:       r,
 		AdminSecret:    o.adminSecret,
 		MaxFrameBytes:  o.maxFrameBytes,
+		AppliedFor:     o.appliedFor,
 		AllowedOrigins: o.allowedOrigins,
 		Logger:         log,
 	}
