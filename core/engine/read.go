@@ -285,6 +285,30 @@ func orderedWindow(rows []*row, order []query.Order, offset, limit int) []*row {
 	return out
 }
 
+// keyedWindow is orderedWindow over rows whose keys are computed already:
+// the rows from offset, at most limit (> 0) of them, chosen with a bounded
+// heap. keyed is not reordered.
+func keyedWindow(keyed []keyedRow, order []query.Order, offset, limit int) []*row {
+	k := offset + limit
+	less := func(a, b sortKey) bool { return compareKeys(a, b, order) < 0 }
+	heap := make([]keyedRow, 0, k)
+	for _, x := range keyed {
+		if len(heap) < k {
+			heap = append(heap, x)
+			siftUp(heap, len(heap)-1, less)
+		} else if less(x.k, heap[0].k) {
+			heap[0] = x
+			siftDown(heap, 0, less)
+		}
+	}
+	slices.SortFunc(heap, func(a, b keyedRow) int { return compareKeys(a.k, b.k, order) })
+	out := make([]*row, 0, max(0, len(heap)-offset))
+	for _, x := range heap[min(offset, len(heap)):] {
+		out = append(out, x.r)
+	}
+	return out
+}
+
 // siftUp and siftDown keep heap ordered with the greatest key (by less) first.
 func siftUp(heap []keyedRow, i int, less func(a, b sortKey) bool) {
 	for i > 0 {

@@ -262,3 +262,71 @@ func TestExtend_RestoresQueuedWritesOfLateTables(t *testing.T) {
 		t.Fatalf("queued row not visible after Extend: %d rows", len(rows))
 	}
 }
+
+// A windowed subscription's first result is chosen without sorting every
+// match (the full order is made when first needed): it is exactly the
+// query's window, for windows at the start, in the middle and at the end,
+// and the updates after it still follow the full order.
+func TestSubscribe_FirstWindowOfManyMatchesThenUpdates(t *testing.T) {
+	f := open(t, func(o *engine.Options) { o.EnforcePolicies = false })
+	sys := engine.Actor{Backend: true}
+	for i := range 60 {
+		r := todo("alice", string(rune('A'+i%26))+string(rune('a'+i/26)))
+		r["rank"] = int64(i % 7)
+		if _, err := f.db.Insert(ctx, sys, "todos", r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids := func(rows []engine.Row) (out []string) {
+		for _, r := range rows {
+			out = append(out, r.ID())
+		}
+		return
+	}
+	for _, js := range []string{
+		`{"table":"todos","orderBy":[{"col":"rank","desc":true},{"col":"title"}],"limit":5}`,
+		`{"table":"todos","orderBy":[{"col":"rank"}],"limit":7,"offset":20}`,
+		`{"table":"todos","orderBy":[{"col":"title","desc":true}],"limit":10,"offset":49}`,
+	} {
+		want, err := f.db.All(sys, q(t, js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rec recorder
+		sub, err := f.db.Subscribe(sys, q(t, js), rec.cb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := rec.last(t)
+		if got := ids(first.Added); len(got) != len(want) || !equalStrings(got, ids(want)) {
+			t.Fatalf("%s: first window %v, want %v", js, got, ids(want))
+		}
+		// A new row (first by title, last by rank desc) moves the windows.
+		top := todo("alice", "0")
+		top["rank"] = int64(-1)
+		row, err := f.db.Insert(ctx, sys, "todos", top)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ = f.db.All(sys, q(t, js))
+		if got := ids(sub.Rows()); !equalStrings(got, ids(want)) {
+			t.Fatalf("%s: after an insert %v, want %v", js, got, ids(want))
+		}
+		sub.Cancel()
+		if err := f.db.Delete(ctx, sys, "todos", row.ID()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
