@@ -45,6 +45,12 @@ type Subscription struct {
 	keys     map[string]sortKey
 	unsorted []keyedRow
 	sortOnce sync.Once
+	// first is the first result when it was chosen that way; it stays the
+	// result until a change reaches the subscription, which sorts first,
+	// so until then reads (the bridge's, as it delivers the first result)
+	// need not sort either.
+	first    []Row
+	isSorted atomic.Bool
 	done     bool
 	// canceled is read by the notifier outside db.mu. It lives on the
 	// subscription rather than in a notifier map so that a canceled
@@ -78,6 +84,7 @@ func (db *DB) Subscribe(a Actor, q *query.Query, cb func(Update)) (*Subscription
 		for _, r := range keyedWindow(keyed, q.OrderBy, q.Offset, q.Limit) {
 			added = append(added, r.public())
 		}
+		s.first = added
 	} else {
 		added = s.windowRowsLocked()
 	}
@@ -121,10 +128,14 @@ func (s *Subscription) sorted() {
 			s.keys[x.r.id] = x.k
 		}
 		s.unsorted = nil
+		s.isSorted.Store(true)
 	})
 }
 
 func (s *Subscription) windowRowsLocked() []Row {
+	if s.first != nil && !s.isSorted.Load() {
+		return slices.Clone(s.first)
+	}
 	s.sorted()
 	ids := window(s.ids, s.q.Offset, s.q.Limit)
 	out := make([]Row, len(ids))

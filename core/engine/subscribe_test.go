@@ -301,6 +301,9 @@ func TestSubscribe_FirstWindowOfManyMatchesThenUpdates(t *testing.T) {
 		if got := ids(first.Added); len(got) != len(want) || !equalStrings(got, ids(want)) {
 			t.Fatalf("%s: first window %v, want %v", js, got, ids(want))
 		}
+		if got := ids(sub.Rows()); !equalStrings(got, ids(want)) {
+			t.Fatalf("%s: rows before any change %v, want %v", js, got, ids(want))
+		}
 		// A new row (first by title, last by rank desc) moves the windows.
 		top := todo("alice", "0")
 		top["rank"] = int64(-1)
