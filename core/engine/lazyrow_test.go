@@ -251,17 +251,7 @@ func (t *table) public() map[string]Row {
 // then costs more than over decoded ones.
 func BenchmarkScanLoadedRows(b *testing.B) {
 	ctx := context.Background()
-	def := codecTable(b)
-	s := schemaOf(b, def)
-	store := storage.NewMemory()
-	ids, rows := benchRows(b, def, 10_000, "")
-	entries := make([][2][]byte, len(rows))
-	for i, cells := range rows {
-		entries[i] = [2][]byte{[]byte(ids[i]), storedRow(b, uint64(i+1), cells)}
-	}
-	if err := store.Apply(ctx, []storage.Op{storage.Put(bucketPacks, packKey("things", 0), packOf(entries...))}); err != nil {
-		b.Fatal(err)
-	}
+	s, store := packedThings(b)
 	q := &query.Query{Table: "things", Where: expr.Cmp(expr.OpGt, expr.Col("i"), expr.Val(5000)), OrderBy: []query.Order{{Col: "ts", Desc: true}}, Limit: 50}
 	for _, form := range []string{"encoded", "decoded"} {
 		b.Run(form, func(b *testing.B) {
@@ -289,23 +279,29 @@ func BenchmarkScanLoadedRows(b *testing.B) {
 	}
 }
 
+// packedThings is a store holding 10k rows of "things" in one pack, and
+// its schema.
+func packedThings(b *testing.B) (*schema.Schema, storage.Store) {
+	def := codecTable(b)
+	ids, rows := benchRows(b, def, 10_000, "")
+	entries := make([][2][]byte, len(rows))
+	for i, cells := range rows {
+		entries[i] = [2][]byte{[]byte(ids[i]), storedRow(b, uint64(i+1), cells)}
+	}
+	store := storage.NewMemory()
+	if err := store.Apply(context.Background(), []storage.Op{storage.Put(bucketPacks, packKey("things", 0), packOf(entries...))}); err != nil {
+		b.Fatal(err)
+	}
+	return schemaOf(b, def), store
+}
+
 // BenchmarkFirstEqualityQuery is a page's first query of a column after its
 // table loaded (an equality on b, a third of 10k rows, ordered, limit 50):
 // by a scan, as it runs now (colIndex.wanted), and by building the
 // column's index first, as it ran before.
 func BenchmarkFirstEqualityQuery(b *testing.B) {
 	ctx := context.Background()
-	def := codecTable(b)
-	s := schemaOf(b, def)
-	store := storage.NewMemory()
-	ids, rows := benchRows(b, def, 10_000, "")
-	entries := make([][2][]byte, len(rows))
-	for i, cells := range rows {
-		entries[i] = [2][]byte{[]byte(ids[i]), storedRow(b, uint64(i+1), cells)}
-	}
-	if err := store.Apply(ctx, []storage.Op{storage.Put(bucketPacks, packKey("things", 0), packOf(entries...))}); err != nil {
-		b.Fatal(err)
-	}
+	s, store := packedThings(b)
 	q := &query.Query{Table: "things", Where: expr.Cmp(expr.OpEq, expr.Col("b"), expr.Val(true)), OrderBy: []query.Order{{Col: "ts", Desc: true}}, Limit: 50}
 	db, err := Open(ctx, Options{Bundle: &bundle.Bundle{Version: 1, Schema: s}, Store: unclosable{store}, Node: "n1"})
 	if err != nil {
