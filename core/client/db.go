@@ -163,7 +163,6 @@ func Open(ctx context.Context, opts Options) (*Db, error) {
 	if err != nil {
 		return nil, err
 	}
-
 	if opts.ServerURL != "" {
 		so := opts.SyncOptions
 		so.DB, so.Store, so.URL, so.AppID = db.engine, opts.Store, opts.ServerURL, opts.AppID

@@ -33,7 +33,7 @@ func appliedValue(at int64) []byte { return binary.BigEndian.AppendUint64(nil, u
 
 // appliedOp is the op that logs id as applied at now; markApplied records
 // it in memory once the op has committed.
-func (db *DB) appliedOp(id string, now int64) storage.Op {
+func appliedOp(id string, now int64) storage.Op {
 	return storage.Put(bucketApplied, []byte(id), appliedValue(now))
 }
 

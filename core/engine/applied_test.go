@@ -35,17 +35,15 @@ func countApplied(t *testing.T, s storage.Store) int {
 	return n
 }
 
+// openOn is open over the store s.
 func openOn(t *testing.T, s storage.Store, mod func(*engine.Options)) *engine.DB {
 	t.Helper()
-	opts := engine.Options{Bundle: mustBundle(t), Store: s, Clock: clock.NewFake(t0), Node: "n1"}
-	if mod != nil {
-		mod(&opts)
-	}
-	db, err := engine.Open(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return db
+	return open(t, func(o *engine.Options) {
+		o.Store = s
+		if mod != nil {
+			mod(o)
+		}
+	}).db
 }
 
 // insertAndUpdate makes two changes to one new row, as another replica would.

@@ -27,9 +27,10 @@
 //
 // # Cost
 //
-// Every non-json column can have an equality index, built the first time a
-// query filters on it (so opening a table only decodes its rows; see
-// rowcodec.go for the compact stored form). Queries with a limit keep only
+// Every non-json column can have an equality index, built the second time
+// a query filters on it (so opening a table only decodes its rows, and the
+// first query scans; see rowcodec.go for the compact stored form, pack.go
+// for how a browser reads a table in a few values). Queries with a limit keep only
 // the rows they return instead of sorting every match. Subscriptions are indexed by
 // their table and by one equality term, so a write only visits subscriptions
 // it can affect, and updating a subscription costs O(log n) plus its window.

@@ -126,7 +126,7 @@ type table struct {
 	def  *schema.Table
 	rows map[string]*row
 	// index holds the equality index of every indexed column, each built
-	// the first time a query needs it (see colIndex).
+	// when queries need it (see colIndex).
 	index map[string]*colIndex
 	subs  subIndex
 	// packs is the number of packs stored for the table, tail the ids of

@@ -216,8 +216,11 @@ type colIndex struct {
 // the index: from the second such query on. The first scans instead. A
 // page's first query of a column comes right after its table loaded, and
 // building the index costs more than the scan it replaces once (a map
-// insert per row, and pointer hashing is slow in WebAssembly); a column
-// queried again gets its index then.
+// insert per row, and pointer hashing is slow in WebAssembly):
+// BenchmarkFirstEqualityQuery, 0.65x natively over rows as loaded. The
+// price is one scan more in all for a column queried twice, since the
+// second query builds the index anyway; the first result is what a page
+// waits for.
 func (ci *colIndex) wanted() bool {
 	if ci.uses.Load() >= 2 {
 		return true

@@ -282,7 +282,7 @@ func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (results [
 		}
 		seen[c.ID] = true
 		s.of(t, c.Row).mergeBase(s, c.cells())
-		s.ops = append(s.ops, db.appliedOp(c.ID, now))
+		s.ops = append(s.ops, appliedOp(c.ID, now))
 		accepted = append(accepted, c)
 	}
 	if err := s.commit(ctx); err != nil {
@@ -471,7 +471,7 @@ func (db *DB) applyLocked(ctx context.Context, changes []*Change, extra []storag
 			return fmt.Errorf("%w: change %s: %v", ErrBadChange, c.ID, err)
 		}
 		s.of(db.tables[c.Table], c.Row).mergeBase(s, c.cells())
-		s.ops = append(s.ops, db.appliedOp(c.ID, now))
+		s.ops = append(s.ops, appliedOp(c.ID, now))
 	}
 	db.expireAppliedLocked(s, now)
 	if err := s.commit(ctx); err != nil {
@@ -581,7 +581,7 @@ func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked, rejecte
 				// The ack means the server applied it; its effect is in the
 				// base from now on even if the row state arrives later.
 				u.mergeBase(s, c.cells())
-				s.ops = append(s.ops, db.appliedOp(c.ID, now))
+				s.ops = append(s.ops, appliedOp(c.ID, now))
 			}
 			kept := make([]*Change, 0, len(u.pending))
 			for _, p := range u.pending {
