@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 )
 
@@ -27,10 +28,10 @@ func (c *conn) onPush(p *protocol.Push) bool {
 		c.send(protocol.TError, expiredBody())
 		return true
 	}
-	var results []error
+	var verdicts []engine.Verdict
 	err := c.srv.app.do(func() error {
 		var err error
-		results, err = c.db.Submit(c.ctx, actor, p.Changes)
+		verdicts, err = c.db.Submit(c.ctx, actor, p.Changes)
 		return err
 	})
 	switch {
@@ -45,17 +46,21 @@ func (c *conn) onPush(p *protocol.Push) bool {
 	}
 	var (
 		ids     []string
+		stamps  = map[string]hlc.Timestamp{}
 		rows    []json.RawMessage
 		size    int
 		seenID  = map[string]bool{}
 		seenRow = map[string]bool{}
 	)
 	for i, ch := range p.Changes {
-		if results[i] != nil || seenID[ch.ID] {
+		if verdicts[i].Err != nil || seenID[ch.ID] {
 			continue
 		}
 		seenID[ch.ID] = true
 		ids = append(ids, ch.ID)
+		if st := verdicts[i].Stamp; !st.IsZero() {
+			stamps[ch.ID] = st
+		}
 		key := ch.Table + "\x00" + ch.Row
 		if seenRow[key] {
 			continue
@@ -69,13 +74,13 @@ func (c *conn) onPush(p *protocol.Push) bool {
 		}
 	}
 	if len(ids) > 0 {
-		c.send(protocol.TAck, ackBody{IDs: ids, Rows: rows})
+		c.send(protocol.TAck, ackBody{IDs: ids, Stamps: stamps, Rows: rows})
 	}
 	rejected := 0
 	for i, ch := range p.Changes {
-		if results[i] != nil {
+		if err := verdicts[i].Err; err != nil {
 			rejected++
-			c.send(protocol.TReject, protocol.Reject{ID: ch.ID, Error: protocol.ErrorBodyFrom(results[i])})
+			c.send(protocol.TReject, protocol.Reject{ID: ch.ID, Error: protocol.ErrorBodyFrom(err)})
 		}
 	}
 	c.log.Debug("push", "changes", len(p.Changes), "acked", len(ids), "rejected", rejected)

@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/query"
 )
@@ -53,8 +54,9 @@ type rowsBody struct {
 
 // ackBody is protocol.Ack with rows already encoded.
 type ackBody struct {
-	IDs  []string          `json:"ids"`
-	Rows []json.RawMessage `json:"rows,omitempty"`
+	IDs    []string                 `json:"ids"`
+	Stamps map[string]hlc.Timestamp `json:"stamps,omitempty"`
+	Rows   []json.RawMessage        `json:"rows,omitempty"`
 }
 
 func (c *conn) onSub(m *protocol.Sub) {

@@ -10,12 +10,10 @@ package client
 // What a batch carries is exactly what the leader's engine persisted:
 // confirmed row states, new pending changes, and which pending changes
 // were acknowledged or dropped (rejected). A follower folds row states and
-// acknowledgements into its engine like server data, and applies the
-// leader's pending changes to its base so they show at once. A rejected
-// change that was applied that way cannot be taken back by a merge, so
-// Replay then asks for a reload (reopening the Db from the store, where the
-// leader has already rolled it back). Rejections are rare; everything else
-// is incremental.
+// acknowledgements into its engine like server data, and queues the
+// leader's pending changes as its own pending ones, so they show at once
+// and an acknowledgement or a rejection settles them as it would a change
+// of its own. Everything is incremental.
 
 import (
 	"context"
@@ -194,58 +192,50 @@ type Follower struct {
 	db *Db
 
 	mu gosync.Mutex
-	// merged holds the leader's pending changes applied to this Db's base:
-	// if one is rejected, only a reload takes it back.
-	merged map[string]bool
 }
 
 // NewFollower returns a Follower for db.
-func NewFollower(db *Db) *Follower { return &Follower{db: db, merged: map[string]bool{}} }
+func NewFollower(db *Db) *Follower { return &Follower{db: db} }
 
 // ErrBadBatch wraps a batch that cannot be decoded.
 var ErrBadBatch = errors.New("client: malformed tab batch")
 
 // Replay folds one batch from the leader into the Db. It is idempotent, so
 // batches that arrive while the Db is being (re)opened can be replayed
-// after. reload is true when the Db can no longer match the store (a
-// change it showed was rejected): reopen it.
-func (f *Follower) Replay(ctx context.Context, data []byte) (reload bool, err error) {
+// after. An error leaves the Db possibly behind the store: reopen it.
+func (f *Follower) Replay(ctx context.Context, data []byte) error {
 	var b tabBatch
 	if err := json.Unmarshal(data, &b); err != nil {
-		return false, fmt.Errorf("%w: %v", ErrBadBatch, err)
+		return fmt.Errorf("%w: %v", ErrBadBatch, err)
 	}
 	eng := f.db.engine
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	pending := map[string]bool{}
-	for _, c := range eng.Pending() {
-		pending[c.ID] = true
-	}
 	if len(b.Rows) > 0 || len(b.Acked) > 0 {
 		states := make([]engine.RowState, 0, len(b.Rows))
 		for _, r := range b.Rows {
 			var st engine.RowState
 			if err := json.Unmarshal(r.Row, &st); err != nil {
-				return false, fmt.Errorf("%w: row %s/%s: %v", ErrBadBatch, r.Table, r.ID, err)
+				return fmt.Errorf("%w: row %s/%s: %v", ErrBadBatch, r.Table, r.ID, err)
 			}
 			st.Table, st.ID = r.Table, r.ID
 			states = append(states, st)
 		}
-		if err := eng.Merge(ctx, states, b.Acked); err != nil {
-			return false, err
+		// No stamps: the leader's rows in this batch already hold each
+		// acknowledged change as the server stamped it.
+		acked := make([]engine.Acked, len(b.Acked))
+		for i, id := range b.Acked {
+			acked[i] = engine.Acked{ID: id}
 		}
-		for _, id := range b.Acked {
-			delete(f.merged, id)
+		if err := eng.Merge(ctx, states, acked); err != nil {
+			return err
 		}
 	}
 	var fresh []*engine.Change
 	for _, raw := range b.Pending {
 		c := new(engine.Change)
 		if err := json.Unmarshal(raw, c); err != nil {
-			return false, fmt.Errorf("%w: change: %v", ErrBadBatch, err)
-		}
-		if pending[c.ID] || f.merged[c.ID] {
-			continue
+			return fmt.Errorf("%w: change: %v", ErrBadBatch, err)
 		}
 		t, err := eng.Schema().Table(c.Table)
 		if err != nil {
@@ -255,29 +245,14 @@ func (f *Follower) Replay(ctx context.Context, data []byte) (reload bool, err er
 		fresh = append(fresh, c)
 	}
 	if len(fresh) > 0 {
-		if _, err := eng.Apply(ctx, fresh); err != nil {
-			return false, err
-		}
-		for _, c := range fresh {
-			f.merged[c.ID] = true
+		if err := eng.AddPending(ctx, fresh); err != nil {
+			return err
 		}
 	}
-	var drop []string
-	for _, id := range b.Dropped {
-		switch {
-		case pending[id]:
-			drop = append(drop, id)
-		case f.merged[id]:
-			reload = true
-			delete(f.merged, id)
-		}
+	if len(b.Dropped) > 0 {
+		return eng.Reject(ctx, b.Dropped...)
 	}
-	if len(drop) > 0 {
-		if err := eng.Reject(ctx, drop...); err != nil {
-			return reload, err
-		}
-	}
-	return reload, nil
+	return nil
 }
 
 // normalizeValues restores column types lost in JSON (ints, timestamps),

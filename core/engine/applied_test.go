@@ -124,7 +124,7 @@ func TestApplied_ServerKeepsTheLogAcrossOpens(t *testing.T) {
 	ins, upd := insertAndUpdate(t)
 	server := func(o *engine.Options) { o.Sequenced, o.EnforcePolicies = true, true }
 	a := openOn(t, s, server)
-	if res, err := a.Submit(ctx, as(alice), []*engine.Change{ins, upd}); err != nil || res[0] != nil || res[1] != nil {
+	if res, err := a.Submit(ctx, as(alice), []*engine.Change{ins, upd}); err != nil || res[0].Err != nil || res[1].Err != nil {
 		t.Fatalf("submit: %v %v", res, err)
 	}
 	a.Close()
@@ -132,7 +132,7 @@ func TestApplied_ServerKeepsTheLogAcrossOpens(t *testing.T) {
 	defer b.Close()
 	seq := b.Seq()
 	res, err := b.Submit(ctx, as(alice), []*engine.Change{ins, upd})
-	if err != nil || res[0] != nil || res[1] != nil || b.Seq() != seq {
+	if err != nil || res[0].Err != nil || res[1].Err != nil || b.Seq() != seq {
 		t.Fatalf("resend after reopen: %v %v, seq %d -> %d (an insert applied twice is refused as existing)", res, err, seq, b.Seq())
 	}
 	if _, err := b.SweepApplied(ctx); err == nil {
@@ -155,22 +155,22 @@ func TestAppliedFor_ExpiredIdsAreDeleted(t *testing.T) {
 	}
 	ins, upd := insertAndUpdate(t)
 	db := openOn(t, s, server)
-	if res, err := db.Submit(ctx, as(alice), []*engine.Change{ins}); err != nil || res[0] != nil {
+	if res, err := db.Submit(ctx, as(alice), []*engine.Change{ins}); err != nil || res[0].Err != nil {
 		t.Fatalf("submit: %v %v", res, err)
 	}
 	clk.Advance(23 * time.Hour)
 	seq := db.Seq()
-	if res, err := db.Submit(ctx, as(alice), []*engine.Change{ins}); err != nil || res[0] != nil || db.Seq() != seq {
+	if res, err := db.Submit(ctx, as(alice), []*engine.Change{ins}); err != nil || res[0].Err != nil || db.Seq() != seq {
 		t.Fatalf("resend within AppliedFor: %v %v, seq %d -> %d", res, err, seq, db.Seq())
 	}
 	clk.Advance(2 * time.Hour)
-	if res, err := db.Submit(ctx, as(alice), []*engine.Change{upd}); err != nil || res[0] != nil {
+	if res, err := db.Submit(ctx, as(alice), []*engine.Change{upd}); err != nil || res[0].Err != nil {
 		t.Fatalf("submit: %v %v", res, err)
 	}
 	if n := countApplied(t, s); n != 1 {
 		t.Fatalf("%d ids logged after the insert's expired, want 1 (the update's)", n)
 	}
-	if res, err := db.Submit(ctx, as(alice), []*engine.Change{ins}); err != nil || !errors.Is(res[0], engine.ErrExists) {
+	if res, err := db.Submit(ctx, as(alice), []*engine.Change{ins}); err != nil || !errors.Is(res[0].Err, engine.ErrExists) {
 		t.Fatalf("resend after AppliedFor: %v %v, want ErrExists (judged as a new insert)", res, err)
 	}
 	db.Close()

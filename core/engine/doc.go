@@ -16,13 +16,15 @@
 // insert only, so they survive updates), $updatedBy and $updatedAt. The author
 // is attribution ?? session.user_id ?? "jazz:system" and is stamped by whoever
 // authorizes the change: the server stamps it again from the resolved session,
-// so a client cannot forge it.
+// so a client cannot forge it. Times are the server's too: Submit gives every
+// change a timestamp from the server's clock, which orders it in
+// last-writer-wins and is its $createdAt/$updatedAt.
 //
 // # Layers
 //
 // Rows have a confirmed base and, on clients, a list of pending local changes
 // not yet acknowledged by the server. Reads see base plus pending. An ack folds
-// the server's version into the base; a rejection drops the pending change and
+// the server's version into the base, under the server's timestamp; a rejection drops the pending change and
 // the row falls back, which is how optimistic writes are rolled back.
 //
 // # Cost

@@ -10,6 +10,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/expr"
+	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/policy"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
@@ -474,4 +475,19 @@ func TestExtend_AddsTablesAndLoadsTheirStoredRows(t *testing.T) {
 	if err := db2.Extend(ctx, other); !errors.Is(err, schema.ErrInvalidSchema) {
 		t.Fatalf("conflicting table: %v", err)
 	}
+}
+
+// ackedByServer acknowledges the pending changes ids as the server does,
+// stamping each with the time the server's clock gives it: here the time
+// the change was made, as for a server whose clock agrees with the client's.
+func ackedByServer(db *engine.DB, ids ...string) []engine.Acked {
+	ts := map[string]hlc.Timestamp{}
+	for _, c := range db.Pending() {
+		ts[c.ID] = c.TS
+	}
+	out := make([]engine.Acked, len(ids))
+	for i, id := range ids {
+		out[i] = engine.Acked{ID: id, Stamp: ts[id]}
+	}
+	return out
 }

@@ -197,7 +197,7 @@ func TestOptimistic_PendingAckAndReject(t *testing.T) {
 	if rows, _ := db2.All(as(alice), q(t, `{"table":"todos"}`)); len(rows) != 2 {
 		t.Fatalf("reopened db shows %d rows", len(rows))
 	}
-	if err := f.db.Merge(ctx, nil, []string{pend[0].ID}); err != nil {
+	if err := f.db.Merge(ctx, nil, ackedByServer(f.db, pend[0].ID)); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.db.Reject(ctx, pend[1].ID); err != nil {
@@ -229,7 +229,7 @@ func TestOptimistic_PendingAckAndReject(t *testing.T) {
 func TestOptimistic_RejectedUpdateRollsBackToConfirmedValue(t *testing.T) {
 	f := open(t, func(o *engine.Options) { o.Optimistic = true; o.EnforcePolicies = false })
 	r, _ := f.db.Insert(ctx, as(alice), "todos", todo("alice", "v1"))
-	f.db.Merge(ctx, nil, []string{f.db.Pending()[0].ID})
+	f.db.Merge(ctx, nil, ackedByServer(f.db, f.db.Pending()[0].ID))
 	f.db.Update(ctx, as(alice), "todos", r.ID(), map[string]any{"title": "v2"})
 	if got, _ := f.db.Get(as(alice), "todos", r.ID()); got["title"] != "v2" {
 		t.Fatalf("optimistic value not shown: %v", got["title"])

@@ -236,15 +236,34 @@ func (db *DB) Apply(ctx context.Context, changes []*Change) ([]*Change, error) {
 	return fresh, nil
 }
 
+// Verdict is Submit's answer for one change.
+type Verdict struct {
+	// Err says why the change was refused; nil means it is applied, by
+	// this call or (a resend) by an earlier one.
+	Err error
+	// Stamp is the timestamp this DB gave the change when this call
+	// applied it, zero for a refusal or a resend.
+	Stamp hlc.Timestamp
+}
+
 // Submit authorizes and applies changes sent by a (a client's push) as one
 // batch: each change is checked against the rows as the changes before it in
 // the batch left them, the accepted ones are persisted with a single write,
-// and results[i] says why change i was refused (nil = applied). A change
-// whose id was already applied is accepted again without being re-applied,
-// which makes resends after a lost ack harmless. err is a storage failure,
-// in which case nothing was applied.
-func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (results []error, err error) {
-	results = make([]error, len(changes))
+// and verdicts[i] says what became of change i. A change whose id was
+// already applied is accepted again without being re-applied, which makes
+// resends after a lost ack harmless. err is a storage failure, in which case
+// nothing was applied.
+//
+// The time a change carries is the sender's to choose, so Submit ignores
+// it: every change is stamped anew from this DB's clock before it is
+// authorized and merged (Verdict.Stamp). Edit times ($createdAt,
+// $updatedAt) are therefore the server's clock at apply, and a change's
+// place in last-writer-wins is the order the server accepted it in: a
+// client whose clock runs ahead cannot win every later write, nor drag
+// other replicas' clocks forward, and an edit made offline takes its place
+// when it reaches the server.
+func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (verdicts []Verdict, err error) {
+	verdicts = make([]Verdict, len(changes))
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
@@ -260,11 +279,11 @@ func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (results [
 			continue
 		}
 		if err := policy.CheckAnonymous(a.Session, c.Table, policy.Operation(c.Kind)); err != nil {
-			results[i] = err
+			verdicts[i].Err = err
 			continue
 		}
 		if err := c.check(); err != nil {
-			results[i] = err
+			verdicts[i].Err = err
 			continue
 		}
 		t := db.tables[c.Table]
@@ -272,15 +291,13 @@ func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (results [
 		if u := s.ups[existing]; existing != nil && u != nil {
 			existing = &row{id: c.Row, base: u.base, view: u.base}
 		}
+		c.TS = db.hlc.Now()
 		if err := db.authorizeLocked(a, c, existing); err != nil {
-			results[i] = err
-			continue
-		}
-		if err := db.hlc.Observe(c.TS); err != nil {
-			results[i] = fmt.Errorf("%w: %v", ErrBadChange, err)
+			verdicts[i].Err = err
 			continue
 		}
 		seen[c.ID] = true
+		verdicts[i].Stamp = c.TS
 		s.of(t, c.Row).mergeBase(s, c.cells())
 		s.ops = append(s.ops, appliedOp(c.ID, now))
 		accepted = append(accepted, c)
@@ -293,7 +310,7 @@ func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (results [
 		db.markApplied(c.ID, now)
 	}
 	db.unlockAndNotify()
-	return results, nil
+	return verdicts, nil
 }
 
 // rowUpdate is a staged new state for one row.
@@ -483,20 +500,59 @@ func (db *DB) applyLocked(ctx context.Context, changes []*Change, extra []storag
 	return nil
 }
 
-func (db *DB) addPendingLocked(ctx context.Context, c *Change) error {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("engine: encoding change: %w", err)
-	}
+func (db *DB) addPendingLocked(ctx context.Context, changes ...*Change) error {
 	s := db.newStage()
-	u := s.of(db.tables[c.Table], c.Row)
-	u.pending = append(append([]*Change(nil), u.pending...), c)
-	s.ops = append(s.ops, storage.Put(bucketOutbox, outboxKey(c), b))
+	for _, c := range changes {
+		b, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("engine: encoding change: %w", err)
+		}
+		u := s.of(db.tables[c.Table], c.Row)
+		u.pending = append(append([]*Change(nil), u.pending...), c)
+		s.ops = append(s.ops, storage.Put(bucketOutbox, outboxKey(c), b))
+	}
 	if err := s.commit(ctx); err != nil {
 		return err
 	}
-	db.pending[c.ID] = c
+	for _, c := range changes {
+		db.pending[c.ID] = c
+	}
 	return nil
+}
+
+// AddPending queues changes that another DB over the same store made and
+// queued (a leader tab's writes, seen by a follower tab) as if this DB had
+// made them: they show at once, and Merge settles them or Reject rolls
+// them back, as for this DB's own writes. Changes already pending here are
+// skipped, so a batch may be added twice.
+func (db *DB) AddPending(ctx context.Context, changes []*Change) error {
+	for _, c := range changes {
+		if err := c.check(); err != nil {
+			return err
+		}
+		if db.tables[c.Table] == nil {
+			return fmt.Errorf("%w %q", schema.ErrUnknownTable, c.Table)
+		}
+	}
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return ErrClosed
+	}
+	var fresh []*Change
+	for _, c := range changes {
+		if db.pending[c.ID] == nil {
+			// Made on this machine, by this user: its time is our own.
+			db.hlc.Raise(c.TS)
+			fresh = append(fresh, c)
+		}
+	}
+	var err error
+	if len(fresh) > 0 {
+		err = db.addPendingLocked(ctx, fresh...)
+	}
+	db.unlockAndNotify()
+	return err
 }
 
 func outboxKey(c *Change) []byte { return []byte(c.TS.String() + "\x00" + c.ID) }
@@ -521,9 +577,26 @@ type RowState struct {
 	Seq   uint64          `json:"seq,omitempty"`
 }
 
+// Acked names a pending change the server acknowledged, with the stamp it
+// gave the change (protocol.Ack.Stamps); a zero Stamp when it gave none.
+type Acked struct {
+	ID    string
+	Stamp hlc.Timestamp
+}
+
 // Merge folds confirmed row states (from the server) into the base and
 // settles the listed pending changes as acknowledged, in one atomic batch.
-func (db *DB) Merge(ctx context.Context, states []RowState, acked []string) error {
+//
+// The server decides every change's time (see Submit), so its states are
+// taken as they come: the clock is raised past them without the drift check
+// of Observe, since refusing the server's time would leave a replica whose
+// own clock is wrong unable to sync at all. An acknowledged change is folded
+// into the base under the server's stamp, never under the time this replica
+// gave it, so that a replica whose clock runs ahead does not keep a cell
+// that would win over later writes the server ordered after it. Without a
+// stamp (a resend the server had applied before) the change is dropped from
+// pending only: its effect is in the row states the server sends.
+func (db *DB) Merge(ctx context.Context, states []RowState, acked []Acked) error {
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
@@ -547,7 +620,7 @@ func (db *DB) Reject(ctx context.Context, changeIDs ...string) error {
 	return err
 }
 
-func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked, rejected []string) error {
+func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked []Acked, rejected []string) error {
 	s := db.newStage()
 	now := db.nowMs()
 	for _, st := range states {
@@ -560,9 +633,7 @@ func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked, rejecte
 			return err
 		}
 		for _, c := range cells {
-			if err := db.hlc.Observe(c.T); err != nil {
-				return fmt.Errorf("%w: row %s/%s: %v", ErrBadChange, st.Table, st.ID, err)
-			}
+			db.hlc.Raise(c.T)
 		}
 		u := s.of(t, st.ID)
 		u.mergeBase(s, cells)
@@ -570,39 +641,47 @@ func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked, rejecte
 			u.seq, u.persist = st.Seq, true
 		}
 	}
-	settle := func(ids []string, fold bool) {
-		for _, cid := range ids {
-			c := db.pending[cid]
-			if c == nil {
-				continue
-			}
-			u := s.of(db.tables[c.Table], c.Row)
-			if fold {
-				// The ack means the server applied it; its effect is in the
-				// base from now on even if the row state arrives later.
-				u.mergeBase(s, c.cells())
-				s.ops = append(s.ops, appliedOp(c.ID, now))
-			}
-			kept := make([]*Change, 0, len(u.pending))
-			for _, p := range u.pending {
-				if p.ID != cid {
-					kept = append(kept, p)
-				}
-			}
-			u.pending = kept
-			s.ops = append(s.ops, storage.Del(bucketOutbox, outboxKey(c)))
+	// settle drops a pending change; an acknowledged one is logged as
+	// applied (which tells follower tabs it was acked, not dropped) and,
+	// with the server's stamp, folded into the base under that stamp.
+	settle := func(cid string, acked bool, stamp hlc.Timestamp) {
+		c := db.pending[cid]
+		if c == nil {
+			return
 		}
+		u := s.of(db.tables[c.Table], c.Row)
+		if acked {
+			if !stamp.IsZero() {
+				stamped := *c
+				stamped.TS = stamp
+				db.hlc.Raise(stamp)
+				u.mergeBase(s, stamped.cells())
+			}
+			s.ops = append(s.ops, appliedOp(c.ID, now))
+		}
+		kept := make([]*Change, 0, len(u.pending))
+		for _, p := range u.pending {
+			if p.ID != cid {
+				kept = append(kept, p)
+			}
+		}
+		u.pending = kept
+		s.ops = append(s.ops, storage.Del(bucketOutbox, outboxKey(c)))
 	}
-	settle(acked, true)
-	settle(rejected, false)
+	for _, a := range acked {
+		settle(a.ID, true, a.Stamp)
+	}
+	for _, cid := range rejected {
+		settle(cid, false, hlc.Timestamp{})
+	}
 	if err := s.commit(ctx); err != nil {
 		return err
 	}
-	for _, cid := range acked {
-		if db.pending[cid] != nil {
-			db.markApplied(cid, now)
+	for _, a := range acked {
+		if db.pending[a.ID] != nil {
+			db.markApplied(a.ID, now)
 		}
-		delete(db.pending, cid)
+		delete(db.pending, a.ID)
 	}
 	for _, cid := range rejected {
 		delete(db.pending, cid)

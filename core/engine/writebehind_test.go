@@ -130,7 +130,7 @@ func TestWriteBehind_MergeDoesNotBlockLocalWrites(t *testing.T) {
 	<-seen // the initial result
 	disk.block()
 	merged := make(chan error, 1)
-	go func() { merged <- f.db.Merge(ctx, nil, []string{first}) }()
+	go func() { merged <- f.db.Merge(ctx, nil, ackedByServer(f.db, first)) }()
 	select {
 	case err := <-merged:
 		if err != nil {
@@ -188,7 +188,7 @@ func TestWrite_ReturnsTheChangeIDAcknowledgedBeforeTheDisk(t *testing.T) {
 		t.Fatalf("pending = %v", pending)
 	}
 	acked := make(chan error, 1)
-	go func() { acked <- f.db.Merge(ctx, nil, []string{pending[0].ID}) }()
+	go func() { acked <- f.db.Merge(ctx, nil, ackedByServer(f.db, pending[0].ID)) }()
 	deadline = time.Now().Add(5 * time.Second)
 	for len(f.db.Pending()) != 0 && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)

@@ -149,7 +149,8 @@ func (c *Clock) Now() Timestamp {
 // no drift check: for timestamps the replica already holds (its stored
 // rows, checked when they arrived), so that a write after a restart, in the
 // same millisecond or after the wall clock stepped back, still orders after
-// the cells it overwrites.
+// the cells it overwrites; and for the server's timestamps on a client, since
+// the server's clock is the one that decides.
 func (c *Clock) Raise(t Timestamp) {
 	c.mu.Lock()
 	defer c.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 	"io"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/session"
 )
@@ -168,10 +169,15 @@ type Rows struct {
 }
 
 // Ack confirms changes by id, persisted on the server, with the resulting
-// row states (which the client may not otherwise be subscribed to).
+// row states (which the client may not otherwise be subscribed to). Stamps
+// maps the id of each change applied by this push to the timestamp the
+// server gave it (the server decides every change's time; a resend the
+// server had applied before has none): the client keeps the change under
+// that time, not its own.
 type Ack struct {
-	IDs  []string          `json:"ids"`
-	Rows []engine.RowState `json:"rows,omitempty"`
+	IDs    []string                 `json:"ids"`
+	Stamps map[string]hlc.Timestamp `json:"stamps,omitempty"`
+	Rows   []engine.RowState        `json:"rows,omitempty"`
 }
 
 // Reject refuses one change; the client rolls it back and reports Error to
@@ -370,6 +376,10 @@ func validate(typ string, body any) error {
 		}
 		if len(b.Scope) > MaxScopeLen {
 			return fmt.Errorf("scope must be at most %d characters", MaxScopeLen)
+		}
+	case *Ack:
+		if len(b.Stamps) > len(b.IDs) {
+			return errors.New("more stamps than acknowledged ids")
 		}
 	case *Unsub:
 		if b.ID == "" {

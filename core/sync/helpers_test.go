@@ -12,6 +12,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/session"
@@ -291,11 +292,12 @@ func (s *sconn) serve(p *protocol.Push) {
 	}
 	var ack protocol.Ack
 	for i, c := range p.Changes {
-		if res[i] != nil {
-			s.send(protocol.TReject, &protocol.Reject{ID: c.ID, Error: protocol.ErrorBodyFrom(res[i])})
+		if res[i].Err != nil {
+			s.send(protocol.TReject, &protocol.Reject{ID: c.ID, Error: protocol.ErrorBodyFrom(res[i].Err)})
 			continue
 		}
 		ack.IDs = append(ack.IDs, c.ID)
+		ack.Stamps = stampOf(ack.Stamps, c.ID, res[i].Stamp)
 		if st, ok := s.e.srv.State(c.Table, c.Row); ok {
 			ack.Rows = append(ack.Rows, st)
 		}
@@ -303,6 +305,19 @@ func (s *sconn) serve(p *protocol.Push) {
 	if len(ack.IDs) > 0 {
 		s.send(protocol.TAck, &ack)
 	}
+}
+
+// stampOf records the stamp the server gave change id, as the real server's
+// ack does (none for a resend it had applied before).
+func stampOf(m map[string]hlc.Timestamp, id string, st hlc.Timestamp) map[string]hlc.Timestamp {
+	if st.IsZero() {
+		return m
+	}
+	if m == nil {
+		m = map[string]hlc.Timestamp{}
+	}
+	m[id] = st
+	return m
 }
 
 func changeIDs(p *protocol.Push) []string {

@@ -71,7 +71,11 @@ func (c *Client) push(batch []*engine.Change) {
 }
 
 func (c *Client) onAck(a *protocol.Ack) error {
-	if err := c.merge(a.Rows, a.IDs); err != nil {
+	acked := make([]engine.Acked, len(a.IDs))
+	for i, id := range a.IDs {
+		acked[i] = engine.Acked{ID: id, Stamp: a.Stamps[id]}
+	}
+	if err := c.merge(a.Rows, acked); err != nil {
 		// The changes stay pending and go out again on the next connection.
 		return fmt.Errorf("merging ack: %w", err)
 	}
@@ -132,7 +136,7 @@ func (c *Client) rejectChange(ch *engine.Change, rerr *protocol.RemoteError) err
 
 // merge is DB.Merge, which may run DB subscription callbacks on this
 // goroutine (see inForeign).
-func (c *Client) merge(states []engine.RowState, acked []string) error {
+func (c *Client) merge(states []engine.RowState, acked []engine.Acked) error {
 	c.inForeign.Add(1)
 	defer c.inForeign.Add(-1)
 	return c.opts.DB.Merge(c.ctx, states, acked)

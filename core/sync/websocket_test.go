@@ -112,10 +112,11 @@ func TestWebSocket_ClientEndToEnd(t *testing.T) {
 				}
 				var ack protocol.Ack
 				for i, ch := range body.Changes {
-					if res[i] != nil {
-						send(protocol.TReject, protocol.Reject{ID: ch.ID, Error: protocol.ErrorBodyFrom(res[i])})
+					if res[i].Err != nil {
+						send(protocol.TReject, protocol.Reject{ID: ch.ID, Error: protocol.ErrorBodyFrom(res[i].Err)})
 					} else {
 						ack.IDs = append(ack.IDs, ch.ID)
+						ack.Stamps = stampOf(ack.Stamps, ch.ID, res[i].Stamp)
 					}
 				}
 				if len(ack.IDs) > 0 {

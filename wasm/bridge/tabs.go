@@ -373,17 +373,13 @@ func (t *tabs) replay(ctx context.Context, b json.RawMessage) {
 	if f == nil {
 		return
 	}
-	reload, err := f.Replay(ctx, b)
-	if err != nil {
-		if errors.Is(err, client.ErrClosed) {
-			return
-		}
-		reload = true // start over from the store rather than drift
+	err := f.Replay(ctx, b)
+	if err == nil || errors.Is(err, client.ErrClosed) {
+		return
 	}
-	if reload {
-		if err := t.h.reload(ctx, roleFollower); err != nil && !errors.Is(err, client.ErrClosed) {
-			t.h.report(fmt.Errorf("jazz: reloading from the shared store: %w", err))
-		}
+	// Start over from the store rather than drift.
+	if err := t.h.reload(ctx, roleFollower); err != nil && !errors.Is(err, client.ErrClosed) {
+		t.h.report(fmt.Errorf("jazz: reloading from the shared store: %w", err))
 	}
 }
 
