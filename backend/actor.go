@@ -34,6 +34,10 @@ func sessionActor(s *session.Session) (actor, error) {
 	if s.UserID == "" {
 		return actor{}, configErr("the session has no user_id")
 	}
+	if !utf8.ValidString(s.UserID) {
+		// JSON would turn it into another user id on the way to the server.
+		return actor{}, configErr("the session's user_id is not valid UTF-8")
+	}
 	if !s.AuthMode.Valid() {
 		return actor{}, configErr("the session's authMode %q is not anonymous, local-first or external", s.AuthMode)
 	}
@@ -49,10 +53,15 @@ func sessionActor(s *session.Session) (actor, error) {
 	if len(h) > 16<<10 {
 		return actor{}, configErr("the session is over 16 KiB encoded")
 	}
-	// Decoded back, so the replica works with exactly what the server will.
+	// Decoded back, so the replica works with exactly what the server will,
+	// and encoded again, so one session has one header (claims 1.50 and 1.5
+	// are one claim) and so one connection.
 	dec, err := auth.DecodeSessionHeader(h)
 	if err != nil {
 		return actor{}, configErr("the session: %v", err)
+	}
+	if h, err = auth.EncodeSessionHeader(dec); err != nil {
+		return actor{}, configErr("the session cannot be encoded: %v", err)
 	}
 	return actor{session: dec, header: h}, nil
 }

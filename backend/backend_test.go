@@ -574,3 +574,36 @@ func TestUnreachableServer_WaitsAreBoundedByWaitTimeout(t *testing.T) {
 		t.Fatalf("took %v", d)
 	}
 }
+
+// Through a backend acting for a user, a write to a row that user may not
+// read fails as one to an id that does not exist.
+func TestForSession_UnreadableRowAnswersLikeAMissingOne(t *testing.T) {
+	f := newFixture(t, nil)
+	secret, err := f.ctx.AsBackend().InsertAndWait(ctxT(t), "notes", note("bob's secret", "bob", false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	missing := "0190b2a0-0000-7000-8000-000000000000"
+	alice := f.ctx.ForSession(&session.Session{UserID: "alice", AuthMode: session.External})
+	cases := []struct {
+		name string
+		do   func(id string) error
+	}{
+		{"update", func(id string) error {
+			_, err := alice.UpdateAndWait(ctxT(t), "notes", id, map[string]any{"owner_id": "alice"})
+			return err
+		}},
+		{"delete", func(id string) error { return alice.DeleteAndWait(ctxT(t), "notes", id) }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			unreadable, absent := tc.do(secret.ID()), tc.do(missing)
+			if !errors.Is(unreadable, engine.ErrNotFound) || !errors.Is(absent, engine.ErrNotFound) {
+				t.Fatalf("unreadable row: %v; missing row: %v; want ErrNotFound for both", unreadable, absent)
+			}
+			if a, b := strings.ReplaceAll(unreadable.Error(), secret.ID(), "ID"), strings.ReplaceAll(absent.Error(), missing, "ID"); a != b {
+				t.Fatalf("messages differ beyond the id: %q vs %q", a, b)
+			}
+		})
+	}
+}

@@ -87,15 +87,19 @@ func (f *fakeTransport) written() ([][]byte, websocket.StatusCode) {
 
 // newOfflineServer is a server never mounted on a listener, for driving
 // connections through fake transports.
-func newOfflineServer(t testing.TB, logs io.Writer) *Server {
+func newOfflineServer(t testing.TB, logs io.Writer, opts ...option) *Server {
 	t.Helper()
 	clk := clock.NewFake(t0)
-	srv, err := New(Config{
+	cfg := Config{
 		AppID: testApp, InMemory: true, Clock: clk,
 		Resolver: &auth.Resolver{AllowLocalFirst: true, Clock: clk},
 		Logger:   slog.New(slog.NewJSONHandler(logs, nil)),
 		Bundle:   mustBundle(t, notesBundle),
-	})
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ import (
 
 const tabSecret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
 
-func todosSchema(t *testing.T) *schema.Schema {
+func todosSchema(t testing.TB) *schema.Schema {
 	t.Helper()
 	s, err := schema.New(&schema.Table{Name: "todos", Columns: []schema.Column{
 		{Name: "title", Type: schema.String}, {Name: "n", Type: schema.Int, Optional: true}}})
@@ -49,7 +49,7 @@ func (b *batches) take() [][]byte {
 
 // openLeader opens an optimistic Db (its server is a Pipe nobody answers,
 // so writes stay pending until the test settles them).
-func openLeader(t *testing.T, shared storage.Store, b *batches) *Db {
+func openLeader(t testing.TB, shared storage.Store, b *batches) *Db {
 	t.Helper()
 	db, err := Open(context.Background(), Options{
 		Config:    Config{AppID: "app", Secret: tabSecret, ServerURL: "ws://leader.test"},
@@ -64,7 +64,7 @@ func openLeader(t *testing.T, shared storage.Store, b *batches) *Db {
 	return db
 }
 
-func openFollower(t *testing.T, shared storage.Store, withSchema bool) (*Db, *Follower) {
+func openFollower(t testing.TB, shared storage.Store, withSchema bool) (*Db, *Follower) {
 	t.Helper()
 	opts := Options{Config: Config{AppID: "app", Secret: tabSecret}, Store: FollowerStore(shared)}
 	if withSchema {

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,6 +205,12 @@ func TestWrite_PoliciesEnforced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Bob may read this one (title "public"), so he is told he may not
+	// change it; a row he may not read answers NotFound (the next test).
+	shown, err := f.db.Insert(ctx, as(alice), "todos", todo("alice", "public"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	deny := func(t *testing.T, err error, op policy.Operation) {
 		t.Helper()
 		var de *policy.DeniedError
@@ -216,7 +223,7 @@ func TestWrite_PoliciesEnforced(t *testing.T) {
 		deny(t, err, policy.Insert)
 	})
 	t.Run("update someone else's row", func(t *testing.T) {
-		_, err := f.db.Update(ctx, as(bob), "todos", mine.ID(), map[string]any{"owner_id": "bob"})
+		_, err := f.db.Update(ctx, as(bob), "todos", shown.ID(), map[string]any{"owner_id": "bob"})
 		deny(t, err, policy.Update)
 	})
 	t.Run("update giving the row away", func(t *testing.T) {
@@ -224,7 +231,7 @@ func TestWrite_PoliciesEnforced(t *testing.T) {
 		deny(t, err, policy.Update)
 	})
 	t.Run("delete someone else's row", func(t *testing.T) {
-		deny(t, f.db.Delete(ctx, as(bob), "todos", mine.ID()), policy.Delete)
+		deny(t, f.db.Delete(ctx, as(bob), "todos", shown.ID()), policy.Delete)
 	})
 	t.Run("table without policies", func(t *testing.T) {
 		_, err := f.db.Insert(ctx, as(alice), "lists", map[string]any{"name": "x"})
@@ -249,6 +256,49 @@ func TestWrite_PoliciesEnforced(t *testing.T) {
 			t.Fatalf("deleted row still readable: %v", err)
 		}
 	})
+}
+
+func TestWrite_UnreadableRowAnswersLikeAMissingOne(t *testing.T) {
+	f := open(t, nil)
+	private, err := f.db.Insert(ctx, as(alice), "todos", todo("alice", "private"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const missing = "0190b2a0-0000-7000-8000-000000000000"
+	cases := []struct {
+		name string
+		do   func(id string) error
+	}{
+		{"update", func(id string) error {
+			_, err := f.db.Update(ctx, as(bob), "todos", id, map[string]any{"owner_id": "bob"})
+			return err
+		}},
+		// An invalid patch must not reach validation either: a
+		// ValidationError would tell the id exists.
+		{"update with an invalid patch", func(id string) error {
+			_, err := f.db.Update(ctx, as(bob), "todos", id, map[string]any{"done": "not a boolean"})
+			return err
+		}},
+		{"delete", func(id string) error { return f.db.Delete(ctx, as(bob), "todos", id) }},
+		{"remote update", func(id string) error {
+			return f.db.Authorize(as(bob), &engine.Change{ID: f.db.NewID(), Table: "todos", Row: id, Kind: engine.KindUpdate,
+				TS: f.db.Timestamp(), Values: map[string]any{"title": "x"}})
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			unreadable, absent := c.do(private.ID()), c.do(missing)
+			if !errors.Is(unreadable, engine.ErrNotFound) || !errors.Is(absent, engine.ErrNotFound) {
+				t.Fatalf("unreadable row: %v; missing row: %v; want ErrNotFound for both", unreadable, absent)
+			}
+			if a, b := strings.ReplaceAll(unreadable.Error(), private.ID(), "ID"), strings.ReplaceAll(absent.Error(), missing, "ID"); a != b {
+				t.Fatalf("messages differ beyond the id: %q vs %q", a, b)
+			}
+		})
+	}
+	if got, err := f.db.Get(as(alice), "todos", private.ID()); err != nil || got["title"] != "private" {
+		t.Fatalf("the row changed: %v, %v", got, err)
+	}
 }
 
 func TestRead_PolicyFiltersRows(t *testing.T) {

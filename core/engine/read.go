@@ -32,10 +32,18 @@ func (db *DB) Get(a Actor, tableName, rowID string) (Row, error) {
 		return nil, err
 	}
 	r := t.rows[rowID]
-	if r == nil || !r.visible() || !db.readable(a, t, r) {
+	if !db.seenBy(a, t, r) {
 		return nil, notFound(tableName, rowID)
 	}
 	return r.public(), nil
+}
+
+// seenBy reports whether r is a live row a may read. Everything that looks a
+// row up by id (Get, and updates and deletes) answers ErrNotFound when it is
+// not, so a caller cannot tell a row it may not read from one that does not
+// exist: no answer is an oracle for which ids exist.
+func (db *DB) seenBy(a Actor, t *table, r *row) bool {
+	return r != nil && r.visible() && db.readable(a, t, r)
 }
 
 func (db *DB) table(name string) (*table, error) {

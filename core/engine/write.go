@@ -149,14 +149,16 @@ func (t *table) writableRow(rid string) *row {
 }
 
 // authorizeLocked checks c against existing, the row as it stands (nil when
-// there is none).
+// there is none). A row a may not read is taken as missing (seenBy), before
+// the patch is validated, so neither the error nor its kind tells a writer
+// that the id exists.
 func (db *DB) authorizeLocked(a Actor, c *Change, existing *row) error {
 	t := db.tables[c.Table]
 	if t == nil {
 		return fmt.Errorf("%w %q", schema.ErrUnknownTable, c.Table)
 	}
 	c.By = a.Author()
-	exists := existing != nil && existing.visible()
+	exists := db.seenBy(a, t, existing)
 	var (
 		vals map[string]any
 		err  error

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/engine"
@@ -32,15 +33,36 @@ func FuzzClientFrames(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	// A valid frame of every type the server sends, in each of its forms,
+	// so the fuzzer starts past the decoder inside every handler.
 	seed(protocol.TWelcome, &protocol.Welcome{V: 1, Session: aliceSess})
+	seed(protocol.TWelcome, &protocol.Welcome{V: 1, Session: aliceSess, ExpiresAt: t0.Add(time.Hour).UnixMilli(), Scope: "scope-1"})
+	seed(protocol.TWelcome, &protocol.Welcome{V: 1, Backend: true, Attribution: "alice", Scope: "backend"})
 	seed(protocol.TAuthed, &protocol.Authed{Session: aliceSess, ExpiresAt: 5})
+	seed(protocol.TAuthed, &protocol.Authed{Session: aliceSess, ExpiresAt: t0.Add(time.Hour).UnixMilli(), Scope: "scope-2"})
 	seed(protocol.TRows, &protocol.Rows{Sub: "s", Rows: []engine.RowState{st}, Cursor: 4, Complete: true})
+	seed(protocol.TRows, &protocol.Rows{Sub: "s", Rows: []engine.RowState{st}, Cursor: 5})
+	seed(protocol.TRows, &protocol.Rows{Sub: "unknown", Cursor: 6, Complete: true})
 	seed(protocol.TAck, &protocol.Ack{IDs: []string{"PENDING", "x"}, Rows: []engine.RowState{st}})
-	seed(protocol.TReject, &protocol.Reject{ID: "PENDING", Error: protocol.ErrorBody{Name: protocol.NameValidation, Message: "m"}})
-	seed(protocol.TPong, &protocol.Ping{N: 3})
-	for _, e := range []string{"unauthenticated", "not_found", "protocol", "other"} {
-		seed(protocol.TError, &protocol.Error{Error: e, Code: "expired"})
+	seed(protocol.TAck, &protocol.Ack{IDs: []string{"PENDING"}})
+	for _, name := range []string{protocol.NameAnonymousWriteDenied, protocol.NamePermissionDenied, protocol.NameValidation,
+		protocol.NameNotFound, protocol.NameConflict, protocol.NameBadChange, protocol.NameInternal} {
+		seed(protocol.TReject, &protocol.Reject{ID: "PENDING", Error: protocol.ErrorBody{Name: name, Code: "c", Message: "m", Table: "todos", Operation: "insert", Column: "title"}})
 	}
+	seed(protocol.TPong, &protocol.Ping{N: 3})
+	for _, e := range []struct{ err, code string }{
+		{"unauthenticated", "expired"}, {"unauthenticated", "missing"}, {"unauthenticated", "invalid"}, {"unauthenticated", "disabled"},
+		{"not_found", "unknown_app"}, {"protocol", "bad_frame"}, {"protocol", "frame_too_large"},
+		{"protocol", "too_many_subscriptions"}, {"other", "expired"},
+	} {
+		seed(protocol.TError, &protocol.Error{Error: e.err, Code: e.code, Message: "m"})
+	}
+	// Frames only a client sends, which a server never should.
+	seed(protocol.THello, &protocol.Hello{V: 1, AppID: "a"})
+	seed(protocol.TAuth, &protocol.AuthMsg{Auth: protocol.Auth{Bearer: "x"}})
+	seed(protocol.TSub, &protocol.Sub{ID: "s", Query: mustQuery(f, `{"table":"todos"}`)})
+	seed(protocol.TUnsub, &protocol.Unsub{ID: "s"})
+	seed(protocol.TPing, &protocol.Ping{N: 1})
 	f.Add([]byte(`{"t":"rows","sub":"s","rows":[{"table":"todos","id":"","cells":{"title":{"v":1,"t":"zz"}}}],"cursor":1}`))
 	f.Add([]byte(`{"t":"ack","ids":[],"rows":[{"table":"todos","id":"a","cells":null}]}`))
 	f.Add([]byte(`{"t":"push","changes":[]}`))

@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"slices"
@@ -299,7 +298,7 @@ func parseJWKSet(body []byte) ([]*verifyKey, error) {
 		Keys []json.RawMessage `json:"keys"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return nil, errors.New("JWKS is not a JSON object with a keys array")
+		return nil, keyErr("JWKS is not a JSON object with a keys array")
 	}
 	var keys []*verifyKey
 	for _, raw := range doc.Keys {
@@ -308,7 +307,7 @@ func parseJWKSet(body []byte) ([]*verifyKey, error) {
 		}
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("JWKS has no usable signing keys")
+		return nil, keyErr("JWKS has no usable signing keys")
 	}
 	return keys, nil
 }

@@ -60,6 +60,10 @@ export class ValidationError extends JazzError {
 }
 named(ValidationError, "ValidationError");
 
+/**
+ * An update or delete of a row that does not exist or that the session may not
+ * read: the two are one answer, so errors never tell which rows exist.
+ */
 export class NotFoundError extends JazzError {}
 named(NotFoundError, "NotFoundError");
 
