@@ -33,14 +33,14 @@ func FuzzFollowerReplay(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		ctx := context.Background()
 		db, fol := openFollower(t, storage.NewMemory(), true)
-		if _, err := fol.Replay(ctx, data); err != nil {
+		if err := fol.Replay(ctx, data); err != nil {
 			if !errors.Is(err, ErrBadBatch) && !errors.Is(err, engine.ErrBadChange) && !errors.Is(err, engine.ErrCorrupt) {
 				t.Fatalf("untyped refusal %T: %v", err, err)
 			}
 			return
 		}
 		shown := followerView(t, db)
-		if _, err := fol.Replay(ctx, data); err != nil {
+		if err := fol.Replay(ctx, data); err != nil {
 			t.Fatalf("a batch accepted once is refused the second time: %v", err)
 		}
 		if again := followerView(t, db); again != shown {
@@ -85,7 +85,7 @@ func leaderBatches(tb testing.TB) [][]byte {
 	must(err)
 	must(leader.Delete(ctx, "todos", gone.ID()))
 	pending := leader.Pending()
-	must(leader.Engine().Merge(ctx, nil, []string{pending[0].ID, pending[1].ID}))
+	must(leader.Engine().Merge(ctx, nil, []engine.Acked{{ID: pending[0].ID, Stamp: pending[0].TS}, {ID: pending[1].ID, Stamp: pending[1].TS}}))
 	must(leader.Engine().Reject(ctx, pending[2].ID))
 	st, ok := leader.Engine().State("todos", kept.ID())
 	if !ok {
