@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 )
 
@@ -62,7 +63,7 @@ func (c *conn) onPush(p *protocol.Push) bool {
 		}
 		seenRow[key] = true
 		if st, ok := visibleState(c.db, actor, ch.Table, ch.Row); ok {
-			if raw, err := json.Marshal(st); err == nil && size+len(raw) <= ackRowsBytes {
+			if raw, err := limits.Marshal(st); err == nil && size+len(raw) <= ackRowsBytes {
 				rows = append(rows, raw)
 				size += len(raw)
 			}
