@@ -280,6 +280,10 @@ func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (results [
 			results[i] = fmt.Errorf("%w: %v", ErrBadChange, err)
 			continue
 		}
+		if err := t.checkRowSize(c, existing); err != nil {
+			results[i] = err
+			continue
+		}
 		seen[c.ID] = true
 		s.of(t, c.Row).mergeBase(s, c.cells())
 		s.ops = append(s.ops, appliedOp(c.ID, now))

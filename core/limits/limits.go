@@ -19,7 +19,8 @@ const (
 	// FrameOverheadBytes is the room a rows frame needs around a single
 	// row: its type tag, its subscription id (at most 64 characters, up to
 	// six bytes each once escaped), its cursor (at most 20 digits) and its
-	// complete flag come to under 500 bytes; the rest is slack.
+	// complete flag come to under 500 bytes. The rest is slack, which also
+	// takes the tombstone cell a delete adds to a row at MaxRowBytes.
 	FrameOverheadBytes = 4 << 10
 
 	// MaxRowBytes bounds a row as it goes out in a rows frame: its
