@@ -14,6 +14,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/policy"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/schema"
 )
 
 // Every message type decodes to its own body type, with the fields it was
@@ -190,6 +191,18 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("re-decode of %s: %v", b, err)
 		}
 	})
+}
+
+func TestErrorBody_RowTooLargeIsAValidationErrorNamingTheLimit(t *testing.T) {
+	err := &engine.RowTooLargeError{Table: "todos", Row: "r1", Size: limits.MaxRowBytes + 1, Limit: limits.MaxRowBytes}
+	body := protocol.ErrorBodyFrom(fmt.Errorf("wrapped: %w", err))
+	if body.Name != protocol.NameValidation || body.Code != protocol.CodeRowTooLarge || body.Table != "todos" || !strings.Contains(body.Message, "MaxRowBytes") {
+		t.Fatalf("body = %+v", body)
+	}
+	var ve *schema.ValidationError
+	if !errors.As(&protocol.RemoteError{Body: body}, &ve) || ve.Table != "todos" {
+		t.Fatalf("remote error does not unwrap to a ValidationError: %v", ve)
+	}
 }
 
 func TestErrorBody_RoundTripsToTypedErrors(t *testing.T) {
