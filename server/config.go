@@ -10,7 +10,7 @@ import (
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/clock"
-	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/storage"
 	"github.com/jazzgo/jazz-tools/server/auth"
 )
@@ -63,7 +63,7 @@ type Config struct {
 	AdminSecret string
 
 	// MaxFrameBytes is the largest WebSocket frame a client may send. Zero
-	// means protocol.MaxFrame (1 MiB); larger values are refused because
+	// means limits.MaxFrameBytes (1 MiB); larger values are refused because
 	// the protocol codec never accepts more than that.
 	MaxFrameBytes int
 
@@ -123,9 +123,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	switch {
 	case c.MaxFrameBytes == 0:
-		c.MaxFrameBytes = protocol.MaxFrame
-	case c.MaxFrameBytes < 1024 || c.MaxFrameBytes > protocol.MaxFrame:
-		return bad("MaxFrameBytes", fmt.Sprintf("must be between 1024 and %d", protocol.MaxFrame))
+		c.MaxFrameBytes = limits.MaxFrameBytes
+	case c.MaxFrameBytes < 1024 || c.MaxFrameBytes > limits.MaxFrameBytes:
+		return bad("MaxFrameBytes", fmt.Sprintf("must be between 1024 and %d", limits.MaxFrameBytes))
 	}
 	if c.HeartbeatTimeout < 0 {
 		return bad("HeartbeatTimeout", "must not be negative")

@@ -29,6 +29,9 @@ const (
 	closeSlowConsumer  = websocket.StatusPolicyViolation
 	closeInternalError = websocket.StatusInternalError // 1011: storage failed; nothing was acked
 	closeSchemaChanged = websocket.StatusServiceRestart
+	// closeInvalidPayload (1007) answers a text frame that is not UTF-8,
+	// as RFC 6455 says.
+	closeInvalidPayload = websocket.StatusInvalidFramePayloadData
 )
 
 // resolveTimeout bounds one credential check, which may wait for a JWKS fetch.
@@ -505,6 +508,11 @@ func (c *conn) readFailed(err error) {
 		c.protocolFail("frame_too_large", fmt.Sprintf("frames are limited to %d bytes", c.srv.cfg.MaxFrameBytes))
 	case errors.Is(err, errBinaryFrame):
 		c.protocolFail("bad_frame", "frames must be UTF-8 text")
+	case errors.Is(err, errInvalidUTF8):
+		c.log.Warn("protocol error", "code", "invalid_utf8")
+		c.closeWith(closeInvalidPayload, "protocol error: invalid_utf8", encodeFrame(protocol.TError, protocol.Error{
+			Error: "protocol", Code: "invalid_utf8", Message: "text frames must be valid UTF-8",
+		}), true)
 	case websocket.CloseStatus(err) != -1:
 		c.noteReason(fmt.Sprintf("client closed (%d)", websocket.CloseStatus(err)), nil)
 	default:

@@ -12,6 +12,9 @@ var (
 	// errFrameTooLarge is what a transport returns for a frame over
 	// Config.MaxFrameBytes; the connection answers it with frame_too_large.
 	errFrameTooLarge = errors.New("server: frame too large")
+	// errInvalidUTF8 is a text message that is not UTF-8, which RFC 6455
+	// answers with close 1007 (invalid frame payload data).
+	errInvalidUTF8 = errors.New("server: text frame is not valid UTF-8")
 	// errBinaryFrame is a binary WebSocket message; the protocol is text only.
 	errBinaryFrame = errors.New("server: binary frames are not part of the protocol")
 	// errQueueFull means a client is not reading fast enough; it is

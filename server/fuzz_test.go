@@ -98,6 +98,9 @@ func FuzzHandshake(f *testing.F) {
 		`{"t":"hello","v":2,"appId":"test-app","auth":{}}`,
 		`{"t":"hello","v":1,"appId":"test-app","auth":{},"x":1}`,
 		`{"t":"ping","n":1}`, `{"t":"welcome","v":1,"session":null}`, `{}`, `[]`, `null`, ``, `{"t":`,
+		`{"t":"hello","v":1,"appId":"test-app","appId":"other","auth":{}}`,
+		"{\"t\":\"hello\",\"v\":1,\"appId\":\"test-app\",\"auth\":{\"bearer\":\"\xff\"}}",
+		`{"t":"hello","v":1,"appId":"test-app","auth":{"x":[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]}}`,
 	} {
 		f.Add([]byte(seed))
 	}

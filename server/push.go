@@ -6,6 +6,7 @@ import (
 
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/hlc"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 )
 
@@ -67,7 +68,7 @@ func (c *conn) onPush(p *protocol.Push) bool {
 		}
 		seenRow[key] = true
 		if st, ok := visibleState(c.db, actor, ch.Table, ch.Row); ok {
-			if raw, err := json.Marshal(st); err == nil && size+len(raw) <= ackRowsBytes {
+			if raw, err := limits.Marshal(st); err == nil && size+len(raw) <= ackRowsBytes {
 				rows = append(rows, raw)
 				size += len(raw)
 			}

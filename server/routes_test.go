@@ -10,6 +10,7 @@ import (
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/session"
 	"github.com/jazzgo/jazz-tools/server/auth"
@@ -241,7 +242,7 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 		"app id with a slash":    {AppID: "a/b", InMemory: true},
 		"no storage":             {AppID: "a"},
 		"both storages":          {AppID: "a", InMemory: true, DataDir: t.TempDir()},
-		"frame limit too big":    {AppID: "a", InMemory: true, MaxFrameBytes: protocol.MaxFrame + 1},
+		"frame limit too big":    {AppID: "a", InMemory: true, MaxFrameBytes: limits.MaxFrameBytes + 1},
 		"resolver for other app": {AppID: "a", InMemory: true, Resolver: &auth.Resolver{AppID: "b"}},
 		"negative applied-for":   {AppID: "a", InMemory: true, AppliedFor: -time.Hour},
 	}

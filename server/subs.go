@@ -7,6 +7,7 @@ import (
 
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/hlc"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/query"
 )
@@ -15,7 +16,7 @@ import (
 const tombstoneCell = "$deleted"
 
 // rowsChunkBytes is the size a rows frame is cut at. The client refuses
-// frames over protocol.MaxFrame, so a large result goes out in several
+// frames over limits.MaxFrameBytes, so a large result goes out in several
 // frames; each stays well under the limit.
 const rowsChunkBytes = 256 << 10
 
@@ -240,7 +241,7 @@ func (c *conn) sendRowsLocked(s *sub, states []engine.RowState, final uint64, co
 	chunk := make([]json.RawMessage, 0, len(states))
 	size := 0
 	for i, st := range states {
-		raw, err := json.Marshal(st)
+		raw, err := limits.Marshal(st)
 		if err != nil {
 			c.log.Error("could not encode a row", "table", st.Table, "error", err)
 			continue

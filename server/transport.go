@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"io"
+	"unicode/utf8"
 
 	"nhooyr.io/websocket"
 )
@@ -15,7 +16,8 @@ import (
 // connection's writer only (CloseNow may also come from Server.Close).
 type transport interface {
 	// Read returns the next text message, errFrameTooLarge for one over the
-	// size limit (without buffering it) and errBinaryFrame for a binary one.
+	// size limit (without buffering it), errBinaryFrame for a binary one and
+	// errInvalidUTF8 for text that is not UTF-8 (the library does not check).
 	Read(ctx context.Context) ([]byte, error)
 	Write(ctx context.Context, msg []byte) error
 	// Close performs the close handshake with code and reason.
@@ -57,6 +59,9 @@ func (t *wsTransport) Read(ctx context.Context) ([]byte, error) {
 	}
 	if typ != websocket.MessageText {
 		return nil, errBinaryFrame
+	}
+	if !utf8.Valid(b) {
+		return nil, errInvalidUTF8
 	}
 	return b, nil
 }

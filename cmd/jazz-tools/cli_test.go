@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/server"
 )
 
@@ -27,7 +27,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 func TestParseServer_FlagsAndEnvironment(t *testing.T) {
-	base := serverOptions{appID: "app", host: "127.0.0.1", port: DefaultPort, maxFrameBytes: protocol.MaxFrame, appliedFor: server.DefaultAppliedFor, inMemory: true}
+	base := serverOptions{appID: "app", host: "127.0.0.1", port: DefaultPort, maxFrameBytes: limits.MaxFrameBytes, appliedFor: server.DefaultAppliedFor, inMemory: true}
 	cases := []struct {
 		name string
 		args []string

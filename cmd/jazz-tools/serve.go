@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
-	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/server"
 	"github.com/jazzgo/jazz-tools/server/auth"
 )
@@ -68,7 +68,7 @@ func serverFlags(o *serverOptions) *flag.FlagSet {
 		}
 		return nil
 	})
-	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", protocol.MaxFrame, "largest WebSocket frame a client may send, in `BYTES`")
+	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", limits.MaxFrameBytes, "largest WebSocket frame a client may send, in `BYTES`")
 	fs.DurationVar(&o.appliedFor, "applied-for", server.DefaultAppliedFor, "how long a change's id is kept so a resend of it is acked, not applied twice (`DURATION`, e.g. 720h)")
 	fs.BoolVar(&o.production, "production", false, "production mode (also NODE_ENV=production): requires --data-dir and --admin-secret, refuses --in-memory")
 	return fs

@@ -71,7 +71,8 @@ type Options struct {
 	// setup takes the thread. Nil starts it at once.
 	Background func(func())
 	// OnError receives failures with no caller to return to, such as a
-	// queued write the server rejected (after it was rolled back).
+	// queued write the server rejected (after it was rolled back) or a
+	// frame from the server that did not decode (sync.ErrUndecodableFrame).
 	OnError func(error)
 }
 
@@ -168,6 +169,7 @@ func Open(ctx context.Context, opts Options) (*Db, error) {
 		so.DB, so.Store, so.URL, so.AppID = db.engine, opts.Store, opts.ServerURL, opts.AppID
 		so.Credentials, so.Transport, so.Clock = db.credentials, opts.Transport, opts.Clock
 		so.OnAuthError, so.OnReject, so.OnAuthenticated = db.onAuthError, db.onReject, db.onAuthenticated
+		so.OnError = db.report
 		if so.Logger == nil {
 			so.Logger = opts.Logger
 		}

@@ -298,6 +298,10 @@ func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (verdicts 
 			verdicts[i].Err = err
 			continue
 		}
+		if err := t.checkRowSize(c, existing); err != nil {
+			verdicts[i].Err = err
+			continue
+		}
 		seen[c.ID] = true
 		verdicts[i].Stamp = c.TS
 		s.of(t, c.Row).mergeBase(s, c.cells())

@@ -7,20 +7,16 @@ import (
 	"fmt"
 	"io"
 	"sort"
-)
 
-// Limits on decoded conditions: outside input must not be able to make us
-// recurse or allocate without bound.
-const (
-	MaxDepth = 32
-	MaxNodes = 1024
+	"github.com/jazzgo/jazz-tools/core/limits"
 )
 
 // Error catalogue.
 var (
 	// ErrSyntax wraps every decoding failure.
 	ErrSyntax = errors.New("expr: invalid condition")
-	// ErrTooComplex is returned when a condition exceeds MaxDepth or MaxNodes.
+	// ErrTooComplex is returned when a condition exceeds
+	// limits.MaxConditionDepth or limits.MaxConditionNodes.
 	ErrTooComplex = errors.New("expr: condition too complex")
 )
 
@@ -48,7 +44,7 @@ func FromJSON(raw any) (*Expr, error) {
 
 func fromJSON(raw any, depth int, nodes *int) (*Expr, error) {
 	*nodes++
-	if depth > MaxDepth || *nodes > MaxNodes {
+	if depth > limits.MaxConditionDepth || *nodes > limits.MaxConditionNodes {
 		return nil, ErrTooComplex
 	}
 	switch v := raw.(type) {

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jazzgo/jazz-tools/core/expr"
+	"github.com/jazzgo/jazz-tools/core/limits"
 )
 
 // corpus holds conditions in canonical JSON form (keys sorted, no spaces), so
@@ -157,10 +158,10 @@ func flatAnd(children int) string {
 }
 
 func TestDecode_DepthLimit(t *testing.T) {
-	if _, err := expr.Decode([]byte(nestedNot(expr.MaxDepth))); err != nil {
+	if _, err := expr.Decode([]byte(nestedNot(limits.MaxConditionDepth))); err != nil {
 		t.Errorf("depth MaxDepth: %v", err)
 	}
-	_, err := expr.Decode([]byte(nestedNot(expr.MaxDepth + 1)))
+	_, err := expr.Decode([]byte(nestedNot(limits.MaxConditionDepth + 1)))
 	if !errors.Is(err, expr.ErrTooComplex) {
 		t.Errorf("depth MaxDepth+1: err = %v, want ErrTooComplex", err)
 	}
@@ -172,10 +173,10 @@ func TestDecode_DepthLimit(t *testing.T) {
 
 func TestDecode_NodeLimit(t *testing.T) {
 	// The and node itself counts, so MaxNodes-1 children is the largest tree.
-	if _, err := expr.Decode([]byte(flatAnd(expr.MaxNodes - 1))); err != nil {
+	if _, err := expr.Decode([]byte(flatAnd(limits.MaxConditionNodes - 1))); err != nil {
 		t.Errorf("MaxNodes nodes: %v", err)
 	}
-	_, err := expr.Decode([]byte(flatAnd(expr.MaxNodes)))
+	_, err := expr.Decode([]byte(flatAnd(limits.MaxConditionNodes)))
 	if !errors.Is(err, expr.ErrTooComplex) {
 		t.Errorf("MaxNodes+1 nodes: err = %v, want ErrTooComplex", err)
 	}
@@ -279,7 +280,7 @@ func FuzzDecode(f *testing.F) {
 	for _, src := range corpus {
 		f.Add([]byte(src))
 	}
-	f.Add([]byte(nestedNot(expr.MaxDepth + 1)))
+	f.Add([]byte(nestedNot(limits.MaxConditionDepth + 1)))
 	f.Add([]byte(`{"eq":[{"col":"a"},{"value":{"x":[1,"\u2028",null]}}]}`))
 	f.Add([]byte(`true]`))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -6,8 +6,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
+
+	"github.com/jazzgo/jazz-tools/core/limits"
 )
 
 // This file is the compact JWS (RFC 7515) reader for the one format this
@@ -155,57 +156,17 @@ func parseClaims(b []byte) (*wireClaims, error) {
 }
 
 // checkObject reports whether b is exactly one JSON object, with nothing but
-// whitespace after it, in which no object (at any depth) has two members of
-// the same name. RFC 8259 leaves duplicates to the reader and readers differ
-// (first wins, last wins, error), so a token with them could mean one thing
-// here and another to a different verifier; it is refused outright.
+// whitespace after it, that limits.CheckJSON accepts: above all, no object
+// (at any depth) has two members of the same name. RFC 8259 leaves
+// duplicates to the reader and readers differ (first wins, last wins,
+// error), so a token with them could mean one thing here and another to a
+// different verifier; it is refused outright.
 func checkObject(b []byte) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	// Numbers stay as text: only syntax is checked here, so a number that
-	// does not fit a float64 is refused, or not, by the decoding that follows
-	// exactly as it always was.
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return err
+	if !json.Valid(b) {
+		return errors.New("not valid JSON")
 	}
-	if tok != json.Delim('{') {
+	if trimmed := bytes.TrimLeft(b, " \t\r\n"); trimmed[0] != '{' {
 		return errors.New("not a JSON object")
 	}
-	// names[i] holds the member names seen so far in the i-th enclosing
-	// container; nil for arrays.
-	names := []map[string]struct{}{{}}
-	for len(names) > 0 {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		top := names[len(names)-1]
-		if top != nil && tok != json.Delim('}') {
-			// In an object, every token here is a member name.
-			name, ok := tok.(string)
-			if !ok {
-				return errors.New("object member name is not a string")
-			}
-			if _, dup := top[name]; dup {
-				return fmt.Errorf("duplicate member %q", name)
-			}
-			top[name] = struct{}{}
-			if tok, err = dec.Token(); err != nil {
-				return err
-			}
-		}
-		switch tok {
-		case json.Delim('{'):
-			names = append(names, map[string]struct{}{})
-		case json.Delim('['):
-			names = append(names, nil)
-		case json.Delim('}'), json.Delim(']'):
-			names = names[:len(names)-1]
-		}
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("data after the JSON object")
-	}
-	return nil
+	return limits.CheckJSON(b, limits.MaxValueDepth)
 }

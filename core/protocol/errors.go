@@ -20,12 +20,18 @@ const (
 	NameInternal             = "InternalError"
 )
 
+// CodeRowTooLarge is the code of a change refused because its row would
+// be too large to send (engine.RowTooLargeError); its name is
+// NameValidation.
+const CodeRowTooLarge = "row_too_large"
+
 // ErrorBodyFrom describes err for the wire. Unknown errors become an
 // InternalError whose message does not leak server internals.
 func ErrorBodyFrom(err error) ErrorBody {
 	var ae *policy.AnonymousWriteDeniedError
 	var de *policy.DeniedError
 	var ve *schema.ValidationError
+	var rt *engine.RowTooLargeError
 	switch {
 	case errors.As(err, &ae):
 		return ErrorBody{Name: NameAnonymousWriteDenied, Code: "anonymous_write_denied", Message: ae.Error(), Table: ae.Table, Operation: string(ae.Operation)}
@@ -33,6 +39,8 @@ func ErrorBodyFrom(err error) ErrorBody {
 		return ErrorBody{Name: NamePermissionDenied, Code: "permission_denied", Message: de.Error(), Table: de.Table, Operation: string(de.Operation)}
 	case errors.As(err, &ve):
 		return ErrorBody{Name: NameValidation, Code: "validation_failed", Message: ve.Error(), Table: ve.Table, Column: ve.Column}
+	case errors.As(err, &rt):
+		return ErrorBody{Name: NameValidation, Code: CodeRowTooLarge, Message: rt.Error(), Table: rt.Table}
 	case errors.Is(err, schema.ErrUnknownTable):
 		return ErrorBody{Name: NameValidation, Code: "unknown_table", Message: err.Error()}
 	case errors.Is(err, engine.ErrNotFound):

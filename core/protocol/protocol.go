@@ -16,6 +16,7 @@ import (
 
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/hlc"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/session"
 )
@@ -23,9 +24,10 @@ import (
 // Version is the protocol version this build speaks.
 const Version = 1
 
-// Limits. A frame over MaxFrame is refused before it is parsed.
+// Limits of the protocol itself. The size and depth of a frame are
+// limits.MaxFrameBytes and limits.MaxFrameDepth; a frame over either is
+// refused before it is parsed.
 const (
-	MaxFrame          = 1 << 20
 	MaxChangesPerPush = 1000
 	MaxSubscriptions  = 256
 	MaxSubIDLen       = 64
@@ -213,9 +215,10 @@ type Frame struct {
 	Body any
 }
 
-// Encode marshals a message with its type tag.
+// Encode marshals a message with its type tag, through limits.Marshal (no
+// HTML escaping), so a row goes out at the size it was measured at.
 func Encode(typ string, body any) ([]byte, error) {
-	b, err := json.Marshal(body)
+	b, err := limits.Marshal(body)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +235,7 @@ func Encode(typ string, body any) ([]byte, error) {
 	return out, nil
 }
 
-func strconvQuote(s string) []byte { b, _ := json.Marshal(s); return b }
+func strconvQuote(s string) []byte { b, _ := limits.Marshal(s); return b }
 
 // frames makes, for each message type, an empty frame to decode into: env
 // holds the "t" tag and embeds body, so encoding/json flattens the body's
@@ -321,13 +324,20 @@ type errorFrame = struct {
 }
 
 // Decode parses one frame strictly: known type, no unknown fields, no
-// trailing data, within MaxFrame, and the per-type limits below.
+// trailing data, within limits.MaxFrameBytes, and the per-type limits
+// below. Before anything is decoded, limits.CheckJSON refuses invalid
+// UTF-8, nesting past limits.MaxFrameDepth and duplicate member names at
+// any depth, which encoding/json would otherwise replace, fail on deep
+// inside, or settle by keeping the last.
 func Decode(data []byte) (*Frame, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadFrame, fmt.Sprintf(format, args...))
 	}
-	if len(data) > MaxFrame {
-		return nil, bad("%d bytes is over the %d byte limit", len(data), MaxFrame)
+	if len(data) > limits.MaxFrameBytes {
+		return nil, bad("%d bytes is over the %d byte limit", len(data), limits.MaxFrameBytes)
+	}
+	if err := limits.CheckJSON(data, limits.MaxFrameDepth); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadFrame, err)
 	}
 	var head struct {
 		T string `json:"t"`

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/jazzgo/jazz-tools/core/expr"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
 )
@@ -105,7 +106,7 @@ func TestDecode_IsStrict(t *testing.T) {
 		{"limit as string", `{"table":"todos","limit":"10"}`},
 		{"bad where", `{"table":"todos","where":{"eq":[{"col":"title"}]}}`},
 		{"where not a condition", `{"table":"todos","where":"title = 1"}`},
-		{"where too deep", `{"table":"todos","where":` + strings.Repeat(`{"not":`, expr.MaxDepth+1) + `true` + strings.Repeat(`}`, expr.MaxDepth+1) + `}`},
+		{"where too deep", `{"table":"todos","where":` + strings.Repeat(`{"not":`, limits.MaxConditionDepth+1) + `true` + strings.Repeat(`}`, limits.MaxConditionDepth+1) + `}`},
 		{"trailing object", `{"table":"todos"}{"table":"lists"}`},
 		{"trailing garbage", `{"table":"todos"} x`},
 		{"trailing closing brace", `{"table":"todos"}}`},

@@ -12,8 +12,10 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jazzgo/jazz-tools/core/expr"
+	"github.com/jazzgo/jazz-tools/core/limits"
 )
 
 // Type is a column type.
@@ -279,6 +281,9 @@ func Normalize(c Column, v any) (any, error) {
 			if c.Type == Ref && s == "" {
 				return nil, errors.New("a ref must be a row id, got an empty string")
 			}
+			if !utf8.ValidString(s) {
+				return nil, errNotUTF8
+			}
 			return s, nil
 		}
 	case Boolean:
@@ -332,12 +337,25 @@ func toInt(v any) (int64, bool) {
 	return 0, false
 }
 
+// errNotUTF8 is the problem with text that is not valid UTF-8: stored, it
+// would be replaced with U+FFFD on its way to JSON and read back as
+// something else.
+var errNotUTF8 = errors.New("text is not valid UTF-8")
+
 // normalizeJSON round-trips v so stored json values have one shape (numbers
-// as json.Number) whatever the caller passed.
+// as json.Number) whatever the caller passed. A value nested deeper than
+// limits.MaxValueDepth is refused here, on the client too, before it is
+// queued: past it a value's row could not be delivered.
 func normalizeJSON(v any) (any, error) {
+	if !validText(v) {
+		return nil, errNotUTF8
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("not representable as JSON: %v", err)
+	}
+	if err := limits.CheckJSON(b, limits.MaxValueDepth); err != nil {
+		return nil, fmt.Errorf("nests more than %d levels deep (limits.MaxValueDepth)", limits.MaxValueDepth)
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.UseNumber()
@@ -346,6 +364,29 @@ func normalizeJSON(v any) (any, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// validText reports whether every string in v, member names included, is
+// valid UTF-8, for the shapes JSON takes in Go (what the wire and
+// JavaScript produce). encoding/json would replace invalid bytes silently.
+func validText(v any) bool {
+	switch x := v.(type) {
+	case string:
+		return utf8.ValidString(x)
+	case []any:
+		for _, e := range x {
+			if !validText(e) {
+				return false
+			}
+		}
+	case map[string]any:
+		for k, e := range x {
+			if !utf8.ValidString(k) || !validText(e) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 func describe(v any) string {

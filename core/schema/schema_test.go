@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/schema"
 )
 
@@ -65,7 +66,18 @@ const (
 	problemNull    = "null is not allowed (the column is not optional)"
 	problemTS      = "a timestamp is milliseconds since the epoch or an RFC 3339 string"
 	problemRef     = "a ref must be a row id, got an empty string"
+	problemUTF8    = "text is not valid UTF-8"
+	problemDeep    = "nests more than 64 levels deep (limits.MaxValueDepth)"
 )
+
+// nestedArray is [[...[1]...]], depth arrays deep.
+func nestedArray(depth int) any {
+	var v any = int64(1)
+	for range depth {
+		v = []any{v}
+	}
+	return v
+}
 
 func wantValidationError(t *testing.T, err error, table, column, problem string) {
 	t.Helper()
@@ -342,6 +354,12 @@ func TestValidateInsert_RefusesValuesOfTheWrongType(t *testing.T) {
 		{"json from channel", "meta", make(chan int), "not representable as JSON*"},
 		{"json from map with non-string keys", "meta", map[bool]int{true: 1}, "not representable as JSON*"},
 		{"ref from empty string", "list", "", problemRef},
+		{"string with invalid UTF-8", "title", "milk\xff", problemUTF8},
+		{"ref with invalid UTF-8", "list", "\xc3", problemUTF8},
+		{"json string with invalid UTF-8", "meta", map[string]any{"a": []any{"\xff"}}, problemUTF8},
+		{"json member name with invalid UTF-8", "meta", map[string]any{"\xff": 1}, problemUTF8},
+		{"json nested past MaxValueDepth", "meta", nestedArray(limits.MaxValueDepth + 1), problemDeep},
+		{"json 9,996 levels deep", "meta", nestedArray(9996), problemDeep},
 		{"ref from number", "list", int64(1), "expected ref, got the number 1"},
 		{"null for required string", "title", nil, problemNull},
 		{"null for required bool", "done", nil, problemNull},
@@ -503,5 +521,19 @@ func TestNormalize_TimestampFromRFC3339MatchesMilliseconds(t *testing.T) {
 		if got != want.UnixMilli() {
 			t.Errorf("Normalize(%q) = %v, want %d", s, got, want.UnixMilli())
 		}
+	}
+}
+
+func TestNormalize_AcceptsJSONAtMaxValueDepthAndRealReplacementCharacters(t *testing.T) {
+	for name, in := range map[string]any{
+		"json at MaxValueDepth":    nestedArray(limits.MaxValueDepth),
+		"json with U+FFFD as text": map[string]any{"\uFFFD": "\uFFFD"},
+	} {
+		if _, err := schema.Normalize(schema.Column{Name: "meta", Type: schema.JSON}, in); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := schema.Normalize(schema.Column{Name: "title", Type: schema.String}, "\uFFFD"); err != nil {
+		t.Errorf("string with U+FFFD: %v", err)
 	}
 }

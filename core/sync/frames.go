@@ -14,17 +14,28 @@ var errUnexpected = errors.New("sync: unexpected frame")
 
 const closeInternal = 1011 // a local failure, e.g. the DB could not merge
 
-// onFrame handles one frame from the current connection. Anything it cannot
-// make sense of drops the connection and reconnects with backoff: a fresh
-// connection resynchronizes everything, since pending changes are resent and
-// subscriptions resume from their stored cursors.
+// onFrame handles one frame from the current connection. A frame that does
+// not decode is reported (OnError) and skipped: the server would send the
+// same frame again after a reconnect, so dropping the connection for it
+// would cut the client off for good, acknowledgements included. Anything
+// else it cannot make sense of drops the connection and reconnects with
+// backoff: a fresh connection resynchronizes everything, since pending
+// changes are resent and subscriptions resume from their stored cursors.
 func (c *Client) onFrame(data []byte) {
 	if !c.cs.writeFailed {
 		c.arm(tDead, c.opts.DeadAfter)
 	}
-	if err := c.handleFrame(data); err != nil {
+	f, err := protocol.Decode(data)
+	if err != nil {
+		c.log.Warn("skipping a frame that does not decode", "err", err)
+		if report := c.opts.OnError; report != nil {
+			c.cb.post(func() { report(fmt.Errorf("%w: %w", ErrUndecodableFrame, err)) })
+		}
+		return
+	}
+	if err := c.handleFrame(f); err != nil {
 		code := closeInternal
-		if errors.Is(err, protocol.ErrBadFrame) || errors.Is(err, errUnexpected) {
+		if errors.Is(err, errUnexpected) {
 			code = closeProtocol
 		}
 		c.log.Warn("dropping the connection", "err", err)
@@ -33,14 +44,10 @@ func (c *Client) onFrame(data []byte) {
 	}
 }
 
-// handleFrame decodes and dispatches one frame. A non-nil error means the
+// handleFrame dispatches one decoded frame. A non-nil error means the
 // connection must be dropped; handlers that change the connection state
 // themselves (pause, fatal) return nil.
-func (c *Client) handleFrame(data []byte) error {
-	f, err := protocol.Decode(data)
-	if err != nil {
-		return err
-	}
+func (c *Client) handleFrame(f *protocol.Frame) error {
 	if c.phase == phHandshake {
 		switch f.Type {
 		case protocol.TWelcome:

@@ -67,6 +67,9 @@ func FuzzClientFrames(f *testing.F) {
 	f.Add([]byte(`{"t":"ack","ids":[],"rows":[{"table":"todos","id":"a","cells":null}]}`))
 	f.Add([]byte(`{"t":"push","changes":[]}`))
 	f.Add([]byte(`not json`))
+	f.Add([]byte(`{"t":"ack","ids":["PENDING"],"ids":[]}`))
+	f.Add([]byte("{\"t\":\"ack\",\"ids\":[\"\xff\"]}"))
+	f.Add([]byte(`{"t":"rows","sub":"s","rows":[{"table":"todos","id":"x","cells":{"meta":{"v":[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]}}}],"cursor":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// A pending change for ack and reject frames to act on.
 		// "PENDING" in the input names it, so acks and rejects hit.

@@ -69,6 +69,10 @@ type Options struct {
 	OnAuthenticated func(*session.Session)
 	// OnStatus reports every status transition.
 	OnStatus func(Status)
+	// OnError reports a frame from the server that did not decode
+	// (ErrUndecodableFrame, wrapping protocol.ErrBadFrame). The client
+	// skipped it and kept syncing.
+	OnError func(error)
 	// OnFatal reports a failure retrying cannot fix, such as an app id the
 	// server does not know (ErrUnknownApp). The client stays Offline and
 	// stops reconnecting.
@@ -91,6 +95,9 @@ var (
 	ErrClosed = errors.New("sync: client closed")
 	// ErrUnknownApp is the fatal error for an app id the server does not know.
 	ErrUnknownApp = errors.New("sync: the server does not know this app")
+	// ErrUndecodableFrame is what OnError reports for a frame from the
+	// server that did not decode and was skipped.
+	ErrUndecodableFrame = errors.New("sync: skipped a frame from the server that does not decode")
 )
 
 func (o *Options) normalize() (string, error) {

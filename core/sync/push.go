@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 )
 
@@ -44,7 +45,7 @@ func (c *Client) push(batch []*engine.Change) {
 		return
 	}
 	b, err := protocol.Encode(protocol.TPush, &protocol.Push{Changes: batch})
-	if err == nil && len(b) <= protocol.MaxFrame {
+	if err == nil && len(b) <= limits.MaxFrameBytes {
 		for _, ch := range batch {
 			c.cs.inflight[ch.ID] = ch
 		}
@@ -61,7 +62,7 @@ func (c *Client) push(batch []*engine.Change) {
 	// close the connection on every attempt, blocking everything queued
 	// behind it, so it is rolled back here as the server would reject it.
 	body := protocol.ErrorBody{Name: protocol.NameBadChange, Code: "frame_too_large",
-		Message: fmt.Sprintf("the change does not fit in a %d byte frame", protocol.MaxFrame), Table: batch[0].Table}
+		Message: fmt.Sprintf("the change does not fit in a %d byte frame", limits.MaxFrameBytes), Table: batch[0].Table}
 	if err != nil {
 		body.Code, body.Message = "unencodable", err.Error()
 	}

@@ -9,7 +9,7 @@ import (
 
 	"nhooyr.io/websocket"
 
-	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/limits"
 )
 
 // WebSocket is the native Transport. It is not built for js: in the browser
@@ -23,14 +23,14 @@ type WebSocket struct{}
 // reconnect or Client.Close for the library's own 10 s of timeouts.
 const closeGrace = 2 * time.Second
 
-// Dial opens a WebSocket. Frames over protocol.MaxFrame are refused by the
+// Dial opens a WebSocket. Frames over limits.MaxFrameBytes are refused by the
 // reader, mirroring the server's own limit.
 func (WebSocket) Dial(ctx context.Context, url string) (Conn, error) {
 	c, _, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	c.SetReadLimit(protocol.MaxFrame)
+	c.SetReadLimit(limits.MaxFrameBytes)
 	dead, kill := context.WithCancel(context.Background())
 	return &wsConn{c: c, dead: dead, kill: kill}, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/storage"
 )
@@ -59,7 +60,7 @@ func TestWebSocket_CloseCodeBecomesCloseError(t *testing.T) {
 
 func TestWebSocket_RefusesFramesOverMaxFrame(t *testing.T) {
 	url := wsServer(t, func(_ *http.Request, c *websocket.Conn) {
-		c.Write(context.Background(), websocket.MessageText, make([]byte, protocol.MaxFrame+1))
+		c.Write(context.Background(), websocket.MessageText, make([]byte, limits.MaxFrameBytes+1))
 		c.Read(context.Background())
 	})
 	conn, err := WebSocket{}.Dial(bg, "ws"+strings.TrimPrefix(url, "http"))

@@ -90,6 +90,7 @@ var sentinels = []struct {
 	{storage.ErrWriteFailed, Storage, "storage_failed"},
 	{sync.ErrClosed, Closed, "closed"},
 	{sync.ErrUnknownApp, Config, "unknown_app"},
+	{sync.ErrUndecodableFrame, Internal, "bad_frame"},
 	{identity.ErrBadSecret, Config, "bad_secret"},
 	{identity.ErrNotLocalFirst, Auth, "not_local_first"},
 	{identity.ErrTokenExpired, Auth, "expired"},

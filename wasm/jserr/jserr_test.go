@@ -14,6 +14,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/storage"
+	"github.com/jazzgo/jazz-tools/core/sync"
 )
 
 func TestDescribe(t *testing.T) {
@@ -50,6 +51,7 @@ func TestDescribe(t *testing.T) {
 		{"wrong audience", wrap(identity.ErrWrongAudience), Body{Name: Auth, Code: "wrong_audience"}},
 		{"invalid proof", wrap(identity.ErrTokenInvalid), Body{Name: Auth, Code: "invalid"}},
 		{"timeout", wrap(context.DeadlineExceeded), Body{Name: Internal, Code: "timeout"}},
+		{"undecodable frame", fmt.Errorf("%w: %w", sync.ErrUndecodableFrame, protocol.ErrBadFrame), Body{Name: Internal, Code: "bad_frame"}},
 		{"bridge error", BadArgument("want a string"), Body{Name: Validation, Code: "bad_argument"}},
 		{"remote denial keeps fields", &protocol.RemoteError{Body: protocol.ErrorBody{Name: protocol.NamePermissionDenied, Code: "permission_denied", Message: "m", Table: "t", Operation: "delete"}},
 			Body{Name: PermissionDenied, Code: "permission_denied", Table: "t", Operation: "delete"}},

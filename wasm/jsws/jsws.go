@@ -16,7 +16,7 @@ import (
 
 	"github.com/hack-pad/safejs"
 
-	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	coresync "github.com/jazzgo/jazz-tools/core/sync"
 	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
 )
@@ -108,10 +108,10 @@ func (c *conn) received(data js.Value) {
 	c.mu.Lock()
 	switch {
 	case c.closed != nil:
-	case len(msg) > protocol.MaxFrame:
+	case len(msg) > limits.MaxFrameBytes:
 		c.mu.Unlock()
 		c.Close(1009, "frame too large")
-		c.finish(fmt.Errorf("jsws: a %d byte message is over the %d byte limit", len(msg), protocol.MaxFrame))
+		c.finish(fmt.Errorf("jsws: a %d byte message is over the %d byte limit", len(msg), limits.MaxFrameBytes))
 		return
 	case len(c.queue) >= queueLimit:
 		c.mu.Unlock()
