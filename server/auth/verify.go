@@ -48,8 +48,10 @@ const (
 type Options struct {
 	// Issuer, when non-empty, must equal the token's iss claim.
 	Issuer string
-	// Audience, when non-empty, must appear in the token's aud claim.
-	Audience string
+	// Audiences, when not empty, must share at least one value with the
+	// token's aud claim (a string or an array). Without it a token the same
+	// identity provider minted for any other application is accepted.
+	Audiences []string
 	// Leeway tolerates clock skew between the identity provider and us when
 	// checking exp and nbf. Zero means DefaultLeeway (30s); a negative value
 	// means no leeway at all.
@@ -130,10 +132,11 @@ func (o *Options) prepare(k *verifyKey) *verifyKey {
 	if o.Issuer != "" {
 		popts = append(popts, jwt.WithIssuer(o.Issuer))
 	}
-	if o.Audience != "" {
-		popts = append(popts, jwt.WithAudience(o.Audience))
+	if len(o.Audiences) > 0 {
+		popts = append(popts, jwt.WithAudience(o.Audiences...))
 	}
 	k.parser = jwt.NewParser(popts...)
+	k.issuer, k.audiences = o.Issuer, o.Audiences
 	return k
 }
 
@@ -186,7 +189,7 @@ func verifyWith(k *verifyKey, th tokenHeader, token string) (*session.Session, t
 		if errors.Is(err, jwt.ErrTokenExpired) && onlyExpired(err) && subErr == nil && sub != "" {
 			return nil, time.Time{}, fail(CodeExpired, "token expired")
 		}
-		return nil, time.Time{}, classify(err)
+		return nil, time.Time{}, classify(err, k.missingClaim(claims))
 	}
 	if subErr != nil || sub == "" {
 		return nil, time.Time{}, fail(CodeInvalid, "token has no sub claim")
@@ -214,10 +217,26 @@ func onlyExpired(err error) bool {
 	return true
 }
 
+// missingClaim names the required claim claims lacks (exp, and iss or aud
+// when k expects them), for a message that says which one.
+func (k *verifyKey) missingClaim(claims jwt.MapClaims) string {
+	absent := func(name string) bool { v, ok := claims[name]; return !ok || v == nil || v == "" }
+	switch {
+	case absent("exp"):
+		return "exp"
+	case k.issuer != "" && absent("iss"):
+		return "iss"
+	case len(k.audiences) > 0:
+		return "aud"
+	}
+	return "exp"
+}
+
 // classify maps a golang-jwt error to a fixed message. The library's own text
 // is not forwarded: the message goes to an untrusted client and must stay
-// free of token contents.
-func classify(err error) *Error {
+// free of token contents. missing names the claim that a
+// jwt.ErrTokenRequiredClaimMissing is about.
+func classify(err error, missing string) *Error {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return fail(CodeInvalid, "malformed token")
@@ -226,11 +245,11 @@ func classify(err error) *Error {
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return fail(CodeInvalid, "token not valid yet")
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return fail(CodeInvalid, "token issuer not accepted")
+		return fail(CodeInvalid, "token iss claim is not the issuer this server accepts")
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return fail(CodeInvalid, "token audience not accepted")
+		return fail(CodeInvalid, "token aud claim names none of the audiences this server accepts")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return fail(CodeInvalid, "token is missing a required claim (exp, or iss/aud when configured)")
+		return fail(CodeInvalid, "token has no "+missing+" claim, which this server requires")
 	case errors.Is(err, jwt.ErrInvalidType):
 		return fail(CodeInvalid, "token has a claim of the wrong type")
 	case errors.Is(err, jwt.ErrTokenExpired):
