@@ -107,13 +107,20 @@ type Config struct {
 
 var appIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
+// AppIDRule says what ValidAppID accepts, for messages.
+const AppIDRule = "1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+// ValidAppID reports whether id may name an app. The rule keeps it safe as a
+// file name (no "..", no separators), since it names the data file.
+func ValidAppID(id string) bool { return appIDRe.MatchString(id) }
+
 // withDefaults validates c and fills in its zero fields.
 func (c Config) withDefaults() (Config, error) {
 	bad := func(field, problem string) (Config, error) {
 		return Config{}, &ConfigError{Field: field, Problem: problem}
 	}
-	if !appIDRe.MatchString(c.AppID) {
-		return bad("AppID", "must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	if !ValidAppID(c.AppID) {
+		return bad("AppID", "must be "+AppIDRule)
 	}
 	switch {
 	case c.DataDir == "" && !c.InMemory:

@@ -31,6 +31,10 @@ type ExpiryVerifier interface {
 	VerifyWithExpiry(ctx context.Context, token string) (*session.Session, time.Time, error)
 }
 
+// NoAudienceRisk is the warning for verifying external JWTs without
+// Audiences, logged at start in production by the server and backend contexts.
+const NoAudienceRisk = "external JWTs are accepted without an audience check: a token the same identity provider issued for any other application is accepted here too"
+
 // MaxTokenSize bounds a bearer token before any decoding, so a hostile
 // client cannot make us base64- and JSON-decode megabytes per request.
 const MaxTokenSize = 16 << 10
