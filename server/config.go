@@ -70,8 +70,9 @@ type Config struct {
 	// AllowedOrigins are the browser origins allowed to open sockets, as
 	// host patterns (path.Match syntax, e.g. "app.example.com",
 	// "*.example.com", "localhost:*"); full origins such as
-	// "https://app.example.com" are reduced to their host. "*" allows any
-	// origin. Requests without an Origin header (non-browser clients) and
+	// "https://app.example.com" are reduced to their host. Brackets are
+	// literal, as in IPv6 hosts ("[::1]:*"), not character classes. "*"
+	// allows any origin. Requests without an Origin header (non-browser clients) and
 	// same-origin pages are always allowed. Nil means DefaultAllowedOrigins.
 	AllowedOrigins []string
 
@@ -167,7 +168,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	origins := make([]string, 0, len(c.AllowedOrigins))
 	for _, o := range c.AllowedOrigins {
-		o = originHost(o)
+		o = originPattern(o)
 		if o == "" {
 			continue
 		}
@@ -177,13 +178,19 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// originHost reduces "https://app.example.com:8443/" to
-// "app.example.com:8443", the form the websocket library matches against.
-func originHost(o string) string {
+// originPattern reduces "https://app.example.com:8443/" to
+// "app.example.com:8443", the form the websocket library matches against,
+// and escapes brackets: the library uses path.Match, where "[::1]" is a
+// character class matching ':' or '1' (so the IPv6 loopback was refused
+// and the host "1:5173" allowed), while in a host they only enclose an
+// IPv6 address.
+func originPattern(o string) string {
 	o = strings.TrimSpace(o)
 	if _, rest, ok := strings.Cut(o, "://"); ok {
 		o = rest
 	}
 	o, _, _ = strings.Cut(o, "/")
-	return o
+	return bracketEscaper.Replace(o)
 }
+
+var bracketEscaper = strings.NewReplacer("[", `\[`, "]", `\]`)
