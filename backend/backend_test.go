@@ -310,6 +310,9 @@ func TestNew_WarnsInProductionWithoutAnAudience(t *testing.T) {
 			if got := strings.Contains(logs.String(), "other application"); got != tc.warn {
 				t.Fatalf("warned %v, want %v; logs: %s", got, tc.warn, logs.String())
 			}
+			if got := strings.Contains(strings.Join(c.Warnings(), "\n"), "other application"); got != tc.warn {
+				t.Fatalf("Warnings() = %q, want the audience warning: %v", c.Warnings(), tc.warn)
+			}
 		})
 	}
 }

@@ -73,8 +73,8 @@ type Options struct {
 	AllowLocalFirstAuth bool
 	// Production is the server's production mode for this context
 	// (jazz-tools/backend sets it from NODE_ENV=production): New then
-	// warns through Logger when external JWTs are verified without
-	// JWTAudiences, as the server does.
+	// warns (Logger, Context.Warnings) when external JWTs are verified
+	// without JWTAudiences, as the server does.
 	Production bool
 	// Bundle gives the schema of the replicas (its policies are the
 	// server's business and are not evaluated locally). Nil: loaded from
@@ -192,10 +192,17 @@ func (o *Options) resolver() (*auth.Resolver, error) {
 		}
 		r.External = k
 	}
-	if o.Production && r.External != nil && len(o.JWTAudiences) == 0 {
-		o.Logger.Warn(auth.NoAudienceRisk + "; set JWTAudiences (jwtAudience)")
-	}
 	return r, nil
+}
+
+// warnings are the risks of a configuration that works but is likely not
+// what a deployment wants, as the server warns of them at start.
+func (o *Options) warnings() []string {
+	var ws []string
+	if o.Production && (o.JWKSURL != "" || o.JWTPublicKey != "") && len(o.JWTAudiences) == 0 {
+		ws = append(ws, auth.NoAudienceRisk+"; set JWTAudiences (jwtAudience)")
+	}
+	return ws
 }
 
 // keyText returns v itself when it is an inline JWK or PEM, else the
