@@ -155,11 +155,24 @@ func TestRun_ServerConfigRefusalsAreUsageErrors(t *testing.T) {
 	}
 }
 
-func TestRun_DeployRefusesAnInvalidAppIDAsUsage(t *testing.T) {
-	var stderr bytes.Buffer
-	args := []string{"deploy", "../evil", "--server", "http://127.0.0.1:1", "--admin-secret", "a", "--bundle", "b.json"}
-	if code := run(args, envOf(nil), io.Discard, &stderr); code != exitUsage || !strings.Contains(stderr.String(), "is not an app id") {
-		t.Fatalf("exit %d, stderr %q", code, stderr.String())
+func TestRun_DeployUsageErrorsExit2(t *testing.T) {
+	secretAndBundle := []string{"--admin-secret", "a", "--bundle", "b.json"}
+	cases := []struct {
+		name, want string
+		args       []string
+	}{
+		{"app id climbing out", "is not an app id", append([]string{"../evil", "--server", "http://127.0.0.1:1"}, secretAndBundle...)},
+		{"server without a scheme", "not an http:// or https:// URL", append([]string{"app", "--server", "127.0.0.1:1625"}, secretAndBundle...)},
+		{"server with another scheme", "not an http:// or https:// URL", append([]string{"app", "--server", "ftp://host"}, secretAndBundle...)},
+		{"missing flags", "missing --admin-secret, --bundle", []string{"app", "--server", "http://127.0.0.1:1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			if code := run(append([]string{"deploy"}, tc.args...), envOf(nil), io.Discard, &stderr); code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("exit %d, stderr %q; want %d mentioning %q", code, stderr.String(), exitUsage, tc.want)
+			}
+		})
 	}
 }
 
