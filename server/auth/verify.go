@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -136,11 +137,13 @@ func (o *Options) prepare(k *verifyKey) *verifyKey {
 	if o.Issuer != "" {
 		popts = append(popts, jwt.WithIssuer(o.Issuer))
 	}
-	if len(o.Audiences) > 0 {
-		popts = append(popts, jwt.WithAudience(o.Audiences...))
+	// A copy, so a caller reusing its slice cannot change what is accepted.
+	audiences := slices.Clone(o.Audiences)
+	if len(audiences) > 0 {
+		popts = append(popts, jwt.WithAudience(audiences...))
 	}
 	k.parser = jwt.NewParser(popts...)
-	k.issuer, k.audiences = o.Issuer, o.Audiences
+	k.issuer, k.audiences = o.Issuer, audiences
 	return k
 }
 
