@@ -1,8 +1,10 @@
 package backend_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -35,6 +37,9 @@ func TestNew_ConfigErrors(t *testing.T) {
 		{"no backend secret", func(o *backend.Options) { o.BackendSecret = "" }, []string{"BackendSecret"}},
 		{"bad public key", func(o *backend.Options) { o.JWTPublicKey = `{"kty":"oct","k":"c2VjcmV0"}` }, []string{"JWTPublicKey"}},
 		{"public key file missing", func(o *backend.Options) { o.JWTPublicKey = "/nonexistent/key.pem" }, []string{"JWTPublicKey"}},
+		{"audience without a key", func(o *backend.Options) { o.JWTAudiences = []string{"web"} }, []string{"JWTAudiences", "JWKSURL or JWTPublicKey"}},
+		{"issuer without a key", func(o *backend.Options) { o.JWTIssuer = "https://idp.test" }, []string{"JWTIssuer", "JWKSURL or JWTPublicKey"}},
+		{"empty audience", func(o *backend.Options) { o.JWTPublicKey, o.JWTAudiences = extJWK(), []string{"web", ""} }, []string{"empty audience"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -207,6 +212,106 @@ func TestForRequest_ResolutionRules(t *testing.T) {
 			}
 			if _, err := tc.ctx.WithAttributionForRequest(request(tc.hdr)); !errors.As(err, &ae) || ae.Code != tc.code {
 				t.Fatalf("WithAttributionForRequest = %v; want AuthError %s", err, tc.code)
+			}
+		})
+	}
+}
+
+func TestForRequest_JWTAudienceIssuerAndReservedSubjects(t *testing.T) {
+	f := newFixture(t, nil)
+	bound := f.newContext(func(o *backend.Options) { o.JWTAudiences, o.JWTIssuer = []string{"web", "mobile"}, "https://idp.test" })
+	lf := localUser(t)
+	ext := func(extra map[string]any) string {
+		c := map[string]any{"sub": "dave", "exp": time.Now().Add(time.Hour).Unix()}
+		for k, v := range extra {
+			c[k] = v
+		}
+		return signExt(t, c)
+	}
+	impersonating := func(s *session.Session) map[string]string {
+		h, _ := auth.EncodeSessionHeader(s)
+		return map[string]string{auth.HeaderBackendSecret: backendSecret, auth.HeaderSession: h}
+	}
+	cases := []struct {
+		name    string
+		ctx     *backend.Context
+		hdr     map[string]string
+		wantMsg string // "" = accepted
+	}{
+		{"audience and issuer match", bound, map[string]string{"Authorization": "Bearer " + ext(map[string]any{"aud": []string{"x", "mobile"}, "iss": "https://idp.test"})}, ""},
+		{"another app's audience", bound, map[string]string{"Authorization": "Bearer " + ext(map[string]any{"aud": "billing", "iss": "https://idp.test"})}, "aud claim"},
+		{"no audience", bound, map[string]string{"Authorization": "Bearer " + ext(map[string]any{"iss": "https://idp.test"})}, "aud claim"},
+		{"another issuer", bound, map[string]string{"Authorization": "Bearer " + ext(map[string]any{"aud": "web", "iss": "https://other.test"})}, "iss claim"},
+		{"unset: any audience", f.ctx, map[string]string{"Authorization": "Bearer " + ext(map[string]any{"aud": "billing"})}, ""},
+		{"local-first unaffected by the audience", bound, map[string]string{"Authorization": "Bearer " + localToken(t, lf)}, ""},
+		{"external sub jazz:system", f.ctx, map[string]string{"Authorization": "Bearer " + ext(map[string]any{"sub": session.SystemUser})}, "reserved"},
+		{"external sub anonymous:", f.ctx, map[string]string{"Authorization": "Bearer " + ext(map[string]any{"sub": "anonymous:1"})}, "reserved"},
+		{"impersonating jazz:system", f.ctx, impersonating(&session.Session{UserID: session.SystemUser, AuthMode: session.External}), "reserved"},
+		{"basic authorization", f.ctx, map[string]string{"Authorization": "Basic dXNlcjpwdw=="}, "Basic"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := tc.ctx.SessionForRequest(request(tc.hdr))
+			if tc.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			var ae *backend.AuthError
+			if s != nil || !errors.As(err, &ae) || ae.Code != auth.CodeInvalid || !strings.Contains(ae.Message, tc.wantMsg) {
+				t.Fatalf("SessionForRequest = %+v, %v; want AuthError invalid naming %q", s, err, tc.wantMsg)
+			}
+		})
+	}
+}
+
+func TestForSession_RefusesReservedUserIDs(t *testing.T) {
+	f := newFixture(t, nil)
+	cases := []struct {
+		s  *session.Session
+		ok bool
+	}{
+		{&session.Session{UserID: session.SystemUser, AuthMode: session.External}, false},
+		{&session.Session{UserID: "anonymous:1", AuthMode: session.LocalFirst}, false},
+		{&session.Session{UserID: "anonymous:1", AuthMode: session.Anonymous}, true},
+		{&session.Session{UserID: "dave", AuthMode: session.External}, true},
+	}
+	for _, tc := range cases {
+		err := f.ctx.ForSession(tc.s).Err()
+		if tc.ok != (err == nil) || (err != nil && !(errors.Is(err, backend.ErrConfig) && strings.Contains(err.Error(), "reserved"))) {
+			t.Errorf("ForSession(%s as %s).Err() = %v", tc.s.UserID, tc.s.AuthMode, err)
+		}
+	}
+}
+
+func TestNew_WarnsInProductionWithoutAnAudience(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(*backend.Options)
+		warn bool
+	}{
+		{"production, key, no audience", func(o *backend.Options) { o.Production = true }, true},
+		{"production, audience set", func(o *backend.Options) { o.Production, o.JWTAudiences = true, []string{"web"} }, false},
+		{"production, no external auth", func(o *backend.Options) { o.Production, o.JWTPublicKey = true, "" }, false},
+		{"development, key, no audience", func(o *backend.Options) {}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			o := backend.Options{AppID: testApp, ServerURL: "http://127.0.0.1:1", BackendSecret: "s", JWTPublicKey: extJWK(),
+				Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+			tc.mod(&o)
+			c, err := backend.New(bg, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if got := strings.Contains(logs.String(), "other application"); got != tc.warn {
+				t.Fatalf("warned %v, want %v; logs: %s", got, tc.warn, logs.String())
+			}
+			if got := strings.Contains(strings.Join(c.Warnings(), "\n"), "other application"); got != tc.warn {
+				t.Fatalf("Warnings() = %q, want the audience warning: %v", c.Warnings(), tc.warn)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"reflect"
+	"slices"
 	"strings"
 	gosync "sync"
 	"time"
@@ -25,6 +26,7 @@ import (
 type Context struct {
 	opts     Options
 	resolver *auth.Resolver
+	warnings []string
 
 	schemaMu  gosync.Mutex
 	schema    *schema.Schema // every table the replicas know
@@ -51,7 +53,10 @@ func New(ctx context.Context, opts Options) (*Context, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Context{opts: opts, resolver: r, conns: map[string]*conn{}, lru: list.New(), rejected: map[string]error{}}
+	c := &Context{opts: opts, resolver: r, warnings: opts.warnings(), conns: map[string]*conn{}, lru: list.New(), rejected: map[string]error{}}
+	for _, w := range c.warnings {
+		opts.Logger.Warn(w)
+	}
 	switch {
 	case opts.Bundle != nil:
 		c.schema = copySchema(opts.Bundle.Schema)
@@ -66,6 +71,11 @@ func New(ctx context.Context, opts Options) (*Context, error) {
 	}
 	return c, nil
 }
+
+// Warnings are the configuration risks New found and logged, such as
+// external JWTs verified without an audience in production; a host without
+// a Logger (the Node package) shows them its own way.
+func (c *Context) Warnings() []string { return slices.Clone(c.warnings) }
 
 // fetchBundle loads the bundle the server enforces, with the admin secret.
 // A server with no bundle yet gives an empty schema.

@@ -68,8 +68,14 @@ func extToken(t testing.TB, sub string, ttl time.Duration) string {
 	if ttl < 0 {
 		iat = now.Add(2 * ttl)
 	}
+	return signExt(t, map[string]any{"sub": sub, "iat": iat.Unix(), "exp": now.Add(ttl).Unix(), "org": "acme"})
+}
+
+// signExt signs an external JWT with exactly claims.
+func signExt(t testing.TB, claims map[string]any) string {
+	t.Helper()
 	h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"EdDSA","typ":"JWT"}`))
-	p, err := json.Marshal(map[string]any{"sub": sub, "iat": iat.Unix(), "exp": now.Add(ttl).Unix(), "org": "acme"})
+	p, err := json.Marshal(claims)
 	if err != nil {
 		t.Fatal(err)
 	}

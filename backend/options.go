@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,9 +62,20 @@ type Options struct {
 	// JWK or PEM, inline or a file path, as the server's --jwt-public-key.
 	// Not with JWKSURL.
 	JWTPublicKey string
+	// JWTAudiences, when not empty, makes ForRequest accept an external JWT
+	// only if its aud names one of them, as the server's --jwt-audience.
+	JWTAudiences []string
+	// JWTIssuer, when set, makes ForRequest accept an external JWT only if
+	// its iss is exactly this, as the server's --jwt-issuer.
+	JWTIssuer string
 	// AllowLocalFirstAuth accepts self-signed local-first tokens in
 	// ForRequest, as the server's --allow-local-first-auth.
 	AllowLocalFirstAuth bool
+	// Production is the server's production mode for this context
+	// (jazz-tools/backend sets it from NODE_ENV=production): New then
+	// warns (Logger, Context.Warnings) when external JWTs are verified
+	// without JWTAudiences, as the server does.
+	Production bool
 	// Bundle gives the schema of the replicas (its policies are the
 	// server's business and are not evaluated locally). Nil: loaded from
 	// the server with AdminSecret, else empty until UseSchema adds tables.
@@ -118,6 +130,10 @@ func (o *Options) validate() error {
 		return configErr("BackendSecret is required: every backend context connects with the server's --backend-secret")
 	case o.JWKSURL != "" && o.JWTPublicKey != "":
 		return configErr("JWKSURL and JWTPublicKey are alternatives: set one of them, not both (jwksUrl or jwtPublicKey)")
+	case (len(o.JWTAudiences) > 0 || o.JWTIssuer != "") && o.JWKSURL == "" && o.JWTPublicKey == "":
+		return configErr("JWTAudiences and JWTIssuer check external JWTs: they need JWKSURL or JWTPublicKey (jwtAudience, jwtIssuer)")
+	case slices.Contains(o.JWTAudiences, ""):
+		return configErr("JWTAudiences must not contain an empty audience (jwtAudience)")
 	}
 	u, err := url.Parse(o.ServerURL)
 	if err != nil || u.Host == "" {
@@ -161,7 +177,7 @@ func (o *Options) validate() error {
 // configured like the server.
 func (o *Options) resolver() (*auth.Resolver, error) {
 	r := &auth.Resolver{AppID: o.AppID, BackendSecret: o.BackendSecret, AllowLocalFirst: o.AllowLocalFirstAuth, Clock: o.Clock}
-	vo := auth.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Logger: o.Logger}
+	vo := auth.Options{Clock: o.Clock, HTTPClient: o.HTTPClient, Logger: o.Logger, Issuer: o.JWTIssuer, Audiences: o.JWTAudiences}
 	switch {
 	case o.JWKSURL != "":
 		r.External = auth.NewJWKS(o.JWKSURL, vo)
@@ -177,6 +193,16 @@ func (o *Options) resolver() (*auth.Resolver, error) {
 		r.External = k
 	}
 	return r, nil
+}
+
+// warnings are the risks of a configuration that works but is likely not
+// what a deployment wants, as the server warns of them at start.
+func (o *Options) warnings() []string {
+	var ws []string
+	if o.Production && (o.JWKSURL != "" || o.JWTPublicKey != "") && len(o.JWTAudiences) == 0 {
+		ws = append(ws, auth.NoAudienceRisk+"; set JWTAudiences (jwtAudience)")
+	}
+	return ws
 }
 
 // keyText returns v itself when it is an inline JWK or PEM, else the

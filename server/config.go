@@ -70,8 +70,9 @@ type Config struct {
 	// AllowedOrigins are the browser origins allowed to open sockets, as
 	// host patterns (path.Match syntax, e.g. "app.example.com",
 	// "*.example.com", "localhost:*"); full origins such as
-	// "https://app.example.com" are reduced to their host. "*" allows any
-	// origin. Requests without an Origin header (non-browser clients) and
+	// "https://app.example.com" are reduced to their host. Brackets are
+	// literal, as in IPv6 hosts ("[::1]:*"), not character classes. "*"
+	// allows any origin. Requests without an Origin header (non-browser clients) and
 	// same-origin pages are always allowed. Nil means DefaultAllowedOrigins.
 	AllowedOrigins []string
 
@@ -107,13 +108,20 @@ type Config struct {
 
 var appIDRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
+// AppIDRule says what ValidAppID accepts, for messages.
+const AppIDRule = "1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+// ValidAppID reports whether id may name an app. The rule keeps it safe as a
+// file name (no "..", no separators), since it names the data file.
+func ValidAppID(id string) bool { return appIDRe.MatchString(id) }
+
 // withDefaults validates c and fills in its zero fields.
 func (c Config) withDefaults() (Config, error) {
 	bad := func(field, problem string) (Config, error) {
 		return Config{}, &ConfigError{Field: field, Problem: problem}
 	}
-	if !appIDRe.MatchString(c.AppID) {
-		return bad("AppID", "must be 1 to 128 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	if !ValidAppID(c.AppID) {
+		return bad("AppID", "must be "+AppIDRule)
 	}
 	switch {
 	case c.DataDir == "" && !c.InMemory:
@@ -160,7 +168,7 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	origins := make([]string, 0, len(c.AllowedOrigins))
 	for _, o := range c.AllowedOrigins {
-		o = originHost(o)
+		o = originPattern(o)
 		if o == "" {
 			continue
 		}
@@ -170,13 +178,19 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// originHost reduces "https://app.example.com:8443/" to
-// "app.example.com:8443", the form the websocket library matches against.
-func originHost(o string) string {
+// originPattern reduces "https://app.example.com:8443/" to
+// "app.example.com:8443", the form the websocket library matches against,
+// and escapes brackets: the library uses path.Match, where "[::1]" is a
+// character class matching ':' or '1' (so the IPv6 loopback was refused
+// and the host "1:5173" allowed), while in a host they only enclose an
+// IPv6 address.
+func originPattern(o string) string {
 	o = strings.TrimSpace(o)
 	if _, rest, ok := strings.Cut(o, "://"); ok {
 		o = rest
 	}
 	o, _, _ = strings.Cut(o, "/")
-	return o
+	return bracketEscaper.Replace(o)
 }
+
+var bracketEscaper = strings.NewReplacer("[", `\[`, "]", `\]`)

@@ -106,6 +106,11 @@ func TestSession_UnauthenticatedCodes(t *testing.T) {
 		{"local-first not enabled", plain, map[string]string{"Authorization": "Bearer " + f.token(t, alice, time.Hour)}, auth.CodeDisabled},
 		{"external not configured", plain, map[string]string{"Authorization": "Bearer " + f.extToken(t, "u", time.Hour, nil)}, auth.CodeDisabled},
 		{"impersonation not enabled", plain, map[string]string{auth.HeaderBackendSecret: "x", auth.HeaderSession: "eyJ1c2VyX2lkIjoieCJ9"}, auth.CodeDisabled},
+		{"basic authorization", f, map[string]string{"Authorization": "Basic dXNlcjpwdw=="}, auth.CodeInvalid},
+		{"basic authorization on a server with nothing enabled", plain, map[string]string{"Authorization": "Basic dXNlcjpwdw=="}, auth.CodeInvalid},
+		{"token without a scheme", f, map[string]string{"Authorization": f.token(t, alice, time.Hour)}, auth.CodeInvalid},
+		{"external token for the system user", f, map[string]string{"Authorization": "Bearer " + f.extToken(t, session.SystemUser, time.Hour, nil)}, auth.CodeInvalid},
+		{"external token for an anonymous id", f, map[string]string{"Authorization": "Bearer " + f.extToken(t, "anonymous:00ff", time.Hour, nil)}, auth.CodeInvalid},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

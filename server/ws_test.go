@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -469,6 +470,43 @@ func TestWS_ForeignOriginIsRefused(t *testing.T) {
 	f2 := newFixture(t, func(c *Config) { c.AllowedOrigins = []string{"https://app.example.com"} })
 	if status, _ := f2.get(t, "/apps/"+testApp+"/ws", req); status != 403 {
 		t.Fatalf("localhost allowed with an explicit origin list: %d", status)
+	}
+}
+
+func TestWS_LocalOriginsUpgradeByDefault(t *testing.T) {
+	f := newFixture(t)
+	custom := newFixture(t, func(c *Config) { c.AllowedOrigins = []string{"https://[2001:db8::1]:8443"} })
+	cases := []struct {
+		name   string
+		fx     *fixture
+		origin string
+		ok     bool
+	}{
+		{"localhost", f, "http://localhost:5173", true},
+		{"127.0.0.1", f, "http://127.0.0.1:5173", true},
+		{"IPv6 loopback with a port", f, "http://[::1]:5173", true},
+		{"IPv6 loopback", f, "http://[::1]", true},
+		{"another IPv6 host", f, "http://[::2]:5173", false},
+		{"a host the bracket pattern as a character class matches", f, "http://1:5173", false},
+		{"foreign", f, "https://evil.example", false},
+		{"configured IPv6 origin", custom, "https://[2001:db8::1]:8443", true},
+		{"configured IPv6 origin, other port", custom, "https://[2001:db8::1]:9000", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			c, resp, err := websocket.Dial(ctx, tc.fx.wsURL(testApp), &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {tc.origin}}})
+			if c != nil {
+				defer c.CloseNow()
+			}
+			if tc.ok && err != nil {
+				t.Fatalf("upgrade from %s refused: %v", tc.origin, err)
+			}
+			if !tc.ok && (err == nil || resp == nil || resp.StatusCode != http.StatusForbidden) {
+				t.Fatalf("upgrade from %s: err %v, want 403", tc.origin, err)
+			}
+		})
 	}
 }
 

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"syscall"
+
+	"github.com/jazzgo/jazz-tools/server"
 )
 
 // Exit codes.
@@ -153,15 +155,32 @@ func report(stderr io.Writer, cmd string, err error) int {
 }
 
 // appIDArg takes the command's one positional argument, APP_ID, falling back
-// to $JAZZ_APP_ID.
+// to $JAZZ_APP_ID, and checks it is an app id at all.
 func appIDArg(pos []string, env func(string) string) (string, error) {
+	var id string
 	switch {
 	case len(pos) == 1:
-		return pos[0], nil
+		id = pos[0]
 	case len(pos) == 0 && env("JAZZ_APP_ID") != "":
-		return env("JAZZ_APP_ID"), nil
+		id = env("JAZZ_APP_ID")
 	case len(pos) == 0:
 		return "", usagef("missing APP_ID")
+	default:
+		return "", usagef("unexpected arguments after APP_ID: %s", strings.Join(pos[1:], " "))
 	}
-	return "", usagef("unexpected arguments after APP_ID: %s", strings.Join(pos[1:], " "))
+	if !server.ValidAppID(id) {
+		return "", usagef("APP_ID %q is not an app id: it must be %s", id, server.AppIDRule)
+	}
+	return id, nil
+}
+
+// splitList reads a comma-separated flag value, dropping empty items.
+func splitList(v string) []string {
+	var items []string
+	for _, item := range strings.Split(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -18,8 +19,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+
 	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/server"
+	"github.com/jazzgo/jazz-tools/server/auth"
 )
 
 func envOf(m map[string]string) func(string) string {
@@ -59,6 +63,18 @@ func TestParseServer_FlagsAndEnvironment(t *testing.T) {
 		{"NODE_ENV=production", []string{"app", "--data-dir", "d", "--admin-secret", "s"}, map[string]string{"NODE_ENV": "production"},
 			func(o *serverOptions) { o.inMemory, o.dataDir, o.adminSecret, o.production = false, "d", "s", true }},
 		{"JAZZ_IN_MEMORY", []string{"app"}, map[string]string{"JAZZ_IN_MEMORY": "1"}, func(o *serverOptions) {}},
+		{"audiences: repeated flag and commas", []string{"app", "--in-memory", "--jwks-url", "https://x/jwks", "--jwt-audience", "web", "--jwt-audience", "mobile, cli", "--jwt-issuer", "https://idp"}, nil,
+			func(o *serverOptions) {
+				o.jwksURL, o.jwtAudiences, o.jwtIssuer = "https://x/jwks", []string{"web", "mobile", "cli"}, "https://idp"
+			}},
+		{"audiences from the environment", []string{"app", "--in-memory", "--jwt-public-key", "k"},
+			map[string]string{"JAZZ_JWT_AUDIENCE": "web,,mobile ", "JAZZ_JWT_ISSUER": "https://idp"},
+			func(o *serverOptions) {
+				o.jwtPublicKey, o.jwtAudiences, o.jwtIssuer = "k", []string{"web", "mobile"}, "https://idp"
+			}},
+		{"an audience flag replaces the environment", []string{"app", "--in-memory", "--jwt-public-key", "k", "--jwt-audience", "web"},
+			map[string]string{"JAZZ_JWT_AUDIENCE": "mobile"},
+			func(o *serverOptions) { o.jwtPublicKey, o.jwtAudiences = "k", []string{"web"} }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -95,6 +111,11 @@ func TestParseServer_RefusesWhatCannotBeMeant(t *testing.T) {
 		{"bad port", "invalid value", []string{"app", "--in-memory", "--port", "x"}, nil},
 		{"bad env value", "JAZZ_PORT", []string{"app", "--in-memory"}, map[string]string{"JAZZ_PORT": "x"}},
 		{"port out of range", "not a TCP port", []string{"app", "--in-memory", "--port", "70000"}, nil},
+		{"app id climbing out of the data dir", "is not an app id", []string{"../evil", "--in-memory"}, nil},
+		{"app id with a separator", "is not an app id", []string{"a/b", "--in-memory"}, nil},
+		{"app id from the environment", "is not an app id", []string{"--in-memory"}, map[string]string{"JAZZ_APP_ID": ".hidden"}},
+		{"audience without a key", "need --jwks-url or --jwt-public-key", []string{"app", "--in-memory", "--jwt-audience", "web"}, nil},
+		{"issuer without a key", "need --jwks-url or --jwt-public-key", []string{"app", "--in-memory", "--jwt-issuer", "https://idp"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,6 +130,80 @@ func TestParseServer_RefusesWhatCannotBeMeant(t *testing.T) {
 			}
 			if !strings.Contains(stderr.String(), tc.want) {
 				t.Fatalf("stderr does not explain: %s", stderr.String())
+			}
+		})
+	}
+}
+
+func TestRun_ServerConfigRefusalsAreUsageErrors(t *testing.T) {
+	cases := []struct {
+		name, want string
+		args       []string
+	}{
+		{"frame limit too small", "MaxFrameBytes", []string{"app", "--in-memory", "--max-frame-bytes", "10"}},
+		{"negative applied-for", "AppliedFor", []string{"app", "--in-memory", "--applied-for", "-1h"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			if code := run(append([]string{"server"}, tc.args...), envOf(nil), io.Discard, &stderr); code != exitUsage {
+				t.Fatalf("exit %d, want %d; stderr: %s", code, exitUsage, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.want) || !strings.Contains(stderr.String(), "Usage:") {
+				t.Fatalf("stderr does not explain: %s", stderr.String())
+			}
+		})
+	}
+}
+
+func TestRun_DeployUsageErrorsExit2(t *testing.T) {
+	secretAndBundle := []string{"--admin-secret", "a", "--bundle", "b.json"}
+	cases := []struct {
+		name, want string
+		args       []string
+	}{
+		{"app id climbing out", "is not an app id", append([]string{"../evil", "--server", "http://127.0.0.1:1"}, secretAndBundle...)},
+		{"server without a scheme", "not an http:// or https:// URL", append([]string{"app", "--server", "127.0.0.1:1625"}, secretAndBundle...)},
+		{"server with another scheme", "not an http:// or https:// URL", append([]string{"app", "--server", "ftp://host"}, secretAndBundle...)},
+		{"missing flags", "missing --admin-secret, --bundle", []string{"app", "--server", "http://127.0.0.1:1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var stderr bytes.Buffer
+			if code := run(append([]string{"deploy"}, tc.args...), envOf(nil), io.Discard, &stderr); code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
+				t.Fatalf("exit %d, stderr %q; want %d mentioning %q", code, stderr.String(), exitUsage, tc.want)
+			}
+		})
+	}
+}
+
+func TestStartupWarnings(t *testing.T) {
+	prod := serverOptions{production: true, adminSecret: "a", dataDir: "d"}
+	withJWKS, withKey, withAudience := prod, prod, prod
+	withJWKS.jwksURL = "https://x/jwks"
+	withKey.jwtPublicKey = "k"
+	withAudience.jwksURL, withAudience.jwtAudiences = "https://x/jwks", []string{"web"}
+	dev := withJWKS
+	dev.production = false
+	cases := []struct {
+		name string
+		o    serverOptions
+		want string // "" = no audience warning
+	}{
+		{"production, JWKS, no audience", withJWKS, "other application"},
+		{"production, static key, no audience", withKey, "other application"},
+		{"production, audience set", withAudience, ""},
+		{"production, no external auth", prod, ""},
+		{"development, JWKS, no audience", dev, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			all := strings.Join(tc.o.startupWarnings(), "\n")
+			if got := strings.Contains(all, "--jwt-audience"); got != (tc.want != "") {
+				t.Fatalf("warnings %q, want an audience warning: %v", all, tc.want != "")
+			}
+			if !strings.Contains(all, tc.want) {
+				t.Fatalf("warnings %q do not say %q", all, tc.want)
 			}
 		})
 	}
@@ -191,5 +286,45 @@ func TestConfig_JWTPublicKeyInlineOrFromAFile(t *testing.T) {
 		if _, err := (serverOptions{appID: "app", inMemory: true, jwtPublicKey: v}).config(log); err == nil {
 			t.Fatalf("%q accepted", v)
 		}
+	}
+}
+
+func TestConfig_JWTAudienceAndIssuerReachTheVerifier(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	o := serverOptions{appID: "app", inMemory: true, jwtPublicKey: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})),
+		jwtAudiences: []string{"web", "mobile"}, jwtIssuer: "https://idp.test"}
+	cfg, err := o.config(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(aud any, iss string) string {
+		c := jwt.MapClaims{"sub": "u", "exp": time.Now().Add(time.Hour).Unix(), "aud": aud, "iss": iss}
+		s, err := jwt.NewWithClaims(jwt.SigningMethodES256, c).SignedString(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	cases := []struct {
+		name     string
+		token    string
+		accepted bool
+	}{
+		{"second audience", token("mobile", "https://idp.test"), true},
+		{"audience in an array", token([]string{"x", "web"}, "https://idp.test"), true},
+		{"another app's audience", token("billing", "https://idp.test"), false},
+		{"another issuer", token("web", "https://other.test"), false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := cfg.Resolver.Resolve(context.Background(), auth.Credentials{Bearer: tc.token, BearerGiven: true})
+			if (err == nil) != tc.accepted {
+				t.Fatalf("err = %v, accepted want %v", err, tc.accepted)
+			}
+		})
 	}
 }

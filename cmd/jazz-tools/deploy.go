@@ -56,6 +56,9 @@ func parseDeploy(args []string, env func(string) string) (deployOptions, error) 
 	if len(missing) > 0 {
 		return o, usagef("missing %s", strings.Join(missing, ", "))
 	}
+	if u, err := url.Parse(o.serverURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return o, usagef("--server %q is not an http:// or https:// URL with a host", o.serverURL)
+	}
 	return o, nil
 }
 

@@ -36,6 +36,8 @@ type serverOptions struct {
 	allowLocalFirst bool
 	jwksURL         string
 	jwtPublicKey    string
+	jwtAudiences    []string
+	jwtIssuer       string
 	backendSecret   string
 	adminSecret     string
 	bundleFile      string
@@ -59,13 +61,13 @@ func serverFlags(o *serverOptions) *flag.FlagSet {
 	fs.StringVar(&o.backendSecret, "backend-secret", "", "`SECRET` that lets trusted backends act as any user (X-Jazz-Backend-Secret); empty disables impersonation")
 	fs.StringVar(&o.adminSecret, "admin-secret", "", "`SECRET` for the admin routes (bundle publishing); empty disables them")
 	fs.StringVar(&o.bundleFile, "bundle", "", "publish the app bundle in `FILE` at start, replacing the stored one")
-	fs.Func("allowed-origins", "comma-separated browser `ORIGINS` allowed to open sockets, e.g. https://app.example.com,*.example.com (default: localhost and 127.0.0.1, any port)", func(v string) error {
-		o.allowedOrigins = nil
-		for _, p := range strings.Split(v, ",") {
-			if p = strings.TrimSpace(p); p != "" {
-				o.allowedOrigins = append(o.allowedOrigins, p)
-			}
-		}
+	fs.Func("jwt-audience", "accept external JWTs only if their aud claim names this `AUDIENCE`; repeat the flag or separate several with commas (any one must match)", func(v string) error {
+		o.jwtAudiences = append(o.jwtAudiences, splitList(v)...)
+		return nil
+	})
+	fs.StringVar(&o.jwtIssuer, "jwt-issuer", "", "accept external JWTs only if their iss claim is exactly `ISSUER`")
+	fs.Func("allowed-origins", "comma-separated browser `ORIGINS` allowed to open sockets, e.g. https://app.example.com,*.example.com (default: localhost, 127.0.0.1 and [::1], any port)", func(v string) error {
+		o.allowedOrigins = splitList(v)
 		return nil
 	})
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", limits.MaxFrameBytes, "largest WebSocket frame a client may send, in `BYTES`")
@@ -101,6 +103,9 @@ func parseServer(args []string, env func(string) string) (serverOptions, error) 
 	}
 	if o.jwksURL != "" && o.jwtPublicKey != "" {
 		return o, usagef("--jwks-url and --jwt-public-key are alternatives; configure one of them, not both")
+	}
+	if (len(o.jwtAudiences) > 0 || o.jwtIssuer != "") && o.jwksURL == "" && o.jwtPublicKey == "" {
+		return o, usagef("--jwt-audience and --jwt-issuer check external JWTs; they need --jwks-url or --jwt-public-key")
 	}
 	if o.dataDir != "" && o.inMemory {
 		return o, usagef("--data-dir and --in-memory are alternatives; configure one of them, not both")
@@ -157,6 +162,11 @@ func runServer(ctx context.Context, args []string, env func(string) string, stdo
 		return report(stderr, "server", err)
 	}
 	srv, err := server.New(cfg)
+	var ce *server.ConfigError
+	if errors.As(err, &ce) {
+		// Every Config field comes from the command line here.
+		err = usagef("%v", err)
+	}
 	if err != nil {
 		return report(stderr, "server", err)
 	}
@@ -174,8 +184,9 @@ func runServer(ctx context.Context, args []string, env func(string) string, stdo
 	go func() { served <- hs.Serve(ln) }()
 	if o.production {
 		log.Info("production mode")
-	} else if o.adminSecret == "" {
-		log.Warn("no admin secret: bundles can only be published with --bundle at start")
+	}
+	for _, w := range o.startupWarnings() {
+		log.Warn(w)
 	}
 	fmt.Fprintf(stderr, "listening on http://%s\n", ln.Addr())
 
@@ -199,18 +210,33 @@ func runServer(ctx context.Context, args []string, env func(string) string, stdo
 	return code
 }
 
+// startupWarnings are the risks of a configuration that runs but is likely
+// not what a deployment wants.
+func (o serverOptions) startupWarnings() []string {
+	var ws []string
+	if !o.production && o.adminSecret == "" {
+		ws = append(ws, "no admin secret: bundles can only be published with --bundle at start")
+	}
+	if o.production && (o.jwksURL != "" || o.jwtPublicKey != "") && len(o.jwtAudiences) == 0 {
+		ws = append(ws, auth.NoAudienceRisk+"; set --jwt-audience (JAZZ_JWT_AUDIENCE)")
+	}
+	return ws
+}
+
 // config builds the server configuration, loading keys and the bundle.
 func (o serverOptions) config(log *slog.Logger) (server.Config, error) {
 	r := &auth.Resolver{AppID: o.appID, BackendSecret: o.backendSecret, AllowLocalFirst: o.allowLocalFirst}
+	checks := auth.Options{Issuer: o.jwtIssuer, Audiences: o.jwtAudiences}
 	switch {
 	case o.jwksURL != "":
-		r.External = auth.NewJWKS(o.jwksURL, auth.Options{Logger: log})
+		checks.Logger = log
+		r.External = auth.NewJWKS(o.jwksURL, checks)
 	case o.jwtPublicKey != "":
 		text, err := keyText(o.jwtPublicKey)
 		if err != nil {
 			return server.Config{}, usagef("--jwt-public-key: %v", err)
 		}
-		k, err := auth.NewStaticKey(text, auth.Options{})
+		k, err := auth.NewStaticKey(text, checks)
 		if err != nil {
 			return server.Config{}, usagef("--jwt-public-key: %v", err)
 		}

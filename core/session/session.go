@@ -3,6 +3,7 @@
 package session
 
 import (
+	"errors"
 	"strings"
 )
 
@@ -19,6 +20,60 @@ const (
 // SystemUser authors writes made with no session and no attribution, such as
 // those of a backend acting as itself.
 const SystemUser = "jazz:system"
+
+// Reserved user id namespaces: ids the project gives out itself. A session
+// from outside (an identity provider's sub, a backend's X-Jazz-Session) that
+// could take one of them would pass for the system in $createdBy, or for an
+// anonymous visitor that policies treat as harmless.
+const (
+	// SystemNamespace holds SystemUser and any later id of the project's own.
+	SystemNamespace = "jazz:"
+	// AnonymousNamespace holds the random ids of anonymous sessions.
+	AnonymousNamespace = "anonymous:"
+)
+
+// ErrReservedUserID matches every *ReservedUserIDError.
+var ErrReservedUserID = errors.New("session: user id in a reserved namespace")
+
+// ReservedUserIDError is a user id in a reserved namespace where the session
+// may not have one. It does not carry the id itself: the message may reach
+// the caller who presented it.
+type ReservedUserIDError struct {
+	Namespace string
+	Mode      AuthMode
+}
+
+func (e *ReservedUserIDError) Error() string { return "session: " + e.Reason() }
+
+// Reason is the message without the package prefix, for callers that
+// answer a client in their own words.
+func (e *ReservedUserIDError) Reason() string {
+	if e.Namespace == AnonymousNamespace {
+		return "user ids starting with " + e.Namespace + " are reserved for anonymous sessions, not " + string(e.Mode) + " ones"
+	}
+	return "user ids starting with " + e.Namespace + " are reserved for the system itself"
+}
+
+func (e *ReservedUserIDError) Is(target error) bool { return target == ErrReservedUserID }
+
+// CheckUserID refuses a user id that a session in mode may not carry: none
+// may be in SystemNamespace (the system acts without a session), and only an
+// anonymous session may be in AnonymousNamespace. Namespaces match without
+// regard to case, so "JAZZ:system" cannot be mistaken for the real one by a
+// case-insensitive comparison downstream.
+func CheckUserID(userID string, mode AuthMode) error {
+	switch {
+	case hasPrefixFold(userID, SystemNamespace):
+		return &ReservedUserIDError{Namespace: SystemNamespace, Mode: mode}
+	case hasPrefixFold(userID, AnonymousNamespace) && mode != Anonymous:
+		return &ReservedUserIDError{Namespace: AnonymousNamespace, Mode: mode}
+	}
+	return nil
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
 
 // Valid reports whether m is one of the three known modes.
 func (m AuthMode) Valid() bool {

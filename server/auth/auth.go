@@ -83,32 +83,44 @@ type Credentials struct {
 	// anonymous session, hiding a client bug; with it the caller gets
 	// CodeMissing.
 	BearerGiven bool
+	// BadAuthorization says why an Authorization header could not be used:
+	// it names a scheme other than Bearer, or it was sent more than once.
+	// Such a request is refused with CodeInvalid rather than served as
+	// anonymous, so a client sending the wrong credentials learns it at once
+	// instead of seeing an empty, read-only app.
+	BadAuthorization string
 }
 
 // CredentialsFromRequest extracts Credentials from r's headers. The
-// Authorization scheme is matched case-insensitively; other schemes (such as
-// Basic, often added by a proxy in front of the server) are ignored rather than
-// refused, since they are not addressed to us.
+// Authorization scheme is matched case-insensitively (RFC 7235 section 2.1).
 func CredentialsFromRequest(r *http.Request) Credentials {
 	c := Credentials{
 		BackendSecret: r.Header.Get(HeaderBackendSecret),
 		Session:       r.Header.Get(HeaderSession),
 	}
-	c.Bearer, c.BearerGiven = parseBearer(r.Header.Get("Authorization"))
+	switch values := r.Header.Values("Authorization"); {
+	case len(values) > 1:
+		c.BadAuthorization = "Authorization header sent more than once"
+	case len(values) == 1:
+		c.Bearer, c.BearerGiven, c.BadAuthorization = parseAuthorization(values[0])
+	}
 	return c
 }
 
-// parseBearer returns the token of a Bearer Authorization value and whether
-// the scheme was Bearer at all.
-func parseBearer(v string) (string, bool) {
+// parseAuthorization returns the token of a Bearer Authorization value and
+// whether the scheme was Bearer at all, or why the value is not usable. An
+// empty value counts as no header.
+func parseAuthorization(v string) (token string, bearer bool, problem string) {
 	v = strings.TrimSpace(v)
-	const scheme = "bearer"
-	if len(v) < len(scheme) || !strings.EqualFold(v[:len(scheme)], scheme) {
-		return "", false
+	if v == "" {
+		return "", false, ""
 	}
-	rest := v[len(scheme):]
-	if rest != "" && rest[0] != ' ' && rest[0] != '\t' {
-		return "", false // "Bearerish ..." is a different scheme
+	scheme, rest := v, ""
+	if i := strings.IndexAny(v, " \t"); i >= 0 {
+		scheme, rest = v[:i], v[i:]
 	}
-	return strings.TrimSpace(rest), true
+	if !strings.EqualFold(scheme, "bearer") {
+		return "", false, "Authorization scheme " + quoteShort(scheme) + " is not accepted; send Authorization: Bearer <token>"
+	}
+	return strings.TrimSpace(rest), true, ""
 }

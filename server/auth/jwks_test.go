@@ -376,7 +376,7 @@ func TestJWKS_AbandonedWaitDoesNotCancelSharedFetch(t *testing.T) {
 
 func TestJWKS_ThroughResolver(t *testing.T) {
 	srv := newJWKSServer(t, jwksDoc(pubJWK(&p256Key().PublicKey, "k1", nil)))
-	j, _ := newTestJWKS(t, srv, Options{Audience: "app"})
+	j, _ := newTestJWKS(t, srv, Options{Audiences: []string{"app"}})
 	r := &Resolver{External: j}
 	c := claimsAt(t0, "user-9")
 	c["aud"] = "app"

@@ -54,6 +54,10 @@ type verifyKey struct {
 	// key's algorithms; the library then rejects any other alg before the
 	// signature is even looked at.
 	parser *jwt.Parser
+	// issuer and audiences are what parser expects, kept to say which
+	// required claim a refused token lacks.
+	issuer    string
+	audiences []string
 }
 
 // allows reports whether the key accepts tokens signed with alg.

@@ -50,10 +50,13 @@ type Resolver struct {
 //  2. X-Jazz-Session present without a backend secret: CodeMissing, since
 //     acting as a session needs the secret; silently ignoring it would hand a
 //     misconfigured backend an anonymous session instead of an error.
-//  3. A bearer token that is not local-first: verified by External.
-//  4. A local-first bearer token: verified when AllowLocalFirst.
-//  5. "Authorization: Bearer" with an empty token: CodeMissing.
-//  6. Nothing: a fresh anonymous session.
+//  3. An Authorization header that is not one Bearer credential (Basic, a
+//     made-up scheme, the header twice): CodeInvalid.
+//  4. A bearer token that is not local-first: verified by External; its sub
+//     must not be in a reserved namespace (session.CheckUserID).
+//  5. A local-first bearer token: verified when AllowLocalFirst.
+//  6. "Authorization: Bearer" with an empty token: CodeMissing.
+//  7. Nothing: a fresh anonymous session.
 //
 // On failure the session is nil and the error is an *Error.
 func (r *Resolver) Resolve(ctx context.Context, c Credentials) (*session.Session, error) {
@@ -80,6 +83,8 @@ func (r *Resolver) resolve(ctx context.Context, c Credentials) (*session.Session
 		return s, time.Time{}, e
 	case c.Session != "":
 		return nil, time.Time{}, fail(CodeMissing, "X-Jazz-Session requires X-Jazz-Backend-Secret")
+	case c.BadAuthorization != "":
+		return nil, time.Time{}, fail(CodeInvalid, c.BadAuthorization)
 	case c.Bearer != "" && !identity.IsLocalFirstToken(c.Bearer):
 		return r.external(ctx, c.Bearer)
 	case c.Bearer != "":
@@ -163,7 +168,20 @@ func (r *Resolver) external(ctx context.Context, token string) (*session.Session
 	if s == nil {
 		return nil, time.Time{}, fail(CodeInvalid, "token could not be verified")
 	}
+	if reason := reservedUserID(s.UserID, session.External); reason != "" {
+		return nil, time.Time{}, fail(CodeInvalid, "token sub claim refused: "+reason)
+	}
 	return s, deadline, nil
+}
+
+// reservedUserID is session.CheckUserID's verdict as a message for the
+// caller, or "" when userID may be used in mode.
+func reservedUserID(userID string, mode session.AuthMode) string {
+	var re *session.ReservedUserIDError
+	if errors.As(session.CheckUserID(userID, mode), &re) {
+		return re.Reason()
+	}
+	return ""
 }
 
 // expFromClaims reads a numeric exp claim, for verifiers that do not report
@@ -223,7 +241,7 @@ func (r *Resolver) localFirst(token string) (*session.Session, time.Time, *Error
 func anonymous() *session.Session {
 	var b [16]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return &session.Session{UserID: "anonymous:" + hex.EncodeToString(b[:]), AuthMode: session.Anonymous, Claims: map[string]any{}}
+	return &session.Session{UserID: session.AnonymousNamespace + hex.EncodeToString(b[:]), AuthMode: session.Anonymous, Claims: map[string]any{}}
 }
 
 // MaxSessionHeaderJSON bounds the decoded X-Jazz-Session payload.
@@ -258,6 +276,10 @@ func EncodeSessionHeader(s *session.Session) (string, error) {
 // member names must match exactly (encoding/json would accept "USER_ID"),
 // unknown or duplicate members and trailing data are refused, user_id must be
 // non-empty and authMode, defaulting to "external", must be a known mode.
+// The user_id must also suit the mode (session.CheckUserID): the backend
+// secret lets a backend act as any user, but not as the system (it acts as
+// itself with actAs, and "jazz:system" in $createdBy must mean that), nor
+// as a writer named like an anonymous visitor.
 func DecodeSessionHeader(v string) (*session.Session, error) {
 	if len(v) > base64.StdEncoding.EncodedLen(MaxSessionHeaderJSON) {
 		return nil, badHeader("larger than 16 KiB")
@@ -325,6 +347,9 @@ func DecodeSessionHeader(v string) (*session.Session, error) {
 	}
 	if hasMode && !s.AuthMode.Valid() {
 		return nil, badHeader("authMode must be anonymous, local-first or external")
+	}
+	if reason := reservedUserID(s.UserID, s.AuthMode); reason != "" {
+		return nil, badHeader("user_id refused: " + reason)
 	}
 	if s.Claims == nil {
 		s.Claims = map[string]any{}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -159,6 +160,80 @@ func TestResolve_FailureCodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestResolve_ReservedSubjectsAreInvalid(t *testing.T) {
+	r, clk := testResolver(t)
+	ext := func(sub string) Credentials {
+		return Credentials{Bearer: sign(t, jwt.SigningMethodES256, p256Key(), "", claimsAt(clk.Now(), sub)), BearerGiven: true}
+	}
+	impersonate := func(json string) Credentials {
+		return Credentials{BackendSecret: "backend-s3cret", Session: sessionHeader(t, json)}
+	}
+	tests := []struct {
+		name    string
+		c       Credentials
+		wantMsg string // "" = accepted
+	}{
+		{"external sub jazz:system", ext(session.SystemUser), "sub claim"},
+		{"external sub in the system namespace", ext("jazz:backup"), "sub claim"},
+		{"external sub in another case", ext("JAZZ:System"), "sub claim"},
+		{"external sub anonymous:", ext("anonymous:0123456789abcdef0123456789abcdef"), "sub claim"},
+		{"external sub that merely contains jazz:", ext("user-jazz:1"), ""},
+		{"impersonating jazz:system", impersonate(`{"user_id":"jazz:system"}`), "user_id"},
+		{"impersonating jazz:system as anonymous", impersonate(`{"user_id":"jazz:system","authMode":"anonymous"}`), "user_id"},
+		{"impersonating an anonymous id as external", impersonate(`{"user_id":"anonymous:ab"}`), "user_id"},
+		{"impersonating an anonymous id as local-first", impersonate(`{"user_id":"anonymous:ab","authMode":"local-first"}`), "user_id"},
+		{"impersonating an anonymous session", impersonate(`{"user_id":"anonymous:ab","authMode":"anonymous"}`), ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := r.Resolve(context.Background(), tt.c)
+			if tt.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if s != nil {
+				t.Fatalf("accepted as %+v", s)
+			}
+			if e := wantCode(t, err, CodeInvalid); !strings.Contains(e.Message, tt.wantMsg) || !strings.Contains(e.Message, "reserved") {
+				t.Fatalf("message %q does not say the %s is reserved", e.Message, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestResolve_NonBearerAuthorizationIsInvalid(t *testing.T) {
+	r, _ := testResolver(t)
+	anonymousOnly := &Resolver{AppID: testAppID}
+	for _, res := range []*Resolver{r, anonymousOnly} {
+		c := CredentialsFromRequest(&http.Request{Header: http.Header{"Authorization": {"Basic dXNlcjpwdw=="}}})
+		s, err := res.Resolve(context.Background(), c)
+		if s != nil {
+			t.Fatalf("a Basic Authorization header resolved to %+v", s)
+		}
+		if e := wantCode(t, err, CodeInvalid); !strings.Contains(e.Message, `"Basic"`) {
+			t.Fatalf("message %q does not name the scheme", e.Message)
+		}
+	}
+}
+
+func TestResolve_LocalFirstIgnoresTheExternalAudience(t *testing.T) {
+	r, clk := testResolver(t)
+	ext, err := NewStaticKey(pemPublic(&p256Key().PublicKey), Options{Clock: clk, Issuer: "https://idp.test", Audiences: []string{"some-other-audience"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.External = ext
+	lfID := localFirstIdentity(t, 5)
+	s, err := r.Resolve(context.Background(), Credentials{Bearer: mintLocalFirst(t, lfID, testAppID, clk.Now(), time.Hour), BearerGiven: true})
+	if err != nil || s.UserID != lfID.UserID || s.AuthMode != session.LocalFirst {
+		t.Fatalf("local-first token with an external audience configured: %+v, %v", s, err)
+	}
+	_, err = r.Resolve(context.Background(), Credentials{Bearer: mintLocalFirst(t, lfID, "another-app", clk.Now(), time.Hour), BearerGiven: true})
+	wantCode(t, err, CodeInvalid)
 }
 
 func TestResolve_LocalFirstLeeway(t *testing.T) {

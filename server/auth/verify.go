@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,10 @@ type ExpiryVerifier interface {
 	VerifyWithExpiry(ctx context.Context, token string) (*session.Session, time.Time, error)
 }
 
+// NoAudienceRisk is the warning for verifying external JWTs without
+// Audiences, logged at start in production by the server and backend contexts.
+const NoAudienceRisk = "external JWTs are accepted without an audience check: a token the same identity provider issued for any other application is accepted here too"
+
 // MaxTokenSize bounds a bearer token before any decoding, so a hostile
 // client cannot make us base64- and JSON-decode megabytes per request.
 const MaxTokenSize = 16 << 10
@@ -48,8 +53,10 @@ const (
 type Options struct {
 	// Issuer, when non-empty, must equal the token's iss claim.
 	Issuer string
-	// Audience, when non-empty, must appear in the token's aud claim.
-	Audience string
+	// Audiences, when not empty, must share at least one value with the
+	// token's aud claim (a string or an array). Without it a token the same
+	// identity provider minted for any other application is accepted.
+	Audiences []string
 	// Leeway tolerates clock skew between the identity provider and us when
 	// checking exp and nbf. Zero means DefaultLeeway (30s); a negative value
 	// means no leeway at all.
@@ -130,10 +137,13 @@ func (o *Options) prepare(k *verifyKey) *verifyKey {
 	if o.Issuer != "" {
 		popts = append(popts, jwt.WithIssuer(o.Issuer))
 	}
-	if o.Audience != "" {
-		popts = append(popts, jwt.WithAudience(o.Audience))
+	// A copy, so a caller reusing its slice cannot change what is accepted.
+	audiences := slices.Clone(o.Audiences)
+	if len(audiences) > 0 {
+		popts = append(popts, jwt.WithAudience(audiences...))
 	}
 	k.parser = jwt.NewParser(popts...)
+	k.issuer, k.audiences = o.Issuer, audiences
 	return k
 }
 
@@ -186,7 +196,7 @@ func verifyWith(k *verifyKey, th tokenHeader, token string) (*session.Session, t
 		if errors.Is(err, jwt.ErrTokenExpired) && onlyExpired(err) && subErr == nil && sub != "" {
 			return nil, time.Time{}, fail(CodeExpired, "token expired")
 		}
-		return nil, time.Time{}, classify(err)
+		return nil, time.Time{}, classify(err, k.missingClaim(claims))
 	}
 	if subErr != nil || sub == "" {
 		return nil, time.Time{}, fail(CodeInvalid, "token has no sub claim")
@@ -214,10 +224,26 @@ func onlyExpired(err error) bool {
 	return true
 }
 
+// missingClaim names the required claim claims lacks (exp, and iss or aud
+// when k expects them), for a message that says which one.
+func (k *verifyKey) missingClaim(claims jwt.MapClaims) string {
+	absent := func(name string) bool { v, ok := claims[name]; return !ok || v == nil || v == "" }
+	switch {
+	case absent("exp"):
+		return "exp"
+	case k.issuer != "" && absent("iss"):
+		return "iss"
+	case len(k.audiences) > 0:
+		return "aud"
+	}
+	return "exp"
+}
+
 // classify maps a golang-jwt error to a fixed message. The library's own text
 // is not forwarded: the message goes to an untrusted client and must stay
-// free of token contents.
-func classify(err error) *Error {
+// free of token contents. missing names the claim that a
+// jwt.ErrTokenRequiredClaimMissing is about.
+func classify(err error, missing string) *Error {
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed):
 		return fail(CodeInvalid, "malformed token")
@@ -226,11 +252,11 @@ func classify(err error) *Error {
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return fail(CodeInvalid, "token not valid yet")
 	case errors.Is(err, jwt.ErrTokenInvalidIssuer):
-		return fail(CodeInvalid, "token issuer not accepted")
+		return fail(CodeInvalid, "token iss claim is not the issuer this server accepts")
 	case errors.Is(err, jwt.ErrTokenInvalidAudience):
-		return fail(CodeInvalid, "token audience not accepted")
+		return fail(CodeInvalid, "token aud claim names none of the audiences this server accepts")
 	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
-		return fail(CodeInvalid, "token is missing a required claim (exp, or iss/aud when configured)")
+		return fail(CodeInvalid, "token has no "+missing+" claim, which this server requires")
 	case errors.Is(err, jwt.ErrInvalidType):
 		return fail(CodeInvalid, "token has a claim of the wrong type")
 	case errors.Is(err, jwt.ErrTokenExpired):

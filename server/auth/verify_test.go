@@ -184,9 +184,9 @@ func TestVerify_Tokens(t *testing.T) {
 		{"issuer match", rsaPEM, Options{Issuer: "https://idp.test"}, rs(withClaims(func(c jwt.MapClaims) { c["iss"] = "https://idp.test" })), ""},
 		{"issuer mismatch", rsaPEM, Options{Issuer: "https://idp.test"}, rs(withClaims(func(c jwt.MapClaims) { c["iss"] = "https://evil.test" })), CodeInvalid},
 		{"issuer missing", rsaPEM, Options{Issuer: "https://idp.test"}, valid, CodeInvalid},
-		{"audience match in list", rsaPEM, Options{Audience: "app"}, rs(withClaims(func(c jwt.MapClaims) { c["aud"] = []string{"other", "app"} })), ""},
-		{"audience mismatch", rsaPEM, Options{Audience: "app"}, rs(withClaims(func(c jwt.MapClaims) { c["aud"] = "other" })), CodeInvalid},
-		{"audience missing", rsaPEM, Options{Audience: "app"}, valid, CodeInvalid},
+		{"audience match in list", rsaPEM, Options{Audiences: []string{"app"}}, rs(withClaims(func(c jwt.MapClaims) { c["aud"] = []string{"other", "app"} })), ""},
+		{"audience mismatch", rsaPEM, Options{Audiences: []string{"app"}}, rs(withClaims(func(c jwt.MapClaims) { c["aud"] = "other" })), CodeInvalid},
+		{"audience missing", rsaPEM, Options{Audiences: []string{"app"}}, valid, CodeInvalid},
 		{"wrong signature (tampered)", rsaPEM, Options{}, string(tampered), CodeInvalid},
 		{"wrong signature (other key)", pemPublic(&ek.PublicKey), Options{}, sign(t, jwt.SigningMethodES256, p256Other(), "", claimsAt(now, "u")), CodeInvalid},
 		{"payload swapped", rsaPEM, Options{}, swapPayload(valid, `{"sub":"admin","exp":9999999999}`), CodeInvalid},
@@ -268,5 +268,51 @@ func TestVerify_PrivateKeyObjectNeverAccepted(t *testing.T) {
 	}
 	if _, err := keyFromPublic(ed25519.PrivateKey(edKey())); err == nil {
 		t.Fatal("an ed25519.PrivateKey was accepted as a verification key")
+	}
+}
+
+func TestVerify_AudienceAndIssuerWhenConfigured(t *testing.T) {
+	ek := p256Key()
+	key := pemPublic(&ek.PublicKey)
+	both := Options{Issuer: "https://idp.test", Audiences: []string{"web-app", "mobile-app"}}
+	tests := []struct {
+		name    string
+		opts    Options
+		claims  map[string]any // merged into valid claims; nil values delete
+		wantMsg string         // "" = accepted; else the claim the message must name
+	}{
+		{"unset: any aud and iss", Options{}, map[string]any{"aud": "someone-else", "iss": "https://other.test"}, ""},
+		{"unset: none", Options{}, nil, ""},
+		{"aud string matching the second audience", both, map[string]any{"aud": "mobile-app", "iss": "https://idp.test"}, ""},
+		{"aud array containing one audience", both, map[string]any{"aud": []string{"other", "web-app"}, "iss": "https://idp.test"}, ""},
+		{"aud string of another app", both, map[string]any{"aud": "billing-app", "iss": "https://idp.test"}, "aud claim"},
+		{"aud array of other apps", both, map[string]any{"aud": []string{"billing-app", "crm"}, "iss": "https://idp.test"}, "aud claim"},
+		{"aud empty array", both, map[string]any{"aud": []string{}, "iss": "https://idp.test"}, "aud claim"},
+		{"aud missing", both, map[string]any{"iss": "https://idp.test"}, "aud claim"},
+		{"iss of another provider", both, map[string]any{"aud": "web-app", "iss": "https://other.test"}, "iss claim"},
+		{"iss missing", both, map[string]any{"aud": "web-app"}, "iss claim"},
+		{"expired and for another app", both, map[string]any{"aud": "billing-app", "iss": "https://idp.test", "exp": t0.Add(-time.Hour).Unix()}, "aud claim"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, clk := staticKey(t, key, tt.opts)
+			c := claimsAt(clk.Now(), "user-1")
+			for name, v := range tt.claims {
+				c[name] = v
+			}
+			s, err := k.Verify(context.Background(), sign(t, jwt.SigningMethodES256, ek, "", c))
+			if tt.wantMsg == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if s != nil {
+				t.Fatalf("accepted as %+v", s)
+			}
+			if e := wantCode(t, err, CodeInvalid); !strings.Contains(e.Message, tt.wantMsg) {
+				t.Fatalf("message %q does not name the %s", e.Message, tt.wantMsg)
+			}
+		})
 	}
 }

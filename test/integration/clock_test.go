@@ -43,6 +43,9 @@ func TestClock_ServerDecidesTimeAndOrder(t *testing.T) {
 		defer stop()
 	}
 	synced := func(db *client.Db) func() bool { return func() bool { return len(db.Pending()) == 0 } }
+	has := func(db *client.Db, id string) func() bool {
+		return func() bool { rows, _ := db.All(all); return hasID(rows, id) }
+	}
 
 	created := e.clock.Now()
 	r, err := honest.Insert(ctx, "todos", todo("alice", "first"))
@@ -50,6 +53,7 @@ func TestClock_ServerDecidesTimeAndOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, "insert acknowledged", synced(honest))
+	eventually(t, "the row reaches the other devices", func() bool { return has(ahead, r.ID())() && has(behind, r.ID())() })
 	e.clock.Advance(time.Second)
 	if _, err := ahead.Update(ctx, "todos", r.ID(), map[string]any{"title": "from the device ahead"}); err != nil {
 		t.Fatal(err)

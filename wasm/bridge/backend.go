@@ -32,15 +32,18 @@ import (
 
 // backendConfig is createBackend's configJSON.
 type backendConfig struct {
-	AppID               string `json:"appId"`
-	ServerURL           string `json:"serverUrl"`
-	BackendSecret       string `json:"backendSecret"`
-	AdminSecret         string `json:"adminSecret,omitempty"`
-	JWKSURL             string `json:"jwksUrl,omitempty"`
-	JWTPublicKey        string `json:"jwtPublicKey,omitempty"` // inline JWK or PEM (the TS side reads files)
-	AllowLocalFirstAuth bool   `json:"allowLocalFirstAuth,omitempty"`
-	MaxConnections      int    `json:"maxConnections,omitempty"`
-	WaitTimeoutMs       int    `json:"waitTimeoutMs,omitempty"`
+	AppID               string   `json:"appId"`
+	ServerURL           string   `json:"serverUrl"`
+	BackendSecret       string   `json:"backendSecret"`
+	AdminSecret         string   `json:"adminSecret,omitempty"`
+	JWKSURL             string   `json:"jwksUrl,omitempty"`
+	JWTPublicKey        string   `json:"jwtPublicKey,omitempty"` // inline JWK or PEM (the TS side reads files)
+	JWTAudience         []string `json:"jwtAudience,omitempty"`
+	JWTIssuer           string   `json:"jwtIssuer,omitempty"`
+	AllowLocalFirstAuth bool     `json:"allowLocalFirstAuth,omitempty"`
+	Production          bool     `json:"production,omitempty"` // NODE_ENV=production
+	MaxConnections      int      `json:"maxConnections,omitempty"`
+	WaitTimeoutMs       int      `json:"waitTimeoutMs,omitempty"`
 }
 
 // actorSpec is open's actorJSON.
@@ -92,7 +95,8 @@ func createBackend(ctx context.Context, cfgJSON string) (*backendHandle, error) 
 	}
 	opts := backend.Options{
 		AppID: c.AppID, ServerURL: c.ServerURL, BackendSecret: c.BackendSecret, AdminSecret: c.AdminSecret,
-		JWKSURL: c.JWKSURL, JWTPublicKey: c.JWTPublicKey, AllowLocalFirstAuth: c.AllowLocalFirstAuth,
+		JWKSURL: c.JWKSURL, JWTPublicKey: c.JWTPublicKey, JWTAudiences: c.JWTAudience, JWTIssuer: c.JWTIssuer,
+		AllowLocalFirstAuth: c.AllowLocalFirstAuth, Production: c.Production,
 		MaxConnections: c.MaxConnections, WaitTimeout: time.Duration(c.WaitTimeoutMs) * time.Millisecond,
 		// Go's net/http does not use fetch under Node; JWKS and bundle
 		// requests go through it explicitly.
@@ -102,6 +106,9 @@ func createBackend(ctx context.Context, cfgJSON string) (*backendHandle, error) 
 	bctx, err := backend.New(ctx, opts)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range bctx.Warnings() {
+		console.Call("warn", "jazz-tools/backend: "+w)
 	}
 	done := make(chan struct{})
 	close(done)

@@ -35,7 +35,8 @@ export interface BackendHandle {
 export interface BackendCore extends JazzCore {
   /**
    * configJSON: {appId, serverUrl, backendSecret, adminSecret?, jwksUrl?, jwtPublicKey? (inline JWK or PEM),
-   * allowLocalFirstAuth?, maxConnections?, waitTimeoutMs?}. Rejects with ConfigError.
+   * jwtAudience? (string[]), jwtIssuer?, allowLocalFirstAuth?, production? (NODE_ENV=production),
+   * maxConnections?, waitTimeoutMs?}. Rejects with ConfigError; configuration warnings go to console.warn.
    */
   createBackend(configJSON: string): Promise<BackendHandle>;
 }

@@ -29,6 +29,14 @@ export interface JazzContextConfig {
   jwksUrl?: string;
   /** Verify external JWTs in forRequest against one key: JWK or PEM, inline or a file path. Not with jwksUrl. */
   jwtPublicKey?: string;
+  /**
+   * Accept external JWTs only if their aud names this audience, or one of these (as the server's
+   * --jwt-audience). Without it, in production (NODE_ENV=production) the context warns: tokens the same
+   * identity provider issued for other applications are accepted too. Needs jwksUrl or jwtPublicKey.
+   */
+  jwtAudience?: string | readonly string[];
+  /** Accept external JWTs only if their iss is exactly this (as the server's --jwt-issuer). Needs jwksUrl or jwtPublicKey. */
+  jwtIssuer?: string;
   /** Accept local-first tokens in forRequest (as the server's --allow-local-first-auth). */
   allowLocalFirstAuth?: boolean;
   /** How many per-actor connections stay cached (default 32); see docs/backend.md. */
@@ -110,6 +118,11 @@ async function keyText(v: string): Promise<string> {
   }
 }
 
+/** NODE_ENV, read without assuming Node's typings or a process object. */
+function nodeEnv(): string | undefined {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.NODE_ENV;
+}
+
 /** The context every handle of one createJazzContext shares. */
 class Shared {
   readonly #config: JazzContextConfig;
@@ -138,6 +151,9 @@ class Shared {
     if (c.adminSecret) cfg.adminSecret = c.adminSecret;
     if (c.jwksUrl) cfg.jwksUrl = c.jwksUrl;
     if (c.jwtPublicKey) cfg.jwtPublicKey = await keyText(c.jwtPublicKey);
+    if (c.jwtAudience !== undefined) cfg.jwtAudience = typeof c.jwtAudience === "string" ? [c.jwtAudience] : [...c.jwtAudience];
+    if (c.jwtIssuer) cfg.jwtIssuer = c.jwtIssuer;
+    if (nodeEnv() === "production") cfg.production = true;
     if (c.allowLocalFirstAuth) cfg.allowLocalFirstAuth = true;
     if (c.maxConnections) cfg.maxConnections = c.maxConnections;
     if (c.waitTimeoutMs) cfg.waitTimeoutMs = c.waitTimeoutMs;

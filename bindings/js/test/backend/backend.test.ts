@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer, type IncomingMessage } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   AnonymousWriteDeniedError, AuthError, ConfigError, PermissionDeniedError, schema as s, type Db, type Session,
 } from "../../src/index.js";
@@ -162,6 +162,64 @@ describe.skipIf(!hasGo)("jazz-tools/backend against a real server", () => {
         await expect(ctx.withAttributionForRequest(fetchRequest(tc.headers()), app)).rejects.toMatchObject({ name: "AuthError", code: tc.code });
       });
     }
+
+    it("refuses an Authorization scheme other than Bearer with AuthError invalid", async () => {
+      const err = await context.forRequest(fetchRequest({ Authorization: "Basic dXNlcjpwdw==" }), app).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(AuthError);
+      expect(err).toMatchObject({ code: "invalid", message: expect.stringMatching(/"Basic"/) });
+    });
+
+    it("refuses external subjects in the reserved namespaces", async () => {
+      for (const sub of [SYSTEM, "anonymous:0123"]) {
+        const err = await context.forRequest(fetchRequest({ Authorization: `Bearer ${externalJwt(sub)}` }), app).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(AuthError);
+        expect(err).toMatchObject({ code: "invalid", message: expect.stringMatching(/sub claim.*reserved/) });
+      }
+      await expect(context.forSession({ user_id: SYSTEM, authMode: "external", claims: {} }, app).all(app.todos)).rejects.toBeInstanceOf(ConfigError);
+    });
+
+    describe("jwtAudience and jwtIssuer", () => {
+      const bound = () => makeContext({ jwtAudience: ["web", "mobile"], jwtIssuer: "https://idp.test" });
+      const bearer = (extra: object) => fetchRequest({ Authorization: `Bearer ${externalJwt("dave", 3600, extra)}` });
+      it("accept a token whose aud names one of the audiences (a string or an array) and whose iss matches", async () => {
+        const ctx = bound();
+        for (const aud of ["mobile", ["other", "web"]]) {
+          expect(await ctx.sessionForRequest(bearer({ aud, iss: "https://idp.test" }))).toMatchObject({ user_id: "dave", authMode: "external" });
+        }
+        const single = makeContext({ jwtAudience: "web" });
+        expect(await single.sessionForRequest(bearer({ aud: "web" }))).toMatchObject({ user_id: "dave" });
+      });
+      const refusals: { name: string; extra: object; claim: RegExp }[] = [
+        { name: "another app's audience", extra: { aud: "billing", iss: "https://idp.test" }, claim: /aud claim/ },
+        { name: "no audience", extra: { iss: "https://idp.test" }, claim: /aud claim/ },
+        { name: "another issuer", extra: { aud: "web", iss: "https://other.test" }, claim: /iss claim/ },
+      ];
+      for (const tc of refusals) {
+        it(`refuse ${tc.name} with AuthError invalid naming the claim`, async () => {
+          const err = await bound().forRequest(bearer(tc.extra), app).catch((e: unknown) => e);
+          expect(err).toBeInstanceOf(AuthError);
+          expect(err).toMatchObject({ code: "invalid", message: expect.stringMatching(tc.claim) });
+        });
+      }
+      it("leave local-first tokens alone", async () => {
+        const lf = localFirstIdentity();
+        expect(await bound().sessionForRequest(fetchRequest({ Authorization: `Bearer ${lf.token(APP_ID)}` }))).toMatchObject({ user_id: lf.userId, authMode: "local-first" });
+      });
+      it("warn under NODE_ENV=production when external auth has no audience", async () => {
+        const before = process.env.NODE_ENV;
+        const warn = vi.spyOn(console, "warn").mockImplementation(() => {});
+        try {
+          process.env.NODE_ENV = "production";
+          await makeContext({ jwtAudience: "web" }).ready();
+          expect(warn.mock.calls.flat().join("\n")).not.toMatch(/other application/);
+          await makeContext().ready();
+          expect(warn.mock.calls.flat().join("\n")).toMatch(/other application/);
+        } finally {
+          warn.mockRestore();
+          process.env.NODE_ENV = before;
+        }
+      });
+    });
 
     it("takes a real Node IncomingMessage", async () => {
       const http = createServer((req: IncomingMessage, res) => {
