@@ -215,7 +215,7 @@ func (db *Db) initialSession() (*session.Session, error) {
 	if _, err := io.ReadFull(db.opts.Rand, b[:]); err != nil {
 		return nil, err
 	}
-	return &session.Session{UserID: "anonymous:" + hex.EncodeToString(b[:]), AuthMode: session.Anonymous, Claims: map[string]any{}}, nil
+	return &session.Session{UserID: session.AnonymousNamespace + hex.EncodeToString(b[:]), AuthMode: session.Anonymous, Claims: map[string]any{}}, nil
 }
 
 // credentials is what the sync client presents at every (re)connection. A

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -71,7 +72,10 @@ func CheckJSON(data []byte, maxDepth int) error {
 				open[n-1].nameNext = true
 			}
 		case '"':
-			end := stringEnd(data, i+1)
+			end, err := stringEnd(data, i+1)
+			if err != nil {
+				return err
+			}
 			if end == len(data) {
 				return nil
 			}
@@ -132,17 +136,53 @@ func (c *container) seen(names *[]string, name string) bool {
 }
 
 // stringEnd returns the index of the quote closing the string whose
-// contents start at i, or len(data) when it is not closed.
-func stringEnd(data []byte, i int) int {
+// contents start at i, or len(data) when it is not closed. A \u escape of
+// half a surrogate pair without its other half is ErrInvalidUTF8: it names
+// no character, and encoding/json would read it as U+FFFD without a word.
+func stringEnd(data []byte, i int) (int, error) {
 	for ; i < len(data); i++ {
 		switch data[i] {
 		case '\\':
+			if i+1 < len(data) && data[i+1] == 'u' {
+				r, ok := escapedRune(data, i)
+				switch {
+				case !ok:
+				case utf16.IsSurrogate(r) && r < 0xdc00:
+					if low, ok := escapedRune(data, i+6); !ok || low < 0xdc00 || low > 0xdfff {
+						return 0, fmt.Errorf("%w: unpaired surrogate escape", ErrInvalidUTF8)
+					}
+					i += 6
+				case utf16.IsSurrogate(r):
+					return 0, fmt.Errorf("%w: unpaired surrogate escape", ErrInvalidUTF8)
+				}
+			}
 			i++
 		case '"':
-			return i
+			return i, nil
 		}
 	}
-	return len(data)
+	return len(data), nil
+}
+
+// escapedRune reads the \uXXXX escape at data[i:], if there is one.
+func escapedRune(data []byte, i int) (rune, bool) {
+	if i+6 > len(data) || data[i] != '\\' || data[i+1] != 'u' {
+		return 0, false
+	}
+	var r rune
+	for _, c := range data[i+2 : i+6] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 // memberName returns the quoted string q unescaped.

@@ -47,6 +47,11 @@ func TestCheckJSON_RefusesWhatDecodersReadDifferently(t *testing.T) {
 		"many members, late duplicate":   {manyMembers(100, "m3"), 4, limits.ErrDuplicateMember},
 		"invalid UTF-8":                  {"{\"a\":\"\xff\"}", 4, limits.ErrInvalidUTF8},
 		"truncated UTF-8":                {"{\"a\":\"\xe2\x82\"}", 4, limits.ErrInvalidUTF8},
+		"lone high surrogate escape":     {`{"a":"x\ud800y"}`, 4, limits.ErrInvalidUTF8},
+		"lone low surrogate escape":      {`{"a":"\udc00"}`, 4, limits.ErrInvalidUTF8},
+		"high surrogate at the end":      {`["\uD83D"]`, 4, limits.ErrInvalidUTF8},
+		"surrogate in a member name":     {`{"\ud800":1}`, 4, limits.ErrInvalidUTF8},
+		"escaped surrogate pair":         {`{"a":"\ud83d\ude00","b":"\u00e9\\u"}`, 4, nil},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
