@@ -40,7 +40,7 @@ const resolveTimeout = 15 * time.Second
 // synchronize on mu.
 //
 // Lock order: mu may be held while reading the engine (State, Get,
-// ChangedSince) and while queueing frames, never while calling an engine
+// ChangedPage) and while queueing frames, never while calling an engine
 // method that delivers callbacks (Subscribe, Submit, Cancel), since a
 // callback for this very connection would then wait for mu forever.
 type conn struct {
@@ -70,6 +70,13 @@ type conn struct {
 	heartbeat clock.Timer
 	subs      map[string]*sub
 	finished  bool
+	// work is the line of subscriptions with rows to send, taken one page
+	// at a time by runWorker; wake tells it the line grew, stop that the
+	// connection is ending, and workerDone that it has returned.
+	work       []*sub
+	wake       chan struct{}
+	stop       chan struct{}
+	workerDone chan struct{}
 }
 
 // serveConn runs one connection to its end. It returns once the socket is
@@ -79,6 +86,7 @@ func (s *Server) serveConn(t transport, log *slog.Logger, id, pathAppID string) 
 	c := &conn{
 		srv: s, id: id, log: log, t: t, out: newOutbox(), clk: s.cfg.Clock,
 		ctx: ctx, cancel: cancel, opened: time.Now(), subs: map[string]*sub{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), workerDone: make(chan struct{}),
 	}
 	if !s.hub.add(c) {
 		cancel()
@@ -88,6 +96,7 @@ func (s *Server) serveConn(t transport, log *slog.Logger, id, pathAppID string) 
 	defer s.hub.remove(c)
 	log.Info("connection opened")
 	go c.out.run(t, func(err error) { c.noteReason("write failed", err) })
+	go c.runWorker()
 	c.run(pathAppID)
 	c.finish()
 }
@@ -536,14 +545,17 @@ func (c *conn) finish() {
 			live = append(live, s.es)
 		}
 	}
-	c.subs = nil
+	c.srv.subCounts.give(c.actor, len(c.subs))
+	c.subs, c.work = nil, nil
 	user := logUser(c.actor)
+	close(c.stop)
 	c.mu.Unlock()
 	for _, es := range live {
 		es.Cancel()
 	}
 	c.out.close(closeReq{code: closeNormal, flush: true})
 	<-c.out.done
+	<-c.workerDone
 	c.cancel()
 	c.reasonMu.Lock()
 	reason := c.reason

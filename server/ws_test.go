@@ -125,7 +125,7 @@ func TestWS_OversizedFrameIsRefusedWithFrameTooLarge(t *testing.T) {
 	barrier(t, other, 1)
 }
 
-func TestWS_TooManySubscriptionsKeepsTheConnection(t *testing.T) {
+func TestWS_SubscriptionBudgetKeepsTheConnection(t *testing.T) {
 	f := newFixture(t)
 	alice := newUser(t)
 	cl, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
@@ -134,11 +134,12 @@ func TestWS_TooManySubscriptionsKeepsTheConnection(t *testing.T) {
 	}
 	cl.sendRaw([]byte(`{"t":"sub","id":"one-too-many","query":{"table":"notes"}}`))
 	e := expectFrame(t, cl, protocol.TError, wait).Body.(*protocol.Error)
-	if e.Code != "too_many_subscriptions" {
+	if e.Code != protocol.CodeBudgetExceeded || e.Budget != BudgetSubscriptionsPerConnection || e.Limit != protocol.MaxSubscriptions {
 		t.Fatalf("error = %+v", e)
 	}
 	// Re-subscribing an existing id replaces it and is allowed.
-	subscribe(t, cl, "s0", 0)
+	cl.sendRaw([]byte(`{"t":"sub","id":"s0","query":{"table":"notes","limit":5}}`))
+	expectFrame(t, cl, protocol.TRows, wait)
 	cl.send(protocol.TUnsub, protocol.Unsub{ID: "s1"})
 	subscribe(t, cl, "now-there-is-room", 0)
 	barrier(t, cl, 7)
