@@ -19,8 +19,8 @@ import (
 )
 
 // fakeTransport feeds scripted frames to a connection and records what it
-// writes, with no network. Reads end with io.EOF; a non-nil gate holds every
-// write until it is closed.
+// writes, with no network. Reads end with io.EOF, once hold is closed when
+// it is not nil; a non-nil gate holds every write until it is closed.
 type fakeTransport struct {
 	mu        sync.Mutex
 	in        [][]byte
@@ -28,6 +28,7 @@ type fakeTransport struct {
 	closeCode websocket.StatusCode
 	closed    bool
 	gate      chan struct{}
+	hold      chan struct{}
 	drained   chan struct{} // closed when Read reaches the end of in
 }
 
@@ -43,6 +44,11 @@ func (f *fakeTransport) Read(ctx context.Context) ([]byte, error) {
 		case <-f.drained:
 		default:
 			close(f.drained)
+		}
+		if f.hold != nil {
+			f.mu.Unlock()
+			<-f.hold
+			f.mu.Lock()
 		}
 		return nil, io.EOF
 	}
