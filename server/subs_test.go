@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -276,4 +277,22 @@ func TestWS_ClosedConnectionGivesItsSubscriptionsBack(t *testing.T) {
 	}
 	second, _ := f.hello(t, protocol.Auth{})
 	subscribe(t, second, "a", 0)
+}
+
+func TestConfig_RefusesImpossibleBudgets(t *testing.T) {
+	cases := []struct {
+		budgets Budgets
+		field   string
+	}{
+		{Budgets{SubscriptionsPerConnection: protocol.MaxSubscriptions + 1}, "Budgets.SubscriptionsPerConnection"},
+		{Budgets{AnonymousSubscriptionsPerConnection: -1}, "Budgets.AnonymousSubscriptionsPerConnection"},
+		{Budgets{RowsInFlight: -5}, "Budgets.RowsInFlight"},
+	}
+	for _, tc := range cases {
+		_, err := Config{AppID: testApp, InMemory: true, Budgets: tc.budgets}.withDefaults()
+		var ce *ConfigError
+		if !errors.As(err, &ce) || ce.Field != tc.field {
+			t.Errorf("%+v: error %v, want a ConfigError for %s", tc.budgets, err, tc.field)
+		}
+	}
 }

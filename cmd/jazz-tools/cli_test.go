@@ -27,7 +27,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 func TestParseServer_FlagsAndEnvironment(t *testing.T) {
-	base := serverOptions{appID: "app", host: "127.0.0.1", port: DefaultPort, maxFrameBytes: protocol.MaxFrame, appliedFor: server.DefaultAppliedFor, inMemory: true}
+	base := serverOptions{appID: "app", host: "127.0.0.1", port: DefaultPort, maxFrameBytes: protocol.MaxFrame, appliedFor: server.DefaultAppliedFor, budgets: server.DefaultBudgets, inMemory: true}
 	cases := []struct {
 		name string
 		args []string
@@ -59,6 +59,13 @@ func TestParseServer_FlagsAndEnvironment(t *testing.T) {
 		{"NODE_ENV=production", []string{"app", "--data-dir", "d", "--admin-secret", "s"}, map[string]string{"NODE_ENV": "production"},
 			func(o *serverOptions) { o.inMemory, o.dataDir, o.adminSecret, o.production = false, "d", "s", true }},
 		{"JAZZ_IN_MEMORY", []string{"app"}, map[string]string{"JAZZ_IN_MEMORY": "1"}, func(o *serverOptions) {}},
+		{"budgets", []string{"app", "--in-memory", "--max-subs-per-connection", "100", "--max-anonymous-subs-per-connection", "8",
+			"--max-subs-per-session", "300", "--rows-in-flight", "500", "--anonymous-rows-in-flight", "50", "--anonymous-workers", "2"},
+			map[string]string{"JAZZ_MAX_ANONYMOUS_SUBS": "200"},
+			func(o *serverOptions) {
+				o.budgets = server.Budgets{SubscriptionsPerConnection: 100, AnonymousSubscriptionsPerConnection: 8, SubscriptionsPerSession: 300,
+					AnonymousSubscriptions: 200, RowsInFlight: 500, AnonymousRowsInFlight: 50, AnonymousWorkers: 2}
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -191,5 +198,19 @@ func TestConfig_JWTPublicKeyInlineOrFromAFile(t *testing.T) {
 		if _, err := (serverOptions{appID: "app", inMemory: true, jwtPublicKey: v}).config(log); err == nil {
 			t.Fatalf("%q accepted", v)
 		}
+	}
+}
+
+func TestServerConfig_CarriesTheBudgets(t *testing.T) {
+	o, err := parseServer([]string{"app", "--in-memory", "--max-anonymous-subs", "7"}, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.config(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Budgets.AnonymousSubscriptions != 7 || cfg.Budgets.RowsInFlight != server.DefaultBudgets.RowsInFlight {
+		t.Fatalf("budgets = %+v", cfg.Budgets)
 	}
 }
