@@ -159,10 +159,12 @@ func (c *conn) current(s *sub, gen uint64) bool {
 	return !c.finished && c.subs[s.id] == s && s.gen == gen
 }
 
-// startSub (re)starts s from s.cursor: it registers a live engine
-// subscription first and only then has the worker stream the result, so
-// no change can fall between the two. Changes that arrive meanwhile are
-// held in pending and sent after the result's last page.
+// startSub (re)starts s from s.cursor. The worker first registers a live
+// engine subscription (watch) and only then streams the result, so no
+// change can fall between the two; changes that arrive meanwhile are held
+// in pending and sent after the result's last page. Registering scans the
+// table, so it is the worker's job too: a client re-subscribing in a loop
+// spends its own worker's time, not the read loop's.
 func (c *conn) startSub(s *sub) {
 	c.mu.Lock()
 	if c.finished || c.subs[s.id] != s {
@@ -170,15 +172,19 @@ func (c *conn) startSub(s *sub) {
 		return
 	}
 	s.gen++
-	gen, old := s.gen, s.es
+	old := s.es
 	windowed := s.q.Limit > 0 || s.q.Offset > 0
 	s.es, s.pending = nil, nil
 	s.catchUp = &catchUp{cursor: s.cursor, window: windowed, inWindow: windowed}
-	actor := c.actor
+	c.enqueueLocked(s)
 	c.mu.Unlock()
 	if old != nil {
 		old.Cancel()
 	}
+}
+
+// watch registers s's live engine subscription.
+func (c *conn) watch(s *sub, gen uint64, actor engine.Actor) {
 	es, err := c.db.Watch(actor, s.q, func(u engine.Update) { c.onUpdate(s, gen, u) })
 	if err != nil {
 		c.failSub(s, err)
@@ -309,6 +315,8 @@ func (c *conn) step() bool {
 	c.mu.Unlock()
 	switch {
 	case !live:
+	case es == nil:
+		c.watch(s, gen, actor)
 	case cu != nil:
 		c.catchUpPage(s, gen, es, actor, progress, n)
 	default:
