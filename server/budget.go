@@ -3,7 +3,9 @@ package server
 import (
 	"fmt"
 	"sync"
+	"time"
 
+	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/session"
@@ -41,6 +43,13 @@ type Budgets struct {
 	// same for an anonymous session's connection.
 	RowsInFlight          int
 	AnonymousRowsInFlight int
+	// FramesPerSecond is how many frames a connection may send per second,
+	// in bursts of up to a second's worth; beyond that the server reads
+	// its socket no faster, so a client flooding frames slows itself
+	// (its writes wait) rather than the server. AnonymousFramesPerSecond
+	// is the same for an anonymous session's connection.
+	FramesPerSecond          int
+	AnonymousFramesPerSecond int
 	// AnonymousWorkers is how many anonymous connections may build results
 	// or prepare live rows at the same time: together they never take
 	// more than this many cores from everyone else.
@@ -55,6 +64,8 @@ var DefaultBudgets = Budgets{
 	AnonymousSubscriptions:              1024,
 	RowsInFlight:                        1000,
 	AnonymousRowsInFlight:               250,
+	FramesPerSecond:                     1000,
+	AnonymousFramesPerSecond:            100,
 	AnonymousWorkers:                    1,
 }
 
@@ -72,6 +83,8 @@ func (b Budgets) withDefaults() (Budgets, error) {
 		{"AnonymousSubscriptions", &b.AnonymousSubscriptions, DefaultBudgets.AnonymousSubscriptions, 0},
 		{"RowsInFlight", &b.RowsInFlight, DefaultBudgets.RowsInFlight, 0},
 		{"AnonymousRowsInFlight", &b.AnonymousRowsInFlight, DefaultBudgets.AnonymousRowsInFlight, 0},
+		{"FramesPerSecond", &b.FramesPerSecond, DefaultBudgets.FramesPerSecond, 0},
+		{"AnonymousFramesPerSecond", &b.AnonymousFramesPerSecond, DefaultBudgets.AnonymousFramesPerSecond, 0},
 		{"AnonymousWorkers", &b.AnonymousWorkers, DefaultBudgets.AnonymousWorkers, 0},
 	}
 	for _, f := range fields {
@@ -105,6 +118,50 @@ func (b Budgets) rowsInFlight(a engine.Actor) int {
 		return b.AnonymousRowsInFlight
 	}
 	return b.RowsInFlight
+}
+
+// framesPerSecond is a's frame rate.
+func (b Budgets) framesPerSecond(a engine.Actor) int {
+	if anonymous(a) {
+		return b.AnonymousFramesPerSecond
+	}
+	return b.FramesPerSecond
+}
+
+// pacer is a token bucket over a connection's incoming frames: a second's
+// worth of frames may come at once, then they are read at the rate.
+type pacer struct {
+	clk    clock.Clock
+	rate   float64
+	tokens float64
+	last   time.Time
+}
+
+func newPacer(clk clock.Clock, perSecond int) *pacer {
+	return &pacer{clk: clk, rate: float64(perSecond), tokens: float64(perSecond), last: clk.Now()}
+}
+
+// wait takes one frame's token, first waiting for it to accrue; false if
+// stop was closed meanwhile.
+func (p *pacer) wait(stop <-chan struct{}) bool {
+	now := p.clk.Now()
+	p.tokens = min(p.rate, p.tokens+now.Sub(p.last).Seconds()*p.rate)
+	p.last = now
+	if p.tokens < 1 {
+		ready := make(chan struct{})
+		t := p.clk.AfterFunc(time.Duration((1-p.tokens)/p.rate*float64(time.Second)), func() { close(ready) })
+		select {
+		case <-ready:
+		case <-stop:
+			t.Stop()
+			return false
+		}
+		now = p.clk.Now()
+		p.tokens = min(p.rate, p.tokens+now.Sub(p.last).Seconds()*p.rate)
+		p.last = now
+	}
+	p.tokens--
+	return true
 }
 
 // subscriptionCounts counts live subscriptions across connections, for the

@@ -121,7 +121,13 @@ func (c *conn) run(pathAppID string) {
 	if !c.handshake(data) {
 		return
 	}
+	c.mu.Lock()
+	pace := newPacer(c.clk, c.srv.cfg.Budgets.framesPerSecond(c.actor))
+	c.mu.Unlock()
 	for {
+		if !pace.wait(c.ctx.Done()) {
+			return
+		}
 		data, err := c.t.Read(c.ctx)
 		if err != nil {
 			c.readFailed(err)

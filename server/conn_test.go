@@ -101,6 +101,8 @@ func newOfflineServer(t testing.TB, logs io.Writer) *Server {
 		Resolver: &auth.Resolver{AllowLocalFirst: true, Clock: clk},
 		Logger:   slog.New(slog.NewJSONHandler(logs, nil)),
 		Bundle:   mustBundle(t, notesBundle),
+		// The clock is never advanced: frames must not wait for it.
+		Budgets: Budgets{AnonymousFramesPerSecond: 1 << 20},
 	})
 	if err != nil {
 		t.Fatal(err)

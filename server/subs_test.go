@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/jazzgo/jazz-tools/core/clock"
 	"io"
 	"log/slog"
 	"slices"
@@ -294,5 +295,32 @@ func TestConfig_RefusesImpossibleBudgets(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Field != tc.field {
 			t.Errorf("%+v: error %v, want a ConfigError for %s", tc.budgets, err, tc.field)
 		}
+	}
+}
+
+func TestPacer_ReadsNoFasterThanTheRateAfterABurst(t *testing.T) {
+	clk := clock.NewFake(t0)
+	p := newPacer(clk, 10)
+	stop := make(chan struct{})
+	for i := range 10 {
+		if !p.wait(stop) {
+			t.Fatalf("frame %d of the burst waited", i)
+		}
+	}
+	took := make(chan bool)
+	go func() { took <- p.wait(stop) }()
+	select {
+	case <-took:
+		t.Fatal("the frame after the burst did not wait")
+	case <-time.After(20 * time.Millisecond):
+	}
+	clk.Advance(100 * time.Millisecond)
+	if !<-took {
+		t.Fatal("the frame was refused after its token accrued")
+	}
+	go func() { took <- p.wait(stop) }()
+	close(stop)
+	if <-took {
+		t.Fatal("a wait went on after stop")
 	}
 }

@@ -60,11 +60,12 @@ func TestParseServer_FlagsAndEnvironment(t *testing.T) {
 			func(o *serverOptions) { o.inMemory, o.dataDir, o.adminSecret, o.production = false, "d", "s", true }},
 		{"JAZZ_IN_MEMORY", []string{"app"}, map[string]string{"JAZZ_IN_MEMORY": "1"}, func(o *serverOptions) {}},
 		{"budgets", []string{"app", "--in-memory", "--max-subs-per-connection", "100", "--max-anonymous-subs-per-connection", "8",
-			"--max-subs-per-session", "300", "--rows-in-flight", "500", "--anonymous-rows-in-flight", "50", "--anonymous-workers", "2"},
+			"--max-subs-per-session", "300", "--rows-in-flight", "500", "--anonymous-rows-in-flight", "50", "--anonymous-workers", "2", "--anonymous-frames-per-second", "20"},
 			map[string]string{"JAZZ_MAX_ANONYMOUS_SUBS": "200"},
 			func(o *serverOptions) {
 				o.budgets = server.Budgets{SubscriptionsPerConnection: 100, AnonymousSubscriptionsPerConnection: 8, SubscriptionsPerSession: 300,
-					AnonymousSubscriptions: 200, RowsInFlight: 500, AnonymousRowsInFlight: 50, AnonymousWorkers: 2}
+					AnonymousSubscriptions: 200, RowsInFlight: 500, AnonymousRowsInFlight: 50, AnonymousWorkers: 2,
+					FramesPerSecond: server.DefaultBudgets.FramesPerSecond, AnonymousFramesPerSecond: 20}
 			}},
 	}
 	for _, tc := range cases {

@@ -78,6 +78,8 @@ func serverFlags(o *serverOptions) *flag.FlagSet {
 	fs.IntVar(&o.budgets.AnonymousSubscriptions, "max-anonymous-subs", d.AnonymousSubscriptions, "live queries all anonymous sessions together may hold (`N`)")
 	fs.IntVar(&o.budgets.RowsInFlight, "rows-in-flight", d.RowsInFlight, "rows of a result a connection reads before waiting for its socket (`N`)")
 	fs.IntVar(&o.budgets.AnonymousRowsInFlight, "anonymous-rows-in-flight", d.AnonymousRowsInFlight, "the same for an anonymous connection (`N`)")
+	fs.IntVar(&o.budgets.FramesPerSecond, "frames-per-second", d.FramesPerSecond, "frames a connection may send per second, in bursts of a second's worth (`N`)")
+	fs.IntVar(&o.budgets.AnonymousFramesPerSecond, "anonymous-frames-per-second", d.AnonymousFramesPerSecond, "the same for an anonymous connection (`N`)")
 	fs.IntVar(&o.budgets.AnonymousWorkers, "anonymous-workers", d.AnonymousWorkers, "anonymous connections that may build results or live rows at the same time (`N`)")
 	fs.BoolVar(&o.production, "production", false, "production mode (also NODE_ENV=production): requires --data-dir and --admin-secret, refuses --in-memory")
 	return fs
