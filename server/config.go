@@ -101,6 +101,11 @@ type Config struct {
 	// server's row). Zero means DefaultAppliedFor.
 	AppliedFor time.Duration
 
+	// Budgets bound what one client can make the server do (subscriptions
+	// per connection, per session and for all anonymous sessions, rows in
+	// flight, concurrent anonymous work). Zero fields take DefaultBudgets.
+	Budgets Budgets
+
 	// store replaces the in-memory store (InMemory only); tests inject
 	// faults through it.
 	store storage.Store
@@ -147,6 +152,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.AppliedFor == 0 {
 		c.AppliedFor = DefaultAppliedFor
 	}
+	budgets, err := c.Budgets.withDefaults()
+	if err != nil {
+		return Config{}, err
+	}
+	c.Budgets = budgets
 	if c.Clock == nil {
 		c.Clock = clock.System{}
 	}

@@ -43,7 +43,7 @@ const resolveTimeout = 15 * time.Second
 // synchronize on mu.
 //
 // Lock order: mu may be held while reading the engine (State, Get,
-// ChangedSince) and while queueing frames, never while calling an engine
+// ChangedPage) and while queueing frames, never while calling an engine
 // method that delivers callbacks (Subscribe, Submit, Cancel), since a
 // callback for this very connection would then wait for mu forever.
 type conn struct {
@@ -73,6 +73,13 @@ type conn struct {
 	heartbeat clock.Timer
 	subs      map[string]*sub
 	finished  bool
+	// work is the line of subscriptions with rows to send, taken one page
+	// at a time by runWorker; wake tells it the line grew, stop that the
+	// connection is ending, and workerDone that it has returned.
+	work       []*sub
+	wake       chan struct{}
+	stop       chan struct{}
+	workerDone chan struct{}
 }
 
 // serveConn runs one connection to its end. It returns once the socket is
@@ -82,6 +89,7 @@ func (s *Server) serveConn(t transport, log *slog.Logger, id, pathAppID string) 
 	c := &conn{
 		srv: s, id: id, log: log, t: t, out: newOutbox(), clk: s.cfg.Clock,
 		ctx: ctx, cancel: cancel, opened: time.Now(), subs: map[string]*sub{},
+		wake: make(chan struct{}, 1), stop: make(chan struct{}), workerDone: make(chan struct{}),
 	}
 	if !s.hub.add(c) {
 		cancel()
@@ -91,6 +99,7 @@ func (s *Server) serveConn(t transport, log *slog.Logger, id, pathAppID string) 
 	defer s.hub.remove(c)
 	log.Info("connection opened")
 	go c.out.run(t, func(err error) { c.noteReason("write failed", err) })
+	go c.runWorker()
 	c.run(pathAppID)
 	c.finish()
 }
@@ -115,7 +124,13 @@ func (c *conn) run(pathAppID string) {
 	if !c.handshake(data) {
 		return
 	}
+	c.mu.Lock()
+	pace := newPacer(c.clk, c.srv.cfg.Budgets.framesPerSecond(c.actor))
+	c.mu.Unlock()
 	for {
+		if !pace.wait(c.ctx.Done()) {
+			return
+		}
 		data, err := c.t.Read(c.ctx)
 		if err != nil {
 			c.readFailed(err)
@@ -295,7 +310,7 @@ func (c *conn) handle(data []byte) bool {
 	case protocol.TPush:
 		return c.onPush(f.Body.(*protocol.Push))
 	case protocol.TPing:
-		c.send(protocol.TPong, f.Body)
+		c.answerPing(f.Body.(*protocol.Ping))
 	case protocol.THello:
 		c.protocolFail("bad_frame", "hello was already received")
 		return false
@@ -544,14 +559,17 @@ func (c *conn) finish() {
 			live = append(live, s.es)
 		}
 	}
-	c.subs = nil
+	c.srv.subCounts.give(c.actor, len(c.subs))
+	c.subs, c.work = nil, nil
 	user := logUser(c.actor)
+	close(c.stop)
 	c.mu.Unlock()
 	for _, es := range live {
 		es.Cancel()
 	}
 	c.out.close(closeReq{code: closeNormal, flush: true})
 	<-c.out.done
+	<-c.workerDone
 	c.cancel()
 	c.reasonMu.Lock()
 	reason := c.reason

@@ -19,8 +19,8 @@ import (
 )
 
 // fakeTransport feeds scripted frames to a connection and records what it
-// writes, with no network. Reads end with io.EOF; a non-nil gate holds every
-// write until it is closed.
+// writes, with no network. Reads end with io.EOF, once hold is closed when
+// it is not nil; a non-nil gate holds every write until it is closed.
 type fakeTransport struct {
 	mu        sync.Mutex
 	in        [][]byte
@@ -28,6 +28,7 @@ type fakeTransport struct {
 	closeCode websocket.StatusCode
 	closed    bool
 	gate      chan struct{}
+	hold      chan struct{}
 	drained   chan struct{} // closed when Read reaches the end of in
 }
 
@@ -43,6 +44,11 @@ func (f *fakeTransport) Read(ctx context.Context) ([]byte, error) {
 		case <-f.drained:
 		default:
 			close(f.drained)
+		}
+		if f.hold != nil {
+			f.mu.Unlock()
+			<-f.hold
+			f.mu.Lock()
 		}
 		return nil, io.EOF
 	}
@@ -95,6 +101,8 @@ func newOfflineServer(t testing.TB, logs io.Writer, opts ...option) *Server {
 		Resolver: &auth.Resolver{AllowLocalFirst: true, Clock: clk},
 		Logger:   slog.New(slog.NewJSONHandler(logs, nil)),
 		Bundle:   mustBundle(t, notesBundle),
+		// The clock is never advanced: frames must not wait for it.
+		Budgets: Budgets{AnonymousFramesPerSecond: 1 << 20},
 	}
 	for _, o := range opts {
 		o(&cfg)

@@ -44,3 +44,15 @@ func (e *IncompatibleBundleError) Error() string {
 }
 
 func (e *IncompatibleBundleError) Unwrap() error { return e.Err }
+
+// BudgetError is a request refused because it would exceed one of the
+// server's budgets (Config.Budgets); the client is told with a
+// budget_exceeded error frame naming Budget and Limit.
+type BudgetError struct {
+	Budget string
+	Limit  int
+}
+
+func (e *BudgetError) Error() string {
+	return fmt.Sprintf("server: over the %s budget of %d", e.Budget, e.Limit)
+}

@@ -35,6 +35,9 @@ type outbox struct {
 	queue [][]byte
 	bytes int
 	req   *closeReq // set once; then push refuses
+	// drained is closed (and cleared) when the writer takes the queue or
+	// the outbox closes: what waitRoom waits on.
+	drained chan struct{}
 
 	wake chan struct{}
 	done chan struct{}
@@ -69,8 +72,41 @@ func (o *outbox) close(r closeReq) bool {
 		return false
 	}
 	o.req = &r
+	o.wakeWaitersLocked()
 	o.signal()
 	return true
+}
+
+// waitRoom blocks until at most limit bytes are queued; false means the
+// outbox is closing. A producer that can wait (a result being streamed)
+// calls it before each page, so a slow reader holds back the producer
+// instead of filling the queue.
+func (o *outbox) waitRoom(limit int) bool {
+	for {
+		o.mu.Lock()
+		if o.req != nil {
+			o.mu.Unlock()
+			return false
+		}
+		if o.bytes <= limit {
+			o.mu.Unlock()
+			return true
+		}
+		if o.drained == nil {
+			o.drained = make(chan struct{})
+		}
+		ch := o.drained
+		o.mu.Unlock()
+		<-ch
+	}
+}
+
+// wakeWaitersLocked releases every waitRoom; callers hold o.mu.
+func (o *outbox) wakeWaitersLocked() {
+	if o.drained != nil {
+		close(o.drained)
+		o.drained = nil
+	}
 }
 
 // dropped reports a close request that discards the queue.
@@ -107,6 +143,7 @@ func (o *outbox) run(t transport, onWriteError func(error)) {
 		o.mu.Lock()
 		batch, req := o.queue, o.req
 		o.queue, o.bytes = nil, 0
+		o.wakeWaitersLocked()
 		o.mu.Unlock()
 		if req != nil && !req.flush {
 			batch = nil

@@ -32,10 +32,15 @@ const closeGrace = 5 * time.Second
 // Server serves one app. Create it with New, mount Handler on an
 // http.Server, and call Close on shutdown.
 type Server struct {
-	cfg         Config
-	log         *slog.Logger
-	app         *app
-	hub         hub
+	cfg Config
+	log *slog.Logger
+	app *app
+	hub hub
+	// subCounts counts subscriptions for the budgets spanning connections;
+	// anonWorkers holds a token while an anonymous connection's worker
+	// runs (Budgets.AnonymousWorkers).
+	subCounts   subscriptionCounts
+	anonWorkers chan struct{}
 	handler     http.Handler
 	adminDigest [sha256.Size]byte
 	closed      atomic.Bool
@@ -52,7 +57,8 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, app: a, adminDigest: sha256.Sum256([]byte(cfg.AdminSecret))}
+	s := &Server{cfg: cfg, log: cfg.Logger, app: a, adminDigest: sha256.Sum256([]byte(cfg.AdminSecret)),
+		anonWorkers: make(chan struct{}, cfg.Budgets.AnonymousWorkers)}
 	s.handler = s.withRequestLog(s.routes())
 	storage := "bbolt:" + cfg.DataDir
 	if cfg.InMemory {

@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"errors"
-	"sort"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/hlc"
@@ -20,29 +19,60 @@ const tombstoneCell = "$deleted"
 // frames; each stays well under the limit.
 const rowsChunkBytes = 256 << 10
 
-// sub is one live query of a connection. Fields after q are guarded by
-// conn.mu.
+// sub is one live query of a connection. Fields after request are guarded
+// by conn.mu.
 type sub struct {
 	id string
 	q  *query.Query
+	// request is the sub frame as received: the same frame again changes
+	// nothing, so it is answered with nothing.
+	request subRequest
 
 	es *engine.Subscription
 	// gen changes whenever es is replaced, so callbacks of a replaced engine
 	// subscription that are already in flight are ignored.
 	gen uint64
-	// ready is false until the initial (or resumed) result has been queued;
-	// live updates arriving before that are held in buffered.
-	ready    bool
-	buffered []liveUpdate
+	// catchUp is the initial (or resumed) result while it is being
+	// streamed; nil once its last page went out.
+	catchUp *catchUp
+	// pending holds the ids of rows changed since they were last sent,
+	// current to pendingSeq; they go out once catchUp is done.
+	pending    map[string]struct{}
+	pendingSeq uint64
+	// queued is set while the sub waits in conn.work.
+	queued bool
 	// cursor is the last cursor sent on this subscription: where a resume
 	// after an expiry pause starts.
 	cursor uint64
 }
 
-type liveUpdate struct {
-	ids []string
-	seq uint64
+type subRequest struct {
+	query  string
+	cursor uint64
+	scope  string
 }
+
+// catchUp is where streaming a subscription's result has got to. An
+// unwindowed query is read by sequence number (engine.ChangedPage), so
+// every page's cursor is safe to resume from. A windowed query (offset or
+// limit) is read as its current window, by sort key (WindowPage), cursor
+// or not: rows changed since the cursor may have moved anywhere in the
+// order. Resuming one (cursor > 0), the rows changed since the cursor then
+// follow, so a row the client holds that left the window is updated too.
+type catchUp struct {
+	cursor   uint64 // the client's cursor, 0 for none or another scope
+	window   bool
+	inWindow bool // still reading the window
+	pos      engine.WindowPos
+	after    uint64
+	// startSeq is the DB's seq once the live subscription was registered:
+	// what a window, read page by page, is current to.
+	startSeq uint64
+}
+
+// keepCursor, as the cursor of sendRowsLocked, keeps the last one sent:
+// a page that does not complete a window, or live rows with more pending.
+const keepCursor = 0
 
 // rowsBody is protocol.Rows with rows already encoded, so that frames can be
 // cut by size without encoding every row twice.
@@ -62,20 +92,29 @@ type ackBody struct {
 
 func (c *conn) onSub(m *protocol.Sub) {
 	if _, err := m.Query.Check(c.db.Schema()); err != nil {
-		c.send(protocol.TError, protocol.Error{Error: "protocol", Code: "bad_query", Message: err.Error()})
+		c.send(protocol.TError, protocol.Error{Error: "protocol", Code: "bad_query", Message: err.Error(), Sub: m.ID})
 		return
 	}
+	req := subRequest{query: m.Query.Key(), cursor: m.Cursor, scope: m.Scope}
 	c.mu.Lock()
 	old := c.subs[m.ID]
-	if old == nil && len(c.subs) >= protocol.MaxSubscriptions {
+	if old != nil && old.request == req {
 		c.mu.Unlock()
-		c.send(protocol.TError, protocol.Error{Error: "protocol", Code: "too_many_subscriptions",
-			Message: "a connection may hold at most 256 subscriptions; unsub some first"})
 		return
+	}
+	if old == nil {
+		if be := c.takeSubscriptionLocked(); be != nil {
+			c.mu.Unlock()
+			c.log.Info("subscription refused", "budget", be.Budget, "limit", be.Limit)
+			body := be.errorBody()
+			body.Sub = m.ID
+			c.send(protocol.TError, body)
+			return
+		}
 	}
 	// Reusing an id replaces that subscription. A cursor received under
 	// other claims may skip rows they hid (protocol.Sub.Scope): start over.
-	s := &sub{id: m.ID, q: m.Query, cursor: m.Cursor}
+	s := &sub{id: m.ID, q: m.Query, request: req, cursor: m.Cursor}
 	if m.Scope != c.scope {
 		s.cursor = 0
 	}
@@ -94,12 +133,23 @@ func (c *conn) onSub(m *protocol.Sub) {
 	}
 }
 
+// takeSubscriptionLocked counts one more subscription against the budgets,
+// or returns the one it would exceed.
+func (c *conn) takeSubscriptionLocked() *BudgetError {
+	b := c.srv.cfg.Budgets
+	if n := b.subscriptionsPerConnection(c.actor); len(c.subs) >= n {
+		return &BudgetError{Budget: BudgetSubscriptionsPerConnection, Limit: n}
+	}
+	return c.srv.subCounts.take(b, c.actor)
+}
+
 func (c *conn) onUnsub(m *protocol.Unsub) {
 	c.mu.Lock()
 	s := c.subs[m.ID]
 	var es *engine.Subscription
 	if s != nil {
 		delete(c.subs, m.ID)
+		c.srv.subCounts.give(c.actor, 1)
 		es, s.es = s.es, nil
 	}
 	c.mu.Unlock()
@@ -114,11 +164,12 @@ func (c *conn) current(s *sub, gen uint64) bool {
 	return !c.finished && c.subs[s.id] == s && s.gen == gen
 }
 
-// startSub (re)starts s from s.cursor: it registers a live engine
-// subscription first and only then reads what changed since the cursor, so
-// no change can fall between the two. Live updates that arrive before the
-// catch-up result is queued are held and sent after it (those it already
-// covers are dropped), so the cursors a client sees only ever grow.
+// startSub (re)starts s from s.cursor. The worker first registers a live
+// engine subscription (watch) and only then streams the result, so no
+// change can fall between the two; changes that arrive meanwhile are held
+// in pending and sent after the result's last page. Registering scans the
+// table, so it is the worker's job too: a client re-subscribing in a loop
+// spends its own worker's time, not the read loop's.
 func (c *conn) startSub(s *sub) {
 	c.mu.Lock()
 	if c.finished || c.subs[s.id] != s {
@@ -126,27 +177,25 @@ func (c *conn) startSub(s *sub) {
 		return
 	}
 	s.gen++
-	gen, old := s.gen, s.es
-	s.es, s.ready, s.buffered = nil, false, nil
-	actor, cursor := c.actor, s.cursor
+	old := s.es
+	windowed := s.q.Limit > 0 || s.q.Offset > 0
+	s.es, s.pending = nil, nil
+	s.catchUp = &catchUp{cursor: s.cursor, window: windowed, inWindow: windowed}
+	c.enqueueLocked(s)
 	c.mu.Unlock()
 	if old != nil {
 		old.Cancel()
 	}
-	first := true
-	es, err := c.db.Subscribe(actor, s.q, func(u engine.Update) {
-		// The first update is the whole current result; ChangedSince below
-		// sends what the client lacks instead.
-		if first {
-			first = false
-			return
-		}
-		c.onUpdate(s, gen, u)
-	})
+}
+
+// watch registers s's live engine subscription.
+func (c *conn) watch(s *sub, gen uint64, actor engine.Actor) {
+	es, err := c.db.Watch(actor, s.q, func(u engine.Update) { c.onUpdate(s, gen, u) })
 	if err != nil {
 		c.failSub(s, err)
 		return
 	}
+	startSeq := c.db.Seq()
 	c.mu.Lock()
 	if !c.current(s, gen) {
 		c.mu.Unlock()
@@ -154,24 +203,9 @@ func (c *conn) startSub(s *sub) {
 		return
 	}
 	s.es = es
+	s.catchUp.startSeq = startSeq
+	c.enqueueLocked(s)
 	c.mu.Unlock()
-
-	states, next, err := c.db.ChangedSince(actor, s.q, cursor)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !c.current(s, gen) || c.paused {
-		return // paused: the auth that ends the pause restarts it
-	}
-	if err != nil {
-		return // the engine was closed: the connection is being closed too
-	}
-	c.sendRowsLocked(s, states, next, true)
-	for _, u := range s.buffered {
-		if u.seq > next {
-			c.sendUpdateLocked(s, u.ids, u.seq)
-		}
-	}
-	s.buffered, s.ready = nil, true
 }
 
 // failSub drops a subscription the engine refused.
@@ -182,84 +216,259 @@ func (c *conn) failSub(s *sub, err error) {
 	c.mu.Lock()
 	if c.subs[s.id] == s {
 		delete(c.subs, s.id)
+		c.srv.subCounts.give(c.actor, 1)
 	}
 	c.mu.Unlock()
-	c.send(protocol.TError, protocol.Error{Error: "protocol", Code: "bad_query", Message: err.Error()})
+	c.send(protocol.TError, protocol.Error{Error: "protocol", Code: "bad_query", Message: err.Error(), Sub: s.id})
 }
 
-// onUpdate turns an engine update into rows for the client. While paused it
-// sends nothing: the resume after auth covers the gap from the cursor.
+// onUpdate notes the rows an engine update names. It runs inside the
+// writer's Submit, so it only notes them: the connection's worker reads
+// and sends them, and a write's ack never waits for its fan-out. While
+// paused it notes nothing: the resume after auth covers the gap from the
+// cursor.
 func (c *conn) onUpdate(s *sub, gen uint64, u engine.Update) {
-	ids := make([]string, 0, len(u.Added)+len(u.Updated)+len(u.Removed))
-	for _, r := range u.Added {
-		ids = append(ids, r.ID())
-	}
-	for _, r := range u.Updated {
-		ids = append(ids, r.ID())
-	}
-	ids = append(ids, u.Removed...)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.current(s, gen) || c.paused {
 		return
 	}
-	if !s.ready {
-		s.buffered = append(s.buffered, liveUpdate{ids: ids, seq: u.Seq})
+	if s.pending == nil {
+		s.pending = map[string]struct{}{}
+	}
+	for _, r := range u.Added {
+		s.pending[r.ID()] = struct{}{}
+	}
+	for _, r := range u.Updated {
+		s.pending[r.ID()] = struct{}{}
+	}
+	for _, id := range u.Removed {
+		s.pending[id] = struct{}{}
+	}
+	s.pendingSeq = max(s.pendingSeq, u.Seq)
+	if s.catchUp == nil {
+		c.enqueueLocked(s)
+	}
+}
+
+// enqueueLocked puts s in line for the worker.
+func (c *conn) enqueueLocked(s *sub) {
+	if s.queued {
 		return
 	}
-	c.sendUpdateLocked(s, ids, u.Seq)
+	s.queued = true
+	c.work = append(c.work, s)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// runWorker streams results and live rows for the connection's whole life,
+// one page at a time, round robin over the subscriptions with something to
+// send, waiting for the socket to take each page before reading the next.
+// The read loop never waits for it, so pings are answered and pushes
+// acked while a large result goes out.
+func (c *conn) runWorker() {
+	defer close(c.workerDone)
+	for {
+		select {
+		case <-c.wake:
+		case <-c.stop:
+			return
+		}
+		for c.step() {
+		}
+	}
+}
+
+// step sends one page for the first subscription in line; false when
+// there is nothing to do or the connection is ending.
+func (c *conn) step() bool {
+	c.mu.Lock()
+	if c.finished || len(c.work) == 0 {
+		c.mu.Unlock()
+		return false
+	}
+	s := c.work[0]
+	c.work = c.work[1:]
+	s.queued = false
+	actor, paused := c.actor, c.paused
+	c.mu.Unlock()
+	if paused {
+		return true // the auth that ends the pause restarts s
+	}
+	if !c.out.waitRoom(rowsChunkBytes) {
+		return false
+	}
+	if anonymous(actor) {
+		select {
+		case c.srv.anonWorkers <- struct{}{}:
+			defer func() { <-c.srv.anonWorkers }()
+		case <-c.stop:
+			return false
+		}
+	}
+	n := c.srv.cfg.Budgets.rowsInFlight(actor)
+	c.mu.Lock()
+	gen, es, cu := s.gen, s.es, s.catchUp
+	live := c.current(s, gen)
+	var progress catchUp
+	if cu != nil {
+		progress = *cu
+	}
+	c.mu.Unlock()
+	switch {
+	case !live:
+	case es == nil:
+		c.watch(s, gen, actor)
+	case cu != nil:
+		c.catchUpPage(s, gen, es, actor, progress, n)
+	default:
+		c.livePage(s, gen, n)
+	}
+	return true
+}
+
+// catchUpPage reads and sends the next page of s's result.
+func (c *conn) catchUpPage(s *sub, gen uint64, es *engine.Subscription, actor engine.Actor, cu catchUp, n int) {
+	var states []engine.RowState
+	cursor, done := uint64(keepCursor), false
+	if cu.inWindow {
+		page, next, end, err := es.WindowPage(cu.pos, n)
+		if err != nil {
+			return // replaced or closed meanwhile
+		}
+		states, cu.pos = page, next
+		if end {
+			cu.inWindow = false
+			if done = cu.cursor == 0; done {
+				cursor = cu.startSeq
+			}
+		}
+	} else {
+		p, err := c.db.ChangedPage(actor, s.q, cu.cursor, cu.after, n)
+		if err != nil {
+			return
+		}
+		states, cu.after, done = p.States, p.After, p.Done
+		if !cu.window || done {
+			cursor = max(p.After, cu.startSeq)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.current(s, gen) || c.paused || s.catchUp == nil {
+		return
+	}
+	if len(states) > 0 || done {
+		c.sendRowsLocked(s, states, cursor, done)
+	}
+	if done {
+		s.catchUp = nil
+		if len(s.pending) == 0 {
+			return
+		}
+	} else {
+		*s.catchUp = cu
+	}
+	c.enqueueLocked(s)
+}
+
+// livePage sends the current states of up to n of s's pending rows.
+func (c *conn) livePage(s *sub, gen uint64, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.current(s, gen) || c.paused || s.catchUp != nil || len(s.pending) == 0 {
+		return
+	}
+	ids := make([]string, 0, min(n, len(s.pending)))
+	for id := range s.pending {
+		if len(ids) == n {
+			break
+		}
+		ids = append(ids, id)
+		delete(s.pending, id)
+	}
+	cursor := uint64(keepCursor)
+	if len(s.pending) == 0 {
+		cursor = s.pendingSeq
+	} else {
+		c.enqueueLocked(s)
+	}
+	c.sendUpdateLocked(s, ids, cursor)
+}
+
+// answerPing sends every live row noted so far, then the pong. A pong thus
+// follows the rows of every write acknowledged before the ping, on any
+// connection (onUpdate notes them inside the writer's Submit, before its
+// ack): a backend's read waits for a round trip to see such writes
+// (docs/backend.md). Results still being streamed are not waited for:
+// their live rows follow their last page.
+func (c *conn) answerPing(p *protocol.Ping) {
+	c.mu.Lock()
+	if !c.paused {
+		for _, s := range c.subs {
+			if s.catchUp != nil || len(s.pending) == 0 {
+				continue
+			}
+			ids := make([]string, 0, len(s.pending))
+			for id := range s.pending {
+				ids = append(ids, id)
+			}
+			clear(s.pending)
+			c.sendUpdateLocked(s, ids, s.pendingSeq)
+		}
+	}
+	c.mu.Unlock()
+	c.send(protocol.TPong, p)
 }
 
 // sendUpdateLocked sends the current states of ids, re-checked against the
 // session at send time: the update may be older than the row.
-func (c *conn) sendUpdateLocked(s *sub, ids []string, seq uint64) {
+func (c *conn) sendUpdateLocked(s *sub, ids []string, cursor uint64) {
 	actor := c.actor
-	seen := make(map[string]bool, len(ids))
 	var states []engine.RowState
 	for _, id := range ids {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
 		if st, ok := visibleState(c.db, actor, s.q.Table, id); ok {
 			states = append(states, st)
 		}
 	}
 	if len(states) > 0 {
-		c.sendRowsLocked(s, states, seq, false)
+		c.sendRowsLocked(s, states, cursor, false)
 	}
 }
 
-// sendRowsLocked queues states as one or more rows frames. The last frame
-// carries cursor final (and complete, for a catch-up result). Earlier frames
-// carry a cursor that is safe to resume from if the connection drops between
-// them: for a catch-up result the states are sent in sequence order, so
-// every row at or below the last one sent has been sent; for live updates
-// the previous cursor.
-func (c *conn) sendRowsLocked(s *sub, states []engine.RowState, final uint64, complete bool) {
-	sort.Slice(states, func(i, j int) bool { return states[i].Seq < states[j].Seq })
+// sendRowsLocked queues states as one or more rows frames. The last one
+// carries cursor (keepCursor: the last cursor sent) and complete; the
+// others the last cursor sent, which is always safe to resume from.
+// Cursors sent on a subscription never go down.
+func (c *conn) sendRowsLocked(s *sub, states []engine.RowState, cursor uint64, complete bool) {
+	cursor = max(cursor, s.cursor)
 	chunk := make([]json.RawMessage, 0, len(states))
 	size := 0
-	for i, st := range states {
+	for _, st := range states {
 		raw, err := limits.Marshal(st)
 		if err != nil {
 			c.log.Error("could not encode a row", "table", st.Table, "error", err)
 			continue
 		}
+		if len(raw) > limits.MaxRowBytes {
+			// Stored before Submit checked row sizes: no frame can carry
+			// it, and sending it would cut this client off for good.
+			c.log.Error("a row is over the row size limit and is not sent", "table", st.Table, "row", st.ID,
+				"bytes", len(raw), "limit", limits.MaxRowBytes)
+			continue
+		}
 		if len(chunk) > 0 && size+len(raw) > rowsChunkBytes {
-			cursor := s.cursor
-			if complete {
-				cursor = states[i-1].Seq
-			}
-			c.send(protocol.TRows, rowsBody{Sub: s.id, Rows: chunk, Cursor: cursor})
-			chunk, size = make([]json.RawMessage, 0, len(states)-i), 0
-			s.cursor = cursor
+			c.send(protocol.TRows, rowsBody{Sub: s.id, Rows: chunk, Cursor: s.cursor})
+			chunk, size = nil, 0
 		}
 		chunk = append(chunk, raw)
 		size += len(raw)
 	}
-	c.send(protocol.TRows, rowsBody{Sub: s.id, Rows: chunk, Cursor: final, Complete: complete})
-	s.cursor = final
+	c.send(protocol.TRows, rowsBody{Sub: s.id, Rows: chunk, Cursor: cursor, Complete: complete})
+	s.cursor = cursor
 }
 
 // visibleState returns the row state a's client may receive: the full state

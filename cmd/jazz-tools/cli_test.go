@@ -31,7 +31,7 @@ func envOf(m map[string]string) func(string) string {
 }
 
 func TestParseServer_FlagsAndEnvironment(t *testing.T) {
-	base := serverOptions{appID: "app", host: "127.0.0.1", port: DefaultPort, maxFrameBytes: limits.MaxFrameBytes, appliedFor: server.DefaultAppliedFor, inMemory: true}
+	base := serverOptions{appID: "app", host: "127.0.0.1", port: DefaultPort, maxFrameBytes: limits.MaxFrameBytes, appliedFor: server.DefaultAppliedFor, budgets: server.DefaultBudgets, inMemory: true}
 	cases := []struct {
 		name string
 		args []string
@@ -75,6 +75,14 @@ func TestParseServer_FlagsAndEnvironment(t *testing.T) {
 		{"an audience flag replaces the environment", []string{"app", "--in-memory", "--jwt-public-key", "k", "--jwt-audience", "web"},
 			map[string]string{"JAZZ_JWT_AUDIENCE": "mobile"},
 			func(o *serverOptions) { o.jwtPublicKey, o.jwtAudiences = "k", []string{"web"} }},
+		{"budgets", []string{"app", "--in-memory", "--max-subs-per-connection", "100", "--max-anonymous-subs-per-connection", "8",
+			"--max-subs-per-session", "300", "--rows-in-flight", "500", "--anonymous-rows-in-flight", "50", "--anonymous-workers", "2", "--anonymous-frames-per-second", "20"},
+			map[string]string{"JAZZ_MAX_ANONYMOUS_SUBS": "200"},
+			func(o *serverOptions) {
+				o.budgets = server.Budgets{SubscriptionsPerConnection: 100, AnonymousSubscriptionsPerConnection: 8, SubscriptionsPerSession: 300,
+					AnonymousSubscriptions: 200, RowsInFlight: 500, AnonymousRowsInFlight: 50, AnonymousWorkers: 2,
+					FramesPerSecond: server.DefaultBudgets.FramesPerSecond, AnonymousFramesPerSecond: 20}
+			}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -326,5 +334,19 @@ func TestConfig_JWTAudienceAndIssuerReachTheVerifier(t *testing.T) {
 				t.Fatalf("err = %v, accepted want %v", err, tc.accepted)
 			}
 		})
+	}
+}
+
+func TestServerConfig_CarriesTheBudgets(t *testing.T) {
+	o, err := parseServer([]string{"app", "--in-memory", "--max-anonymous-subs", "7"}, envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := o.config(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Budgets.AnonymousSubscriptions != 7 || cfg.Budgets.RowsInFlight != server.DefaultBudgets.RowsInFlight {
+		t.Fatalf("budgets = %+v", cfg.Budgets)
 	}
 }

@@ -44,6 +44,7 @@ type serverOptions struct {
 	allowedOrigins  []string
 	maxFrameBytes   int
 	appliedFor      time.Duration
+	budgets         server.Budgets
 	production      bool
 }
 
@@ -72,6 +73,16 @@ func serverFlags(o *serverOptions) *flag.FlagSet {
 	})
 	fs.IntVar(&o.maxFrameBytes, "max-frame-bytes", limits.MaxFrameBytes, "largest WebSocket frame a client may send, in `BYTES`")
 	fs.DurationVar(&o.appliedFor, "applied-for", server.DefaultAppliedFor, "how long a change's id is kept so a resend of it is acked, not applied twice (`DURATION`, e.g. 720h)")
+	d := server.DefaultBudgets
+	fs.IntVar(&o.budgets.SubscriptionsPerConnection, "max-subs-per-connection", d.SubscriptionsPerConnection, "live queries one connection may hold (`N`, at most 256)")
+	fs.IntVar(&o.budgets.AnonymousSubscriptionsPerConnection, "max-anonymous-subs-per-connection", d.AnonymousSubscriptionsPerConnection, "live queries one anonymous connection may hold (`N`, at most 256)")
+	fs.IntVar(&o.budgets.SubscriptionsPerSession, "max-subs-per-session", d.SubscriptionsPerSession, "live queries one user id may hold over all its connections (`N`)")
+	fs.IntVar(&o.budgets.AnonymousSubscriptions, "max-anonymous-subs", d.AnonymousSubscriptions, "live queries all anonymous sessions together may hold (`N`)")
+	fs.IntVar(&o.budgets.RowsInFlight, "rows-in-flight", d.RowsInFlight, "rows of a result a connection reads before waiting for its socket (`N`)")
+	fs.IntVar(&o.budgets.AnonymousRowsInFlight, "anonymous-rows-in-flight", d.AnonymousRowsInFlight, "the same for an anonymous connection (`N`)")
+	fs.IntVar(&o.budgets.FramesPerSecond, "frames-per-second", d.FramesPerSecond, "frames a connection may send per second, in bursts of a second's worth (`N`)")
+	fs.IntVar(&o.budgets.AnonymousFramesPerSecond, "anonymous-frames-per-second", d.AnonymousFramesPerSecond, "the same for an anonymous connection (`N`)")
+	fs.IntVar(&o.budgets.AnonymousWorkers, "anonymous-workers", d.AnonymousWorkers, "anonymous connections that may build results or live rows at the same time (`N`)")
 	fs.BoolVar(&o.production, "production", false, "production mode (also NODE_ENV=production): requires --data-dir and --admin-secret, refuses --in-memory")
 	return fs
 }
@@ -250,6 +261,7 @@ func (o serverOptions) config(log *slog.Logger) (server.Config, error) {
 		AdminSecret:    o.adminSecret,
 		MaxFrameBytes:  o.maxFrameBytes,
 		AppliedFor:     o.appliedFor,
+		Budgets:        o.budgets,
 		AllowedOrigins: o.allowedOrigins,
 		Logger:         log,
 	}

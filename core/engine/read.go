@@ -380,30 +380,13 @@ func ColumnsOf(t *schema.Table) []string {
 // (cursor > 0) it also returns changed rows that no longer match: the
 // client's copy may predate the change and still match, and only the new
 // state takes the row out of the client's result. It ignores q's
-// order and window: the client applies them to its own copy. The second
-// result is the cursor to resume from next time.
+// order and window: the client applies them to its own copy. The states
+// come in sequence order; the second result is the cursor to resume from
+// next time. ChangedPage reads the same in bounded pages.
 func (db *DB) ChangedSince(a Actor, q *query.Query, cursor uint64) ([]RowState, uint64, error) {
-	db.mu.RLock()
-	defer db.mu.RUnlock()
-	if db.closed {
-		return nil, 0, ErrClosed
-	}
-	t, err := db.checkQuery(q)
+	p, err := db.ChangedPage(a, q, cursor, cursor, 0)
 	if err != nil {
 		return nil, 0, err
 	}
-	var out []RowState
-	for _, r := range t.rows {
-		if r.seq <= cursor || (!r.encoded() && len(r.base) == 0) {
-			continue
-		}
-		if !r.baseHas(schema.ColCreatedAt) {
-			continue
-		}
-		if (cursor == 0 && !q.Where.Eval(r, nil)) || !db.readable(a, t, r) {
-			continue
-		}
-		out = append(out, RowState{Table: t.def.Name, ID: r.id, Cells: t.baseCopy(r), Seq: r.seq})
-	}
-	return out, db.seq, nil
+	return p.States, p.Seq, nil
 }

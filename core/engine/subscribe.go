@@ -64,6 +64,18 @@ type Subscription struct {
 // one DB are delivered one at a time, in commit order, never while the DB
 // lock is held, so a callback may read or write the DB.
 func (db *DB) Subscribe(a Actor, q *query.Query, cb func(Update)) (*Subscription, error) {
+	return db.subscribe(a, q, cb, true)
+}
+
+// Watch is Subscribe without the initial result: cb is called only for
+// changes committed after Watch returns. A server streaming the result in
+// pages (WindowPage, ChangedPage) uses it, so no copy of a large result is
+// made only to be thrown away.
+func (db *DB) Watch(a Actor, q *query.Query, cb func(Update)) (*Subscription, error) {
+	return db.subscribe(a, q, cb, false)
+}
+
+func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) (*Subscription, error) {
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
@@ -79,6 +91,10 @@ func (db *DB) Subscribe(a Actor, q *query.Query, cb func(Update)) (*Subscription
 	keyed := keyRows(db.matching(a, t, q), q.OrderBy)
 	s := &Subscription{db: db, t: t, q: q, actor: a, cb: cb, unsorted: keyed}
 	s.reg = t.subs.add(s)
+	if !initial {
+		db.unlockAndNotify()
+		return s, nil
+	}
 	var added []Row
 	if q.Limit > 0 && q.Offset+q.Limit < len(keyed) {
 		for _, r := range keyedWindow(keyed, q.OrderBy, q.Offset, q.Limit) {

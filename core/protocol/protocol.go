@@ -202,12 +202,23 @@ type ErrorBody struct {
 
 // Error is a connection-level failure. For authentication failures Error is
 // "unauthenticated" and Code one of expired, missing, invalid, disabled; for
-// protocol failures Error is "protocol".
+// protocol failures Error is "protocol". A request refused by one of the
+// server's budgets has Code CodeBudgetExceeded and names the budget and its
+// limit, so a client can tell which of its demands to reduce.
 type Error struct {
 	Error   string `json:"error"`
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	Budget  string `json:"budget,omitempty"`
+	Limit   int    `json:"limit,omitempty"`
+	// Sub names the subscription a refused sub frame asked for (bad_query,
+	// budget_exceeded): its result will not come.
+	Sub string `json:"sub,omitempty"`
 }
+
+// CodeBudgetExceeded is the Error code of a request refused by a server
+// budget; the connection stays open.
+const CodeBudgetExceeded = "budget_exceeded"
 
 // Frame is a decoded message: Type plus exactly one typed body.
 type Frame struct {

@@ -34,6 +34,9 @@ type connState struct {
 	// rtWait maps the ping number of each Roundtrip sent on this
 	// connection to its caller.
 	rtWait map[uint64]rtWaiter
+	// rtPonged holds the Roundtrip calls whose pong came while a result
+	// was still streaming (releaseRoundtrips).
+	rtPonged []rtWaiter
 }
 
 func newConnState(gen uint64, conn Conn, ctx context.Context, cancel context.CancelFunc) *connState {

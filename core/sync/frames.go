@@ -147,8 +147,11 @@ func (c *Client) onError(e protocol.Error) {
 		c.fatal(fmt.Errorf("%w: %s", ErrUnknownApp, e.Message))
 	default:
 		// Protocol errors are followed by a 4400 close, which triggers the
-		// reconnect; some (too_many_subscriptions) keep the connection.
+		// reconnect; some (budget_exceeded, bad_query) keep the connection.
 		c.log.Warn("server reported an error", "error", e.Error, "code", e.Code, "message", e.Message)
+		if e.Sub != "" {
+			c.subRefused(e)
+		}
 	}
 }
 

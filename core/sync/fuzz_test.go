@@ -53,7 +53,7 @@ func FuzzClientFrames(f *testing.F) {
 	for _, e := range []struct{ err, code string }{
 		{"unauthenticated", "expired"}, {"unauthenticated", "missing"}, {"unauthenticated", "invalid"}, {"unauthenticated", "disabled"},
 		{"not_found", "unknown_app"}, {"protocol", "bad_frame"}, {"protocol", "frame_too_large"},
-		{"protocol", "too_many_subscriptions"}, {"other", "expired"},
+		{"protocol", "budget_exceeded"}, {"other", "expired"},
 	} {
 		seed(protocol.TError, &protocol.Error{Error: e.err, Code: e.code, Message: "m"})
 	}

@@ -95,6 +95,8 @@ var (
 	ErrClosed = errors.New("sync: client closed")
 	// ErrUnknownApp is the fatal error for an app id the server does not know.
 	ErrUnknownApp = errors.New("sync: the server does not know this app")
+	// ErrSubscriptionRefused is wrapped by every SubscriptionError.
+	ErrSubscriptionRefused = errors.New("sync: the server refused a subscription")
 	// ErrUndecodableFrame is what OnError reports for a frame from the
 	// server that did not decode and was skipped.
 	ErrUndecodableFrame = errors.New("sync: skipped a frame from the server that does not decode")
@@ -201,3 +203,21 @@ func escapeSegment(s string) string {
 	}
 	return b.String()
 }
+
+// SubscriptionError is a subscription the server refused, reported through
+// OnError: its query is one the server cannot run (Code "bad_query"), or it
+// is over one of the server's budgets (Code "budget_exceeded", naming the
+// Budget and its Limit). Its rows will not come; the connection goes on.
+type SubscriptionError struct {
+	Sub     string
+	Code    string
+	Budget  string
+	Limit   int
+	Message string
+}
+
+func (e *SubscriptionError) Error() string {
+	return "sync: the server refused subscription " + e.Sub + " (" + e.Code + "): " + e.Message
+}
+
+func (e *SubscriptionError) Unwrap() error { return ErrSubscriptionRefused }

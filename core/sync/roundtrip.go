@@ -90,13 +90,30 @@ func (c *Client) onPong(p *protocol.Ping) {
 	}
 	if w, ok := c.cs.rtWait[p.N]; ok {
 		delete(c.cs.rtWait, p.N)
+		c.cs.rtPonged = append(c.cs.rtPonged, w)
+		c.releaseRoundtrips()
+	}
+}
+
+// releaseRoundtrips answers the Roundtrip calls whose pong has come, once
+// no result is still streaming: the server streams results in pages from
+// another goroutine than the one that answers pings, so a pong can overtake
+// the last page of a subscription sent before its ping.
+func (c *Client) releaseRoundtrips() {
+	if len(c.cs.rtPonged) == 0 || c.streaming() {
+		return
+	}
+	for _, w := range c.cs.rtPonged {
 		w.ch <- nil
 	}
+	c.cs.rtPonged = nil
 }
 
 // requeueRoundtrips moves the pings in flight on cs back to the queue, in
 // the order they were sent, for the next connection.
 func (c *Client) requeueRoundtrips(cs *connState) {
+	c.rtQueue = append(c.rtQueue, cs.rtPonged...)
+	cs.rtPonged = nil
 	if len(cs.rtWait) == 0 {
 		return
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 )
 
@@ -53,7 +54,12 @@ func TestRoundtrip_SendsSubsAndPushesBeforeThePing(t *testing.T) {
 		}
 	}
 	expectNoResult(t, done)
+	// The server streams results on another goroutine than the one that
+	// answers pings: the pong may overtake the sub's last page, and the
+	// round trip waits for that too.
 	s.send(protocol.TPong, ping)
+	expectNoResult(t, done)
+	s.send(protocol.TRows, &protocol.Rows{Sub: "s1", Rows: []engine.RowState{}, Complete: true})
 	if err := <-done; err != nil {
 		t.Fatalf("Roundtrip = %v", err)
 	}
@@ -120,4 +126,36 @@ func TestRoundtrip_EndsWithCloseFatalOrContext(t *testing.T) {
 			t.Fatalf("Roundtrip = %v, want the context's error", err)
 		}
 	})
+}
+
+// A subscription the server refuses never sends a result: it is reported
+// as a SubscriptionError, and a round trip does not wait for its result.
+func TestRoundtrip_RefusedSubscriptionIsReportedAndNotWaitedFor(t *testing.T) {
+	reported := make(chan error, 1)
+	e := newEnv(t, func(o *Options) { o.OnError = func(err error) { reported <- err } })
+	e.c.Start()
+	s := e.connect()
+	if err := e.c.Subscribe("s1", mustQuery(t, `{"table":"todos"}`)); err != nil {
+		t.Fatal(err)
+	}
+	done := roundtripAsync(e.c, bg)
+	var ping *protocol.Ping
+	for ping == nil {
+		switch f := s.next(); f.Type {
+		case protocol.TSub:
+			s.send(protocol.TError, &protocol.Error{Error: "protocol", Code: protocol.CodeBudgetExceeded,
+				Message: "over", Budget: "subscriptions_per_connection", Limit: 32, Sub: "s1"})
+		case protocol.TPing:
+			ping = f.Body.(*protocol.Ping)
+		}
+	}
+	s.send(protocol.TPong, ping)
+	if err := <-done; err != nil {
+		t.Fatalf("Roundtrip = %v", err)
+	}
+	var se *SubscriptionError
+	if err := <-reported; !errors.As(err, &se) || se.Sub != "s1" || se.Code != protocol.CodeBudgetExceeded || se.Limit != 32 ||
+		!errors.Is(err, ErrSubscriptionRefused) {
+		t.Fatalf("reported %v", err)
+	}
 }

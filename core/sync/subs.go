@@ -169,6 +169,7 @@ func (c *Client) onRows(r *protocol.Rows) error {
 		if p.awaiting == 0 {
 			p.resub = false
 		}
+		c.releaseRoundtrips()
 	}
 	ver, live := c.cs.sent[r.Sub]
 	if !live || p.resub || r.Cursor <= p.persisted {
@@ -187,6 +188,33 @@ func (c *Client) onRows(r *protocol.Rows) error {
 	}
 	p.persisted = r.Cursor
 	return nil
+}
+
+// subRefused settles a subscription whose result the server will not send
+// (protocol.Error.Sub) and reports it.
+func (c *Client) subRefused(e protocol.Error) {
+	if p := c.cs.progress[e.Sub]; p != nil && p.awaiting > 0 {
+		p.awaiting--
+		if p.awaiting == 0 {
+			p.resub = false
+		}
+	}
+	c.releaseRoundtrips()
+	if report := c.opts.OnError; report != nil {
+		err := &SubscriptionError{Sub: e.Sub, Code: e.Code, Budget: e.Budget, Limit: e.Limit, Message: e.Message}
+		c.cb.post(func() { report(err) })
+	}
+}
+
+// streaming reports whether a result sent for on this connection has not
+// reached its last page yet.
+func (c *Client) streaming() bool {
+	for _, p := range c.cs.progress {
+		if p.awaiting > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // loadCursor returns the cursor saved for subscription id, if it was saved

@@ -251,6 +251,28 @@ var suites = []suite{
 		},
 	},
 	{
+		title:   "Hostile anonymous clients (test/integration: real server on bbolt with fsync)",
+		pkg:     "./test/integration",
+		pattern: "BenchmarkHostileAnonymous",
+		args:    []string{"-benchtime", "300x"},
+		notes: func(res map[string][]float64) []string {
+			floor, quiet, hostile := res["BenchmarkHostileAnonymous/floor|p50-ms"], res["BenchmarkHostileAnonymous/quiet|p50-ms"], res["BenchmarkHostileAnonymous/hostile|p50-ms"]
+			if len(floor) == 0 || len(quiet) == 0 || len(hostile) == 0 {
+				return []string{"writer ack under attack: missing figures"}
+			}
+			r := median(hostile) / median(quiet)
+			verdict := "meets"
+			if r >= 3 {
+				verdict = "MISSES"
+			}
+			return []string{
+				fmt.Sprintf("floor, an empty round trip (ping to pong): p50 %.3f ms", median(floor)),
+				fmt.Sprintf("a writer's push to ack (one change, fsynced): p50 %.2f ms alone, %.2f ms with 20 anonymous clients each subscribing 256 windowed queries on the public rows in a loop", median(quiet), median(hostile)),
+				fmt.Sprintf("writer ack under attack: %.2fx alone (goal under 3x) — %s the goal", r, verdict),
+			}
+		},
+	},
+	{
 		title:   "Server JWT verification (server/auth)",
 		pkg:     "./server/auth",
 		pattern: "BenchmarkVerifyCachedJWKS",

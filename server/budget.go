@@ -1,0 +1,219 @@
+package server
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jazzgo/jazz-tools/core/clock"
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/session"
+)
+
+// Budget names, as sent in protocol.Error.Budget and logged.
+const (
+	BudgetSubscriptionsPerConnection = "subscriptions_per_connection"
+	BudgetSubscriptionsPerSession    = "subscriptions_per_session"
+	BudgetAnonymousSubscriptions     = "anonymous_subscriptions"
+)
+
+// Budgets bound the work one client can make the server do, so that no
+// client slows the others by more than a small factor. Anonymous sessions
+// get lower bounds: anyone can open as many as they like. Backend actors
+// (protocol.Auth.ActAs) are trusted and only bound per connection. Zero
+// fields take the defaults (DefaultBudgets).
+type Budgets struct {
+	// SubscriptionsPerConnection bounds one connection's live queries (at
+	// most protocol.MaxSubscriptions); AnonymousSubscriptionsPerConnection
+	// does for an anonymous session's connection.
+	SubscriptionsPerConnection          int
+	AnonymousSubscriptionsPerConnection int
+	// SubscriptionsPerSession bounds the live queries of one user id over
+	// all its connections.
+	SubscriptionsPerSession int
+	// AnonymousSubscriptions bounds the live queries of every anonymous
+	// session together. Each anonymous socket is a session of its own, so
+	// a per-session bound cannot stop many sockets; this does.
+	AnonymousSubscriptions int
+	// RowsInFlight is how many rows a connection reads for its results
+	// before it waits for its socket to take them: a result is streamed
+	// in pages of this many rows, so the memory a subscription holds is
+	// bounded by the page, not by the result. AnonymousRowsInFlight is the
+	// same for an anonymous session's connection.
+	RowsInFlight          int
+	AnonymousRowsInFlight int
+	// FramesPerSecond is how many frames a connection may send per second,
+	// in bursts of up to a second's worth; beyond that the server reads
+	// its socket no faster, so a client flooding frames slows itself
+	// (its writes wait) rather than the server. AnonymousFramesPerSecond
+	// is the same for an anonymous session's connection.
+	FramesPerSecond          int
+	AnonymousFramesPerSecond int
+	// AnonymousWorkers is how many anonymous connections may build results
+	// or prepare live rows at the same time: together they never take
+	// more than this many cores from everyone else.
+	AnonymousWorkers int
+}
+
+// DefaultBudgets are the budgets of a Config that sets none.
+var DefaultBudgets = Budgets{
+	SubscriptionsPerConnection:          protocol.MaxSubscriptions,
+	AnonymousSubscriptionsPerConnection: 32,
+	SubscriptionsPerSession:             1024,
+	AnonymousSubscriptions:              1024,
+	RowsInFlight:                        1000,
+	AnonymousRowsInFlight:               250,
+	FramesPerSecond:                     1000,
+	AnonymousFramesPerSecond:            100,
+	AnonymousWorkers:                    1,
+}
+
+// withDefaults fills in zero fields and refuses impossible values.
+func (b Budgets) withDefaults() (Budgets, error) {
+	fields := []struct {
+		name string
+		v    *int
+		def  int
+		max  int
+	}{
+		{"SubscriptionsPerConnection", &b.SubscriptionsPerConnection, DefaultBudgets.SubscriptionsPerConnection, protocol.MaxSubscriptions},
+		{"AnonymousSubscriptionsPerConnection", &b.AnonymousSubscriptionsPerConnection, DefaultBudgets.AnonymousSubscriptionsPerConnection, protocol.MaxSubscriptions},
+		{"SubscriptionsPerSession", &b.SubscriptionsPerSession, DefaultBudgets.SubscriptionsPerSession, 0},
+		{"AnonymousSubscriptions", &b.AnonymousSubscriptions, DefaultBudgets.AnonymousSubscriptions, 0},
+		{"RowsInFlight", &b.RowsInFlight, DefaultBudgets.RowsInFlight, 0},
+		{"AnonymousRowsInFlight", &b.AnonymousRowsInFlight, DefaultBudgets.AnonymousRowsInFlight, 0},
+		{"FramesPerSecond", &b.FramesPerSecond, DefaultBudgets.FramesPerSecond, 0},
+		{"AnonymousFramesPerSecond", &b.AnonymousFramesPerSecond, DefaultBudgets.AnonymousFramesPerSecond, 0},
+		{"AnonymousWorkers", &b.AnonymousWorkers, DefaultBudgets.AnonymousWorkers, 0},
+	}
+	for _, f := range fields {
+		switch {
+		case *f.v < 0:
+			return b, &ConfigError{Field: "Budgets." + f.name, Problem: "must not be negative"}
+		case *f.v == 0:
+			*f.v = f.def
+		case f.max > 0 && *f.v > f.max:
+			return b, &ConfigError{Field: "Budgets." + f.name, Problem: fmt.Sprintf("must be at most %d", f.max)}
+		}
+	}
+	return b, nil
+}
+
+func anonymous(a engine.Actor) bool {
+	return a.Session != nil && a.Session.AuthMode == session.Anonymous
+}
+
+// subscriptionsPerConnection is a's per-connection budget.
+func (b Budgets) subscriptionsPerConnection(a engine.Actor) int {
+	if anonymous(a) {
+		return b.AnonymousSubscriptionsPerConnection
+	}
+	return b.SubscriptionsPerConnection
+}
+
+// rowsInFlight is a's page size.
+func (b Budgets) rowsInFlight(a engine.Actor) int {
+	if anonymous(a) {
+		return b.AnonymousRowsInFlight
+	}
+	return b.RowsInFlight
+}
+
+// framesPerSecond is a's frame rate.
+func (b Budgets) framesPerSecond(a engine.Actor) int {
+	if anonymous(a) {
+		return b.AnonymousFramesPerSecond
+	}
+	return b.FramesPerSecond
+}
+
+// pacer is a token bucket over a connection's incoming frames: a second's
+// worth of frames may come at once, then they are read at the rate.
+type pacer struct {
+	clk    clock.Clock
+	rate   float64
+	tokens float64
+	last   time.Time
+}
+
+func newPacer(clk clock.Clock, perSecond int) *pacer {
+	return &pacer{clk: clk, rate: float64(perSecond), tokens: float64(perSecond), last: clk.Now()}
+}
+
+// wait takes one frame's token, first waiting for it to accrue; false if
+// stop was closed meanwhile.
+func (p *pacer) wait(stop <-chan struct{}) bool {
+	now := p.clk.Now()
+	p.tokens = min(p.rate, p.tokens+now.Sub(p.last).Seconds()*p.rate)
+	p.last = now
+	if p.tokens < 1 {
+		ready := make(chan struct{})
+		t := p.clk.AfterFunc(time.Duration((1-p.tokens)/p.rate*float64(time.Second)), func() { close(ready) })
+		select {
+		case <-ready:
+		case <-stop:
+			t.Stop()
+			return false
+		}
+		now = p.clk.Now()
+		p.tokens = min(p.rate, p.tokens+now.Sub(p.last).Seconds()*p.rate)
+		p.last = now
+	}
+	p.tokens--
+	return true
+}
+
+// subscriptionCounts counts live subscriptions across connections, for the
+// budgets that span them.
+type subscriptionCounts struct {
+	mu        sync.Mutex
+	bySession map[string]int
+	anonymous int
+}
+
+// take counts one more subscription for a, or says which budget it would
+// exceed. Backend actors have no session and are not counted.
+func (sc *subscriptionCounts) take(b Budgets, a engine.Actor) *BudgetError {
+	if a.Session == nil {
+		return nil
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if sc.bySession[a.Session.UserID] >= b.SubscriptionsPerSession {
+		return &BudgetError{Budget: BudgetSubscriptionsPerSession, Limit: b.SubscriptionsPerSession}
+	}
+	if anonymous(a) {
+		if sc.anonymous >= b.AnonymousSubscriptions {
+			return &BudgetError{Budget: BudgetAnonymousSubscriptions, Limit: b.AnonymousSubscriptions}
+		}
+		sc.anonymous++
+	}
+	if sc.bySession == nil {
+		sc.bySession = map[string]int{}
+	}
+	sc.bySession[a.Session.UserID]++
+	return nil
+}
+
+// give returns n subscriptions of a taken earlier.
+func (sc *subscriptionCounts) give(a engine.Actor, n int) {
+	if a.Session == nil || n == 0 {
+		return
+	}
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if anonymous(a) {
+		sc.anonymous -= n
+	}
+	if left := sc.bySession[a.Session.UserID] - n; left > 0 {
+		sc.bySession[a.Session.UserID] = left
+	} else {
+		delete(sc.bySession, a.Session.UserID)
+	}
+}
+
+// errorBody is the frame that reports e to the client.
+func (e *BudgetError) errorBody() protocol.Error {
+	return protocol.Error{Error: "protocol", Code: protocol.CodeBudgetExceeded, Message: e.Error(), Budget: e.Budget, Limit: e.Limit}
+}
