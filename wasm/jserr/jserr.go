@@ -124,6 +124,7 @@ func Describe(err error) Body {
 		ae *policy.AnonymousWriteDeniedError
 		de *policy.DeniedError
 		ve *schema.ValidationError
+		se *sync.SubscriptionError
 	)
 	switch {
 	case errors.As(err, &be):
@@ -150,6 +151,14 @@ func Describe(err error) Body {
 		return Body{Name: PermissionDenied, Code: "permission_denied", Message: msg, Table: de.Table, Operation: string(de.Operation)}
 	case errors.As(err, &ve):
 		return Body{Name: Validation, Code: "validation_failed", Message: msg, Table: ve.Table, Column: ve.Column}
+	case errors.As(err, &se):
+		// A query the server cannot run is the app's to fix; a budget
+		// exceeded is the server's limit, not a mistake in the query.
+		name := Internal
+		if se.Code == "bad_query" {
+			name = Validation
+		}
+		return Body{Name: name, Code: se.Code, Message: msg}
 	}
 	for _, s := range sentinels {
 		if errors.Is(err, s.err) {

@@ -52,6 +52,8 @@ func TestDescribe(t *testing.T) {
 		{"invalid proof", wrap(identity.ErrTokenInvalid), Body{Name: Auth, Code: "invalid"}},
 		{"timeout", wrap(context.DeadlineExceeded), Body{Name: Internal, Code: "timeout"}},
 		{"undecodable frame", fmt.Errorf("%w: %w", sync.ErrUndecodableFrame, protocol.ErrBadFrame), Body{Name: Internal, Code: "bad_frame"}},
+		{"subscription over a budget", &sync.SubscriptionError{Sub: "s", Code: "budget_exceeded", Budget: "anonymous_subscriptions", Limit: 1}, Body{Name: Internal, Code: "budget_exceeded"}},
+		{"subscription the server cannot run", &sync.SubscriptionError{Sub: "s", Code: "bad_query"}, Body{Name: Validation, Code: "bad_query"}},
 		{"bridge error", BadArgument("want a string"), Body{Name: Validation, Code: "bad_argument"}},
 		{"remote denial keeps fields", &protocol.RemoteError{Body: protocol.ErrorBody{Name: protocol.NamePermissionDenied, Code: "permission_denied", Message: "m", Table: "t", Operation: "delete"}},
 			Body{Name: PermissionDenied, Code: "permission_denied", Table: "t", Operation: "delete"}},
