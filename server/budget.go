@@ -54,6 +54,15 @@ type Budgets struct {
 	// or prepare live rows at the same time: together they never take
 	// more than this many cores from everyone else.
 	AnonymousWorkers int
+	// AnonymousCPUPercent is the share of one core, in percent, that the
+	// workers of all anonymous sessions may use together, over any second
+	// (in bursts of up to a second's worth): past it they wait. A worker
+	// holds the core for as long as one step takes (a query over a large
+	// table, a page of rows), and Go's scheduler preempts it only every
+	// 10 ms, so a worker kept busy by anonymous sockets delays every
+	// other connection's goroutines on that core; this keeps it idle most
+	// of the time instead.
+	AnonymousCPUPercent int
 }
 
 // DefaultBudgets are the budgets of a Config that sets none.
@@ -67,6 +76,7 @@ var DefaultBudgets = Budgets{
 	FramesPerSecond:                     1000,
 	AnonymousFramesPerSecond:            100,
 	AnonymousWorkers:                    1,
+	AnonymousCPUPercent:                 20,
 }
 
 // withDefaults fills in zero fields and refuses impossible values.
@@ -86,6 +96,7 @@ func (b Budgets) withDefaults() (Budgets, error) {
 		{"FramesPerSecond", &b.FramesPerSecond, DefaultBudgets.FramesPerSecond, 0},
 		{"AnonymousFramesPerSecond", &b.AnonymousFramesPerSecond, DefaultBudgets.AnonymousFramesPerSecond, 0},
 		{"AnonymousWorkers", &b.AnonymousWorkers, DefaultBudgets.AnonymousWorkers, 0},
+		{"AnonymousCPUPercent", &b.AnonymousCPUPercent, DefaultBudgets.AnonymousCPUPercent, 100},
 	}
 	for _, f := range fields {
 		switch {
@@ -137,30 +148,75 @@ type pacer struct {
 	last   time.Time
 }
 
-func newPacer(clk clock.Clock, perSecond int) *pacer {
-	return &pacer{clk: clk, rate: float64(perSecond), tokens: float64(perSecond), last: clk.Now()}
+func newPacer(clk clock.Clock, perSecond float64) *pacer {
+	return &pacer{clk: clk, rate: perSecond, tokens: perSecond, last: clk.Now()}
 }
 
 // wait takes one frame's token, first waiting for it to accrue; false if
 // stop was closed meanwhile.
 func (p *pacer) wait(stop <-chan struct{}) bool {
+	if !p.waitFor(1, stop) {
+		return false
+	}
+	p.tokens--
+	return true
+}
+
+// waitFor waits until the bucket holds need tokens; false if stop was
+// closed meanwhile.
+func (p *pacer) waitFor(need float64, stop <-chan struct{}) bool {
+	p.refill()
+	// The slack absorbs float rounding: a wait timed to pay a debt off
+	// exactly may leave it a hair short.
+	if p.tokens >= need-1e-9 {
+		return true
+	}
+	ready := make(chan struct{})
+	t := p.clk.AfterFunc(time.Duration((need-p.tokens)/p.rate*float64(time.Second)), func() { close(ready) })
+	select {
+	case <-ready:
+	case <-stop:
+		t.Stop()
+		return false
+	}
+	p.refill()
+	return true
+}
+
+func (p *pacer) refill() {
 	now := p.clk.Now()
 	p.tokens = min(p.rate, p.tokens+now.Sub(p.last).Seconds()*p.rate)
 	p.last = now
-	if p.tokens < 1 {
-		ready := make(chan struct{})
-		t := p.clk.AfterFunc(time.Duration((1-p.tokens)/p.rate*float64(time.Second)), func() { close(ready) })
-		select {
-		case <-ready:
-		case <-stop:
-			t.Stop()
-			return false
-		}
-		now = p.clk.Now()
-		p.tokens = min(p.rate, p.tokens+now.Sub(p.last).Seconds()*p.rate)
-		p.last = now
+}
+
+// cpuBudget is Budgets.AnonymousCPUPercent: a bucket of seconds of work,
+// shared by the anonymous workers. A worker waits while it is in debt,
+// then pays for its step once done.
+type cpuBudget struct {
+	mu sync.Mutex
+	p  *pacer
+}
+
+func newCPUBudget(clk clock.Clock, percent int) *cpuBudget {
+	return &cpuBudget{p: newPacer(clk, float64(percent)/100)}
+}
+
+// run runs step once the budget is out of debt and charges the time it
+// took; false (step not run) if stop was closed first.
+func (b *cpuBudget) run(stop <-chan struct{}, step func()) bool {
+	b.mu.Lock()
+	ok := b.p.waitFor(0, stop)
+	b.mu.Unlock()
+	if !ok {
+		return false
 	}
-	p.tokens--
+	start := b.p.clk.Now()
+	step()
+	took := b.p.clk.Now().Sub(start).Seconds()
+	b.mu.Lock()
+	b.p.refill()
+	b.p.tokens -= took
+	b.mu.Unlock()
 	return true
 }
 

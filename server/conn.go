@@ -125,7 +125,7 @@ func (c *conn) run(pathAppID string) {
 		return
 	}
 	c.mu.Lock()
-	pace := newPacer(c.clk, c.srv.cfg.Budgets.framesPerSecond(c.actor))
+	pace := newPacer(c.clk, float64(c.srv.cfg.Budgets.framesPerSecond(c.actor)))
 	c.mu.Unlock()
 	for {
 		if !pace.wait(c.ctx.Done()) {

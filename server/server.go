@@ -41,6 +41,8 @@ type Server struct {
 	// runs (Budgets.AnonymousWorkers).
 	subCounts   subscriptionCounts
 	anonWorkers chan struct{}
+	// anonCPU is Budgets.AnonymousCPUPercent, shared by anonymous workers.
+	anonCPU *cpuBudget
 	handler     http.Handler
 	adminDigest [sha256.Size]byte
 	closed      atomic.Bool
@@ -58,7 +60,8 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger, app: a, adminDigest: sha256.Sum256([]byte(cfg.AdminSecret)),
-		anonWorkers: make(chan struct{}, cfg.Budgets.AnonymousWorkers)}
+		anonWorkers: make(chan struct{}, cfg.Budgets.AnonymousWorkers),
+		anonCPU:     newCPUBudget(cfg.Clock, cfg.Budgets.AnonymousCPUPercent)}
 	s.handler = s.withRequestLog(s.routes())
 	storage := "bbolt:" + cfg.DataDir
 	if cfg.InMemory {

@@ -301,33 +301,37 @@ func (c *conn) step() bool {
 	if !c.out.waitRoom(rowsChunkBytes) {
 		return false
 	}
-	if anonymous(actor) {
-		select {
-		case c.srv.anonWorkers <- struct{}{}:
-			defer func() { <-c.srv.anonWorkers }()
-		case <-c.stop:
-			return false
+	work := func() {
+		n := c.srv.cfg.Budgets.rowsInFlight(actor)
+		c.mu.Lock()
+		gen, es, cu := s.gen, s.es, s.catchUp
+		live := c.current(s, gen)
+		var progress catchUp
+		if cu != nil {
+			progress = *cu
+		}
+		c.mu.Unlock()
+		switch {
+		case !live:
+		case es == nil:
+			c.watch(s, gen, actor)
+		case cu != nil:
+			c.catchUpPage(s, gen, es, actor, progress, n)
+		default:
+			c.livePage(s, gen, n)
 		}
 	}
-	n := c.srv.cfg.Budgets.rowsInFlight(actor)
-	c.mu.Lock()
-	gen, es, cu := s.gen, s.es, s.catchUp
-	live := c.current(s, gen)
-	var progress catchUp
-	if cu != nil {
-		progress = *cu
+	if !anonymous(actor) {
+		work()
+		return true
 	}
-	c.mu.Unlock()
-	switch {
-	case !live:
-	case es == nil:
-		c.watch(s, gen, actor)
-	case cu != nil:
-		c.catchUpPage(s, gen, es, actor, progress, n)
-	default:
-		c.livePage(s, gen, n)
+	select {
+	case c.srv.anonWorkers <- struct{}{}:
+		defer func() { <-c.srv.anonWorkers }()
+	case <-c.stop:
+		return false
 	}
-	return true
+	return c.srv.anonCPU.run(c.stop, work)
 }
 
 // catchUpPage reads and sends the next page of s's result.

@@ -326,6 +326,37 @@ func TestPacer_ReadsNoFasterThanTheRateAfterABurst(t *testing.T) {
 	}
 }
 
+// Anonymous workers share a budget of seconds of work: a step that took
+// longer than the budget holds every later step back until the debt is
+// paid off at the budget's rate.
+func TestCPUBudget_HoldsWorkBackUntilItsDebtIsPaid(t *testing.T) {
+	clk := clock.NewFake(t0)
+	b := newCPUBudget(clk, 20) // 0.2 s of work a second, in bursts of 0.2 s
+	stop := make(chan struct{})
+	if !b.run(stop, func() { clk.Advance(500 * time.Millisecond) }) {
+		t.Fatal("the first step was refused")
+	}
+	// 0.2 s of credit, 0.5 s spent: 0.3 s of debt, paid off in 1.5 s.
+	ran := make(chan bool)
+	go func() { ran <- b.run(stop, func() {}) }()
+	clk.Advance(1400 * time.Millisecond)
+	select {
+	case <-ran:
+		t.Fatal("a step ran while the budget was in debt")
+	case <-time.After(20 * time.Millisecond):
+	}
+	clk.Advance(100 * time.Millisecond)
+	if !<-ran {
+		t.Fatal("the step was refused once the debt was paid")
+	}
+	b.run(stop, func() { clk.Advance(time.Second) })
+	go func() { ran <- b.run(stop, func() { t.Error("a step ran after stop") }) }()
+	close(stop)
+	if <-ran {
+		t.Fatal("run reported a step after stop")
+	}
+}
+
 // A pong follows the live rows of every write acknowledged before its ping,
 // which is how a backend's read sees writes acknowledged on other
 // connections (docs/backend.md). The connection's worker, which sends live

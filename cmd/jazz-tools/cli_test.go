@@ -76,11 +76,11 @@ func TestParseServer_FlagsAndEnvironment(t *testing.T) {
 			map[string]string{"JAZZ_JWT_AUDIENCE": "mobile"},
 			func(o *serverOptions) { o.jwtPublicKey, o.jwtAudiences = "k", []string{"web"} }},
 		{"budgets", []string{"app", "--in-memory", "--max-subs-per-connection", "100", "--max-anonymous-subs-per-connection", "8",
-			"--max-subs-per-session", "300", "--rows-in-flight", "500", "--anonymous-rows-in-flight", "50", "--anonymous-workers", "2", "--anonymous-frames-per-second", "20"},
+			"--max-subs-per-session", "300", "--rows-in-flight", "500", "--anonymous-rows-in-flight", "50", "--anonymous-workers", "2", "--anonymous-frames-per-second", "20", "--anonymous-cpu-percent", "35"},
 			map[string]string{"JAZZ_MAX_ANONYMOUS_SUBS": "200"},
 			func(o *serverOptions) {
 				o.budgets = server.Budgets{SubscriptionsPerConnection: 100, AnonymousSubscriptionsPerConnection: 8, SubscriptionsPerSession: 300,
-					AnonymousSubscriptions: 200, RowsInFlight: 500, AnonymousRowsInFlight: 50, AnonymousWorkers: 2,
+					AnonymousSubscriptions: 200, RowsInFlight: 500, AnonymousRowsInFlight: 50, AnonymousWorkers: 2, AnonymousCPUPercent: 35,
 					FramesPerSecond: server.DefaultBudgets.FramesPerSecond, AnonymousFramesPerSecond: 20}
 			}},
 	}

@@ -83,6 +83,7 @@ func serverFlags(o *serverOptions) *flag.FlagSet {
 	fs.IntVar(&o.budgets.FramesPerSecond, "frames-per-second", d.FramesPerSecond, "frames a connection may send per second, in bursts of a second's worth (`N`)")
 	fs.IntVar(&o.budgets.AnonymousFramesPerSecond, "anonymous-frames-per-second", d.AnonymousFramesPerSecond, "the same for an anonymous connection (`N`)")
 	fs.IntVar(&o.budgets.AnonymousWorkers, "anonymous-workers", d.AnonymousWorkers, "anonymous connections that may build results or live rows at the same time (`N`)")
+	fs.IntVar(&o.budgets.AnonymousCPUPercent, "anonymous-cpu-percent", d.AnonymousCPUPercent, "share of one core, in `PERCENT`, the workers of all anonymous connections may use together")
 	fs.BoolVar(&o.production, "production", false, "production mode (also NODE_ENV=production): requires --data-dir and --admin-secret, refuses --in-memory")
 	return fs
 }

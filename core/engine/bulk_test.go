@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/jazzgo/jazz-tools/core/clock"
@@ -83,6 +84,104 @@ func TestSubscribe_BatchAndSingleChangesAgree(t *testing.T) {
 	for i := range queries {
 		if results[0][i] != results[1][i] {
 			t.Fatalf("query %s differs between single and batched application\n single %s\n batch  %s", queries[i], results[0][i], results[1][i])
+		}
+	}
+}
+
+// TestSubscribe_WindowDeltasAreExact checks every windowed subscription's
+// delta after each commit, for commits of 1 to 40 changes (both sides of
+// the bulk threshold), against its window before and after: Added is what
+// entered, in window order; Removed what left; Updated the changed rows that
+// stayed. Only rows near an edge of the window are looked at to compute it,
+// so windows at the start, the middle and the end of the order are checked.
+func TestSubscribe_WindowDeltasAreExact(t *testing.T) {
+	queries := []string{
+		`{"table":"todos","orderBy":[{"col":"rank"}],"limit":1}`,
+		`{"table":"todos","orderBy":[{"col":"rank"}],"limit":7,"offset":3}`,
+		`{"table":"todos","orderBy":[{"col":"title"},{"col":"rank","desc":true}],"limit":20}`,
+		`{"table":"todos","orderBy":[{"col":"rank","desc":true}],"offset":10}`,
+		`{"table":"todos","where":{"eq":[{"col":"owner_id"},{"value":"o1"}]},"orderBy":[{"col":"title"}],"limit":5,"offset":1}`,
+	}
+	s := seed(t)
+	t.Logf("seed %d (replay with JAZZ_SEED)", s)
+	rng := rand.New(rand.NewPCG(s, 11))
+	changes := genChanges(rng, 1500)
+	db, err := engine.Open(ctx, engine.Options{Bundle: mustBundle(t), Clock: clock.NewFake(t0), Node: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ids := func(rows []engine.Row) []string {
+		out := make([]string, len(rows))
+		for i, r := range rows {
+			out[i] = r.ID()
+		}
+		return out
+	}
+	type sub struct {
+		s      *engine.Subscription
+		window []string
+		got    []engine.Update
+	}
+	subs := make([]*sub, len(queries))
+	for i, js := range queries {
+		sb := &sub{}
+		first := true
+		sb.s, err = db.Subscribe(engine.Actor{Backend: true}, q(t, js), func(u engine.Update) {
+			if first {
+				first = false
+				return
+			}
+			sb.got = append(sb.got, u)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs[i] = sb
+	}
+	for start := 0; start < len(changes); {
+		n := 1 + rng.IntN(40)
+		batch := changes[start:min(len(changes), start+n)]
+		start += n
+		changed := map[string]bool{}
+		for _, c := range batch {
+			changed[c.Row] = true
+		}
+		for _, sb := range subs {
+			sb.window, sb.got = ids(sb.s.Rows()), nil
+		}
+		if _, err := db.Apply(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		for i, sb := range subs {
+			after := ids(sb.s.Rows())
+			in := func(w []string, id string) bool { return slices.Contains(w, id) }
+			var added, removed, updated []string
+			for _, id := range after {
+				switch {
+				case !in(sb.window, id):
+					added = append(added, id)
+				case changed[id]:
+					updated = append(updated, id)
+				}
+			}
+			for _, id := range sb.window {
+				if !in(after, id) {
+					removed = append(removed, id)
+				}
+			}
+			var gotAdded, gotRemoved, gotUpdated []string
+			for _, u := range sb.got {
+				gotAdded = append(gotAdded, ids(u.Added)...)
+				gotUpdated = append(gotUpdated, ids(u.Updated)...)
+				gotRemoved = append(gotRemoved, u.Removed...)
+			}
+			slices.Sort(removed)
+			slices.Sort(gotRemoved)
+			if !slices.Equal(added, gotAdded) || !slices.Equal(removed, gotRemoved) || !slices.Equal(updated, gotUpdated) {
+				t.Fatalf("query %s, commit of %d at %d:\n added   %v, want %v\n removed %v, want %v\n updated %v, want %v",
+					queries[i], len(batch), start, gotAdded, added, gotRemoved, removed, gotUpdated, updated)
+			}
 		}
 	}
 }

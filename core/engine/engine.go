@@ -107,6 +107,9 @@ type DB struct {
 	appliedPruned int64
 	pending       map[string]*Change // change id -> pending local change
 	seq           uint64
+	// commits counts the commits installed in memory, so that work done
+	// under the read lock can tell whether it is still current.
+	commits uint64
 	// stamp counts commits, on disk and in memory (see the result cache);
 	// written under mu, read without it. openStamp is its value at Open.
 	stamp     atomic.Uint64

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -76,20 +77,47 @@ func (db *DB) Watch(a Actor, q *query.Query, cb func(Update)) (*Subscription, er
 }
 
 func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) (*Subscription, error) {
+	// Finding the matches scans the table and checks the read policy of
+	// every row, so it runs under the read lock, where writers need not
+	// wait for it; a watch (no first result to hurry) sorts them there too.
+	// Only registering takes the write lock, and if a commit landed in
+	// between, the matches are found again under it.
+	find := func(t *table) []keyedRow {
+		keyed := keyRows(db.matching(a, t, q), q.OrderBy)
+		if !initial {
+			sortKeyed(keyed, q.OrderBy)
+		}
+		return keyed
+	}
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	t, err := db.checkQuery(q)
+	if err != nil {
+		db.mu.RUnlock()
+		return nil, err
+	}
+	commits := db.commits
+	keyed := find(t)
+	db.mu.RUnlock()
+
 	db.mu.Lock()
 	if db.closed {
 		db.mu.Unlock()
 		return nil, ErrClosed
 	}
-	t, err := db.checkQuery(q)
-	if err != nil {
+	if now, err := db.checkQuery(q); err != nil {
 		db.mu.Unlock()
 		return nil, err
+	} else if now != t || db.commits != commits {
+		t, keyed = now, find(now)
 	}
-	// Every match is kept in order with its key (see place); the keys
-	// computed here are the ones kept, one backing array for all.
-	keyed := keyRows(db.matching(a, t, q), q.OrderBy)
 	s := &Subscription{db: db, t: t, q: q, actor: a, cb: cb, unsorted: keyed}
+	if !initial {
+		s.sortOnce.Do(func() { s.install(keyed) })
+	}
 	s.reg = t.subs.add(s)
 	if !initial {
 		db.unlockAndNotify()
@@ -136,16 +164,24 @@ func (s *Subscription) Rows() []Row {
 // lock, read or write: readers may call it concurrently, hence the Once.
 func (s *Subscription) sorted() {
 	s.sortOnce.Do(func() {
-		keyed := s.unsorted
-		slices.SortFunc(keyed, func(x, y keyedRow) int { return compareKeys(x.k, y.k, s.q.OrderBy) })
-		s.ids, s.keys = make([]string, len(keyed)), make(map[string]sortKey, len(keyed))
-		for i, x := range keyed {
-			s.ids[i] = x.r.id
-			s.keys[x.r.id] = x.k
-		}
-		s.unsorted = nil
-		s.isSorted.Store(true)
+		sortKeyed(s.unsorted, s.q.OrderBy)
+		s.install(s.unsorted)
 	})
+}
+
+func sortKeyed(keyed []keyedRow, order []query.Order) {
+	slices.SortFunc(keyed, func(x, y keyedRow) int { return compareKeys(x.k, y.k, order) })
+}
+
+// install makes ids and keys from the matches, sorted.
+func (s *Subscription) install(keyed []keyedRow) {
+	s.ids, s.keys = make([]string, len(keyed)), make(map[string]sortKey, len(keyed))
+	for i, x := range keyed {
+		s.ids[i] = x.r.id
+		s.keys[x.r.id] = x.k
+	}
+	s.unsorted = nil
+	s.isSorted.Store(true)
 }
 
 func (s *Subscription) windowRowsLocked() []Row {
@@ -192,9 +228,9 @@ func (s *Subscription) rowsChanged(rows []*row, d *Update) {
 			_, was[r.id] = s.keys[r.id]
 		}
 	}
-	var before []string
+	var edges *windowEdges
 	if s.windowed() {
-		before = append(before, window(s.ids, s.q.Offset, s.q.Limit)...)
+		edges = s.edgesBefore(distinct, was)
 	}
 	if len(distinct) < bulkThreshold {
 		for _, r := range distinct {
@@ -203,7 +239,7 @@ func (s *Subscription) rowsChanged(rows []*row, d *Update) {
 	} else {
 		s.placeAll(distinct, was)
 	}
-	if !s.windowed() {
+	if edges == nil {
 		for _, r := range distinct {
 			_, is := s.keys[r.id]
 			switch {
@@ -217,24 +253,104 @@ func (s *Subscription) rowsChanged(rows []*row, d *Update) {
 		}
 		return
 	}
-	after := window(s.ids, s.q.Offset, s.q.Limit)
-	inBefore := make(map[string]bool, len(before))
-	for _, id := range before {
-		inBefore[id] = true
+	s.windowDelta(edges, seen, d)
+}
+
+// windowEdges is what a windowed subscription's delta needs of the result
+// before a commit: the position of each row that may enter or leave the
+// window. A commit of k rows moves every other row by at most k places, so
+// only the changed rows and the rows within k places of an edge of the
+// window can cross one; every other row stays inside or outside. Looking at
+// those alone keeps a write's cost to a windowed subscription O(k log n),
+// not a copy of its whole window.
+type windowEdges struct {
+	lo, hi int // the window is positions [lo, hi) of s.ids
+	margin int
+	before map[string]int // candidate id -> position before, -1 for none
+}
+
+func (s *Subscription) windowBounds() (int, int) {
+	lo, hi := s.q.Offset, math.MaxInt
+	if s.q.Limit > 0 {
+		hi = lo + s.q.Limit
 	}
-	inAfter := make(map[string]bool, len(after))
-	for _, id := range after {
-		inAfter[id] = true
-		if !inBefore[id] {
-			d.Added = append(d.Added, s.t.rows[id].public())
-		} else if seen[id] {
-			d.Updated = append(d.Updated, s.t.rows[id].public())
+	return lo, hi
+}
+
+func (s *Subscription) edgesBefore(changed []*row, was map[string]bool) *windowEdges {
+	e := &windowEdges{margin: len(changed) + 1, before: make(map[string]int, 4*len(changed)+8)}
+	e.lo, e.hi = s.windowBounds()
+	e.note(s.ids, e.before)
+	for _, r := range changed {
+		p := -1
+		if was[r.id] {
+			p = s.position(s.keys[r.id])
+		}
+		e.before[r.id] = p
+	}
+	return e
+}
+
+// note records the position of every id within margin of an edge of the
+// window.
+func (e *windowEdges) note(ids []string, into map[string]int) {
+	span := func(from, to int) {
+		for i := max(from, 0); i < min(to, len(ids)); i++ {
+			into[ids[i]] = i
 		}
 	}
-	for _, id := range before {
-		if !inAfter[id] {
-			d.Removed = append(d.Removed, id)
+	span(e.lo-e.margin, e.lo+e.margin)
+	if e.hi != math.MaxInt {
+		span(e.hi-e.margin, e.hi+e.margin)
+	}
+}
+
+func (e *windowEdges) in(p int) bool { return p >= e.lo && p < e.hi }
+
+// windowDelta adds to d the rows that entered the window (in window
+// order), those still in it that changed, and those that left it.
+func (s *Subscription) windowDelta(e *windowEdges, changed map[string]bool, d *Update) {
+	after := make(map[string]int, len(e.before)+2*e.margin)
+	e.note(s.ids, after)
+	for id := range e.before {
+		if _, ok := after[id]; !ok {
+			p := -1
+			if k, ok := s.keys[id]; ok {
+				p = s.position(k)
+			}
+			after[id] = p
 		}
+	}
+	type placed struct {
+		id string
+		at int
+	}
+	var entered, left []placed
+	for id, a := range after {
+		b, known := e.before[id]
+		if !known {
+			// Near an edge now but not before, and unchanged: it moved by
+			// less than the margin, so it did not cross an edge.
+			continue
+		}
+		switch inA, inB := e.in(a), e.in(b); {
+		case inA && (!inB || changed[id]):
+			entered = append(entered, placed{id, a})
+		case inB && !inA:
+			left = append(left, placed{id, b})
+		}
+	}
+	slices.SortFunc(entered, func(x, y placed) int { return x.at - y.at })
+	slices.SortFunc(left, func(x, y placed) int { return x.at - y.at })
+	for _, p := range entered {
+		if e.in(e.before[p.id]) {
+			d.Updated = append(d.Updated, s.t.rows[p.id].public())
+		} else {
+			d.Added = append(d.Added, s.t.rows[p.id].public())
+		}
+	}
+	for _, p := range left {
+		d.Removed = append(d.Removed, p.id)
 	}
 }
 

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -332,4 +333,47 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// A subscription finds its matches under the read lock and registers under
+// the write lock: a commit that lands in between must not be lost. Many
+// subscriptions are made while a writer commits; once it stops, every one
+// holds exactly what a fresh query returns.
+func TestSubscribe_CommitsWhileSubscribingAreNotLost(t *testing.T) {
+	f := open(t, func(o *engine.Options) { o.EnforcePolicies = false })
+	query := q(t, `{"table":"todos","orderBy":[{"col":"title"}]}`)
+	stop := make(chan struct{})
+	wrote := make(chan error, 1)
+	go func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				wrote <- nil
+				return
+			default:
+			}
+			if _, err := f.db.Insert(ctx, as(alice), "todos", todo("alice", fmt.Sprint(i))); err != nil {
+				wrote <- err
+				return
+			}
+		}
+	}()
+	var subs []*engine.Subscription
+	for range 300 {
+		s, err := f.db.Watch(as(alice), query, func(engine.Update) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	close(stop)
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	want, _ := f.db.All(as(alice), query)
+	for i, s := range subs {
+		if got := s.Rows(); len(got) != len(want) {
+			t.Fatalf("subscription %d holds %d rows, the table %d", i, len(got), len(want))
+		}
+	}
 }

@@ -410,6 +410,7 @@ func (s *stage) commit(ctx context.Context) error {
 		}
 	}
 	db.seq = s.seq
+	db.commits++
 	db.stamp.Store(stamp)
 	touched := map[*Subscription][]*row{}
 	var order []*Subscription
