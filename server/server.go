@@ -42,7 +42,7 @@ type Server struct {
 	subCounts   subscriptionCounts
 	anonWorkers chan struct{}
 	// anonCPU is Budgets.AnonymousCPUPercent, shared by anonymous workers.
-	anonCPU *cpuBudget
+	anonCPU     *cpuBudget
 	handler     http.Handler
 	adminDigest [sha256.Size]byte
 	closed      atomic.Bool
