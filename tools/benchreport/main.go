@@ -267,7 +267,7 @@ var suites = []suite{
 			}
 			return []string{
 				fmt.Sprintf("floor, an empty round trip (ping to pong): p50 %.3f ms", median(floor)),
-				fmt.Sprintf("a writer's push to ack (one change, fsynced): p50 %.2f ms alone, %.2f ms with 20 anonymous clients each subscribing 256 windowed queries on the public rows in a loop", median(quiet), median(hostile)),
+				fmt.Sprintf("a writer's push to ack (one change, fsynced): p50 %.2f ms alone, %.2f ms with 20 anonymous clients (another process) each subscribing 256 windowed queries on the public rows in a loop", median(quiet), median(hostile)),
 				fmt.Sprintf("writer ack under attack: %.2fx alone (goal under 3x) — %s the goal", r, verdict),
 			}
 		},
