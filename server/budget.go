@@ -68,9 +68,9 @@ type Budgets struct {
 // DefaultBudgets are the budgets of a Config that sets none.
 var DefaultBudgets = Budgets{
 	SubscriptionsPerConnection:          protocol.MaxSubscriptions,
-	AnonymousSubscriptionsPerConnection: 32,
+	AnonymousSubscriptionsPerConnection: 64,
 	SubscriptionsPerSession:             1024,
-	AnonymousSubscriptions:              1024,
+	AnonymousSubscriptions:              8192,
 	RowsInFlight:                        1000,
 	AnonymousRowsInFlight:               250,
 	FramesPerSecond:                     1000,
