@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -150,5 +151,28 @@ func TestWS_DuplicateKeysAreRefused(t *testing.T) {
 			expectClose(t, s.writer, protocol.CloseProtocolError, wait)
 			s.expectStillSyncing(t, s.connect(t))
 		})
+	}
+}
+
+// A row stored over the limit before Submit checked row sizes cannot go
+// out in any frame: it is left out (and logged) instead of cutting every
+// subscriber of its table off.
+func TestWS_ARowStoredOverTheLimitIsNotSent(t *testing.T) {
+	s := newLimitsSetup(t)
+	db, err := s.f.srv.app.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Insert(context.Background(), engine.Actor{Backend: true}, "notes",
+		map[string]any{"title": strings.Repeat("x", limits.MaxRowBytes), "owner_id": s.alice.UserID}); err != nil {
+		t.Fatal(err)
+	}
+	// What goes out for it is the cursor past it, without the row.
+	if r := expectFrame(t, s.subscriber, protocol.TRows, wait).Body.(*protocol.Rows); len(r.Rows) != 0 {
+		t.Fatalf("subscriber got %d rows of %d bytes", len(r.Rows), len(mustJSON(r)))
+	}
+	s.expectStillSyncing(t, s.writer)
+	if !strings.Contains(s.f.logs.String(), "over the row size limit") {
+		t.Error("the row left out was not logged")
 	}
 }
