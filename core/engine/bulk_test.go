@@ -185,3 +185,97 @@ func TestSubscribe_WindowDeltasAreExact(t *testing.T) {
 		}
 	}
 }
+
+// TestWatch_UnwindowedDeltasAreExact: a watch of an unwindowed query keeps
+// no result and judges each commit from the changed rows' cells before and
+// after it. After every commit of 1 to 40 changes, its delta must be what
+// the query's results before and after the commit differ by: Added what
+// entered, Removed what left, Updated the changed rows that stayed.
+func TestWatch_UnwindowedDeltasAreExact(t *testing.T) {
+	queries := []string{
+		`{"table":"todos"}`,
+		`{"table":"todos","where":{"eq":[{"col":"owner_id"},{"value":"o1"}]}}`,
+		`{"table":"todos","where":{"eq":[{"col":"done"},{"value":true}]},"orderBy":[{"col":"title"}]}`,
+	}
+	s := seed(t)
+	t.Logf("seed %d (replay with JAZZ_SEED)", s)
+	rng := rand.New(rand.NewPCG(s, 13))
+	changes := genChanges(rng, 1500)
+	db, err := engine.Open(ctx, engine.Options{Bundle: mustBundle(t), Clock: clock.NewFake(t0), Node: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	backend := engine.Actor{Backend: true}
+	result := func(js string) map[string]bool {
+		rows, err := db.All(backend, q(t, js))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, r := range rows {
+			out[r.ID()] = true
+		}
+		return out
+	}
+	got := make([]*engine.Update, len(queries))
+	for i, js := range queries {
+		sub, err := db.Watch(backend, q(t, js), func(u engine.Update) {
+			got[i].Added = append(got[i].Added, u.Added...)
+			got[i].Updated = append(got[i].Updated, u.Updated...)
+			got[i].Removed = append(got[i].Removed, u.Removed...)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Cancel()
+	}
+	sorted := func(rows []engine.Row, ids []string) []string {
+		for _, r := range rows {
+			ids = append(ids, r.ID())
+		}
+		slices.Sort(ids)
+		return ids
+	}
+	for start := 0; start < len(changes); {
+		n := 1 + rng.IntN(40)
+		batch := changes[start:min(len(changes), start+n)]
+		start += n
+		changed := map[string]bool{}
+		for _, c := range batch {
+			changed[c.Row] = true
+		}
+		before := make([]map[string]bool, len(queries))
+		for i, js := range queries {
+			before[i], got[i] = result(js), &engine.Update{}
+		}
+		if _, err := db.Apply(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		for i, js := range queries {
+			after := result(js)
+			var added, removed, updated []string
+			for id := range after {
+				switch {
+				case !before[i][id]:
+					added = append(added, id)
+				case changed[id]:
+					updated = append(updated, id)
+				}
+			}
+			for id := range before[i] {
+				if !after[id] {
+					removed = append(removed, id)
+				}
+			}
+			slices.Sort(added)
+			slices.Sort(removed)
+			slices.Sort(updated)
+			u := got[i]
+			if ga, gr, gu := sorted(u.Added, nil), sorted(nil, u.Removed), sorted(u.Updated, nil); !slices.Equal(ga, added) || !slices.Equal(gr, removed) || !slices.Equal(gu, updated) {
+				t.Fatalf("query %s, commit of %d at %d:\n added   %v, want %v\n removed %v, want %v\n updated %v, want %v",
+					js, len(batch), start, ga, added, gr, removed, gu, updated)
+			}
+		}
+	}
+}

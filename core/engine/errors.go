@@ -19,6 +19,10 @@ var (
 	ErrBadChange = errors.New("engine: malformed change")
 	// ErrCorrupt is returned when stored data cannot be read back.
 	ErrCorrupt = errors.New("engine: stored data is corrupt")
+	// ErrNoWindow is returned by WindowPage on a watch of a query with no
+	// limit or offset, which keeps no result to page through: read its
+	// rows with ChangedPage.
+	ErrNoWindow = errors.New("engine: a watch of an unwindowed query has no window to page through")
 )
 
 func notFound(table, id string) error { return fmt.Errorf("%w: %s/%s", ErrNotFound, table, id) }

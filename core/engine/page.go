@@ -136,6 +136,9 @@ func (s *Subscription) WindowPage(from WindowPos, n int) (states []RowState, nex
 	if db.closed || s.done {
 		return nil, from, true, ErrClosed
 	}
+	if s.bare {
+		return nil, from, true, ErrNoWindow
+	}
 	s.sorted()
 	end := len(s.ids)
 	if s.q.Limit > 0 {

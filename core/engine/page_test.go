@@ -105,7 +105,7 @@ func TestWindowPage_ResumesByKeyNotPosition(t *testing.T) {
 		r, _ := f.db.Insert(ctx, as(alice), "todos", todo("alice", title))
 		ids[title] = r.ID()
 	}
-	s, err := f.db.Watch(as(alice), q(t, `{"table":"todos","orderBy":[{"col":"title"}]}`), func(engine.Update) {})
+	s, err := f.db.Watch(as(alice), q(t, `{"table":"todos","orderBy":[{"col":"title"}],"limit":10}`), func(engine.Update) {})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,12 +70,16 @@ func (db *DB) All(a Actor, q *query.Query) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	rows := orderedWindow(db.matching(a, t, q), q.OrderBy, q.Offset, q.Limit)
+	return publicRows(orderedWindow(db.matching(a, t, q), q.OrderBy, q.Offset, q.Limit)), nil
+}
+
+// publicRows is each row's public copy.
+func publicRows(rows []*row) []Row {
 	out := make([]Row, len(rows))
 	for i, r := range rows {
 		out[i] = r.public()
 	}
-	return out, nil
+	return out
 }
 
 // One returns the first row of q, or nil when there is none.

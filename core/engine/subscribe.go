@@ -52,6 +52,12 @@ type Subscription struct {
 	// need not sort either.
 	first    []Row
 	isSorted atomic.Bool
+	// bare is set for a watch of an unwindowed query (the server's): it
+	// keeps no result at all, neither ids nor keys, and judges each commit
+	// from the changed rows' cells before and after it (bareDelta). Its
+	// memory does not grow with its result, and registering it reads no
+	// rows.
+	bare bool
 	done     bool
 	// canceled is read by the notifier outside db.mu. It lives on the
 	// subscription rather than in a notifier map so that a canceled
@@ -88,6 +94,22 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 			sortKeyed(keyed, q.OrderBy)
 		}
 		return keyed
+	}
+	if !initial && q.Offset == 0 && q.Limit == 0 {
+		db.mu.Lock()
+		if db.closed {
+			db.mu.Unlock()
+			return nil, ErrClosed
+		}
+		t, err := db.checkQuery(q)
+		if err != nil {
+			db.mu.Unlock()
+			return nil, err
+		}
+		s := &Subscription{db: db, t: t, q: q, actor: a, cb: cb, bare: true}
+		s.reg = t.subs.add(s)
+		db.unlockAndNotify()
+		return s, nil
 	}
 	db.mu.RLock()
 	if db.closed {
@@ -185,6 +207,9 @@ func (s *Subscription) install(keyed []keyedRow) {
 }
 
 func (s *Subscription) windowRowsLocked() []Row {
+	if s.bare {
+		return publicRows(orderedWindow(s.db.matching(s.actor, s.t, s.q), s.q.OrderBy, s.q.Offset, s.q.Limit))
+	}
 	if s.first != nil && !s.isSorted.Load() {
 		return slices.Clone(s.first)
 	}
@@ -216,13 +241,17 @@ const bulkThreshold = 32
 // to d the net delta: what differs between the result before the commit and
 // after it. (Row-by-row deltas would report a row pushed out of a window and
 // back in as both added and removed.)
-func (s *Subscription) rowsChanged(rows []*row, d *Update) {
+func (s *Subscription) rowsChanged(changes []changedRow, d *Update) {
+	if s.bare {
+		s.bareDelta(changes, d)
+		return
+	}
 	s.sorted()
-	distinct := make([]*row, 0, len(rows))
-	was := make(map[string]bool, len(rows))
-	seen := make(map[string]bool, len(rows))
-	for _, r := range rows {
-		if !seen[r.id] {
+	distinct := make([]*row, 0, len(changes))
+	was := make(map[string]bool, len(changes))
+	seen := make(map[string]bool, len(changes))
+	for _, c := range changes {
+		if r := c.r; !seen[r.id] {
 			seen[r.id] = true
 			distinct = append(distinct, r)
 			_, was[r.id] = s.keys[r.id]
@@ -254,6 +283,34 @@ func (s *Subscription) rowsChanged(rows []*row, d *Update) {
 		return
 	}
 	s.windowDelta(edges, seen, d)
+}
+
+// changedRow is a row a commit changed, with its cells before the commit.
+type changedRow struct {
+	r      *row
+	before map[string]cell
+}
+
+// bareDelta is rowsChanged for a subscription that keeps no result: a row
+// was in it if its cells before the commit matched, and is in it if they
+// match now.
+func (s *Subscription) bareDelta(changes []changedRow, d *Update) {
+	seen := make(map[string]bool, len(changes))
+	for _, c := range changes {
+		if seen[c.r.id] {
+			continue
+		}
+		seen[c.r.id] = true
+		was := s.matches(&row{id: c.r.id, base: c.before, view: c.before})
+		switch is := s.matches(c.r); {
+		case was && is:
+			d.Updated = append(d.Updated, c.r.public())
+		case is:
+			d.Added = append(d.Added, c.r.public())
+		case was:
+			d.Removed = append(d.Removed, c.r.id)
+		}
+	}
 }
 
 // windowEdges is what a windowed subscription's delta needs of the result

@@ -412,7 +412,7 @@ func (s *stage) commit(ctx context.Context) error {
 	db.seq = s.seq
 	db.commits++
 	db.stamp.Store(stamp)
-	touched := map[*Subscription][]*row{}
+	touched := map[*Subscription][]changedRow{}
 	var order []*Subscription
 	for _, u := range s.list {
 		before := u.r.view
@@ -431,7 +431,7 @@ func (s *stage) commit(ctx context.Context) error {
 			if _, seen := touched[sub]; !seen {
 				order = append(order, sub)
 			}
-			touched[sub] = append(touched[sub], u.r)
+			touched[sub] = append(touched[sub], changedRow{u.r, before})
 		})
 	}
 	for _, sub := range order {
