@@ -58,7 +58,7 @@ type Subscription struct {
 	// memory does not grow with its result, and registering it reads no
 	// rows.
 	bare bool
-	done     bool
+	done bool
 	// canceled is read by the notifier outside db.mu. It lives on the
 	// subscription rather than in a notifier map so that a canceled
 	// subscription is not kept alive forever (a long-running server cancels
