@@ -195,6 +195,8 @@ func (p *pacer) refill() {
 type cpuBudget struct {
 	mu sync.Mutex
 	p  *pacer
+	// held counts the steps that had to wait for the budget.
+	held int
 }
 
 func newCPUBudget(clk clock.Clock, percent int) *cpuBudget {
@@ -205,6 +207,10 @@ func newCPUBudget(clk clock.Clock, percent int) *cpuBudget {
 // took; false (step not run) if stop was closed first.
 func (b *cpuBudget) run(stop <-chan struct{}, step func()) bool {
 	b.mu.Lock()
+	b.p.refill()
+	if b.p.tokens < 0 {
+		b.held++
+	}
 	ok := b.p.waitFor(0, stop)
 	b.mu.Unlock()
 	if !ok {

@@ -390,3 +390,26 @@ func TestConn_PongFollowsTheLiveRowsNotedBeforeThePing(t *testing.T) {
 		t.Fatalf("frames %v with %d rows, want the %d live rows, then the pong", types, rows, len(ids))
 	}
 }
+
+// The anonymous CPU budget applies to the workers of anonymous
+// connections: one kept busy streaming a large result in small pages runs
+// it into debt, and then waits. The server reads time from a real clock
+// here, since the budget measures the work it bounds.
+func TestWS_AnonymousWorkersSpendTheirCPUBudget(t *testing.T) {
+	f := newFixture(t, withBudgets(Budgets{AnonymousCPUPercent: 1, AnonymousRowsInFlight: 10}),
+		func(c *Config) { c.Clock = clock.System{} })
+	seedNotes(t, f.srv, 5000)
+	held := func() int {
+		b := f.srv.anonCPU
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.held
+	}
+	cl, _ := f.hello(t, protocol.Auth{})
+	cl.sendRaw([]byte(`{"t":"sub","id":"all","query":{"table":"notes"}}`))
+	for deadline := time.Now().Add(wait); held() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v of streaming 5000 rows in pages of 10, no step waited for the anonymous budget", wait)
+		}
+	}
+}
