@@ -300,6 +300,68 @@ var suites = []suite{
 		cmd:   []string{"scripts/browser/bench.sh"},
 		notes: browserNotes,
 	},
+	{
+		// The built npm package's client in Node, with the same jazz.wasm,
+		// against the real server (test/browser/bench/node.mjs).
+		title: "Node client through the npm package (scripts/browser/bench-node.sh: real server on bbolt with fsync)",
+		cmd:   []string{"scripts/browser/bench-node.sh"},
+		notes: nodeNotes,
+	},
+}
+
+// nodeNotes states the sync figures through the package in Node against the
+// goals of the client apps run, beside the floor (an empty round trip
+// through the package and the core).
+func nodeNotes(res map[string][]float64) []string {
+	verdict := func(ok bool) string {
+		if ok {
+			return "meets the goal"
+		}
+		return "MISSES the goal"
+	}
+	var out []string
+	if x := res["BenchmarkNodeFloor|p50-ms"]; len(x) > 0 {
+		out = append(out, fmt.Sprintf("floor, all() of an empty query through the package and the core, no server: p50 %.2f ms", median(x)))
+	}
+	if x := res["BenchmarkNodeWriteSeenByOtherClient|p50-ms"]; len(x) > 0 {
+		p50, p99 := median(x), median(res["BenchmarkNodeWriteSeenByOtherClient|p99-ms"])
+		out = append(out, fmt.Sprintf("a write on A seen by B's subscription: p50 %.2f ms, p99 %.2f ms (goal p50 at most 2 ms, p99 at most 10 ms) — %s", p50, p99, verdict(p50 <= 2 && p99 <= 10)))
+	}
+	for _, n := range []int{5000, 25000} {
+		if x := res[fmt.Sprintf("BenchmarkNodeIngest/rows=%d", n)]; len(x) > 0 {
+			line := fmt.Sprintf("A writes %d rows until B's subscription shows them all: %s", n, human(median(x)))
+			if n == 25000 {
+				line += fmt.Sprintf(" (goal at most 2 s) — %s", verdict(median(x) <= 2e9))
+			}
+			out = append(out, line)
+		}
+		if x := res[fmt.Sprintf("BenchmarkNodeNewClient/rows=%d", n)]; len(x) > 0 {
+			line := fmt.Sprintf("a new client subscribes to those %d rows, until it has them all: %s", n, human(median(x)))
+			if n == 25000 {
+				line += fmt.Sprintf(" (goal at most 0.8 s) — %s", verdict(median(x) <= 0.8e9))
+			}
+			out = append(out, line)
+		}
+		if x := res[fmt.Sprintf("BenchmarkNodeInsertToCallback/rows=%d|p50-ms", n)]; len(x) > 0 {
+			line := fmt.Sprintf("local insert to its own subscription's callback, %d rows in the result: p50 %.2f ms", n, median(x))
+			if n == 25000 {
+				line += fmt.Sprintf(" (goal at most 1 ms) — %s", verdict(median(x) <= 1))
+			}
+			out = append(out, line)
+		}
+	}
+	if a, b := res["BenchmarkNodeIngest/rows=25000"], res["BenchmarkNodeIngest/rows=5000"]; len(a) > 0 && len(b) > 0 {
+		r := median(a) / median(b)
+		out = append(out, fmt.Sprintf("ingest 25k vs 5k rows: %.2fx (goal at most 5.5x) — %s", r, verdict(r <= 5.5)))
+	}
+	if x := res["BenchmarkNodeFanout/subscribers=50|p50-ms"]; len(x) > 0 {
+		p50, p99 := median(x), median(res["BenchmarkNodeFanout/subscribers=50|p99-ms"])
+		out = append(out, fmt.Sprintf("50 subscribed clients, one writer, until the last shows the write: p50 %.2f ms, p99 %.2f ms (goal p50 at most 20 ms, p99 at most 60 ms) — %s", p50, p99, verdict(p50 <= 20 && p99 <= 60)))
+	}
+	if res["BenchmarkNodeIngest/rows=25000"] == nil {
+		out = append(out, "the 25k-row figures are not in this run: ROWS=5000,25000 scripts/browser/bench-node.sh measures them (each takes minutes today)")
+	}
+	return out
 }
 
 func firstLine(err error) string {
