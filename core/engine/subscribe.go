@@ -85,31 +85,20 @@ func (db *DB) Watch(a Actor, q *query.Query, cb func(Update)) (*Subscription, er
 func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) (*Subscription, error) {
 	// Finding the matches scans the table and checks the read policy of
 	// every row, so it runs under the read lock, where writers need not
-	// wait for it; a watch (no first result to hurry) sorts them there too.
-	// Only registering takes the write lock, and if a commit landed in
-	// between, the matches are found again under it.
+	// wait for it; a watch (no first result to hurry) sorts them there too,
+	// and a bare watch (see Subscription.bare) needs none. Only registering
+	// takes the write lock, and if a commit landed in between, the matches
+	// are found again under it.
+	bare := !initial && q.Offset == 0 && q.Limit == 0
 	find := func(t *table) []keyedRow {
+		if bare {
+			return nil
+		}
 		keyed := keyRows(db.matching(a, t, q), q.OrderBy)
 		if !initial {
 			sortKeyed(keyed, q.OrderBy)
 		}
 		return keyed
-	}
-	if !initial && q.Offset == 0 && q.Limit == 0 {
-		db.mu.Lock()
-		if db.closed {
-			db.mu.Unlock()
-			return nil, ErrClosed
-		}
-		t, err := db.checkQuery(q)
-		if err != nil {
-			db.mu.Unlock()
-			return nil, err
-		}
-		s := &Subscription{db: db, t: t, q: q, actor: a, cb: cb, bare: true}
-		s.reg = t.subs.add(s)
-		db.unlockAndNotify()
-		return s, nil
 	}
 	db.mu.RLock()
 	if db.closed {
@@ -136,8 +125,8 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 	} else if now != t || db.commits != commits {
 		t, keyed = now, find(now)
 	}
-	s := &Subscription{db: db, t: t, q: q, actor: a, cb: cb, unsorted: keyed}
-	if !initial {
+	s := &Subscription{db: db, t: t, q: q, actor: a, cb: cb, unsorted: keyed, bare: bare}
+	if !initial && !bare {
 		s.sortOnce.Do(func() { s.install(keyed) })
 	}
 	s.reg = t.subs.add(s)
@@ -326,17 +315,12 @@ type windowEdges struct {
 	before map[string]int // candidate id -> position before, -1 for none
 }
 
-func (s *Subscription) windowBounds() (int, int) {
-	lo, hi := s.q.Offset, math.MaxInt
-	if s.q.Limit > 0 {
-		hi = lo + s.q.Limit
-	}
-	return lo, hi
-}
-
 func (s *Subscription) edgesBefore(changed []*row, was map[string]bool) *windowEdges {
 	e := &windowEdges{margin: len(changed) + 1, before: make(map[string]int, 4*len(changed)+8)}
-	e.lo, e.hi = s.windowBounds()
+	e.lo, e.hi = s.q.Offset, math.MaxInt
+	if s.q.Limit > 0 {
+		e.hi = e.lo + s.q.Limit
+	}
 	e.note(s.ids, e.before)
 	for _, r := range changed {
 		p := -1
