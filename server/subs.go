@@ -386,14 +386,7 @@ func (c *conn) livePage(s *sub, gen uint64, n int) {
 	if !c.current(s, gen) || c.paused || s.catchUp != nil || len(s.pending) == 0 {
 		return
 	}
-	ids := make([]string, 0, min(n, len(s.pending)))
-	for id := range s.pending {
-		if len(ids) == n {
-			break
-		}
-		ids = append(ids, id)
-		delete(s.pending, id)
-	}
+	ids := takePending(s, n)
 	cursor := uint64(keepCursor)
 	if len(s.pending) == 0 {
 		cursor = s.pendingSeq
@@ -416,16 +409,25 @@ func (c *conn) answerPing(p *protocol.Ping) {
 			if s.catchUp != nil || len(s.pending) == 0 {
 				continue
 			}
-			ids := make([]string, 0, len(s.pending))
-			for id := range s.pending {
-				ids = append(ids, id)
-			}
-			clear(s.pending)
-			c.sendUpdateLocked(s, ids, s.pendingSeq)
+			c.sendUpdateLocked(s, takePending(s, len(s.pending)), s.pendingSeq)
 		}
 	}
 	c.mu.Unlock()
 	c.send(protocol.TPong, p)
+}
+
+// takePending removes up to n of s's pending row ids and returns them;
+// callers hold c.mu.
+func takePending(s *sub, n int) []string {
+	ids := make([]string, 0, min(n, len(s.pending)))
+	for id := range s.pending {
+		if len(ids) == n {
+			break
+		}
+		ids = append(ids, id)
+		delete(s.pending, id)
+	}
+	return ids
 }
 
 // sendUpdateLocked sends the current states of ids, re-checked against the
