@@ -163,11 +163,8 @@ func ratio(res map[string][]float64, a, b string, limit float64, what string) st
 		return what + ": missing figures"
 	}
 	r := median(y) / median(x)
-	verdict := "meets"
-	if r > limit {
-		verdict = "MISSES"
-	}
-	return fmt.Sprintf("%s: %.2fx (goal at most %.0fx) — %s the goal", what, r, limit, verdict)
+	ok := r <= limit
+	return fmt.Sprintf("%s: %.2fx (goal at most %.0fx) — %s the goal", what, r, limit, verdict(ok))
 }
 
 func under(res map[string][]float64, name string, limitNs float64, what string) string {
@@ -175,11 +172,8 @@ func under(res map[string][]float64, name string, limitNs float64, what string) 
 	if len(x) == 0 {
 		return what + ": missing figure"
 	}
-	verdict := "meets"
-	if median(x) > limitNs {
-		verdict = "MISSES"
-	}
-	return fmt.Sprintf("%s: %s (goal under %s) — %s the goal", what, human(median(x)), human(limitNs), verdict)
+	ok := median(x) <= limitNs
+	return fmt.Sprintf("%s: %s (goal under %s) — %s the goal", what, human(median(x)), human(limitNs), verdict(ok))
 }
 
 var suites = []suite{
@@ -227,11 +221,8 @@ var suites = []suite{
 			if len(x) == 0 {
 				return []string{"write on A seen by B: missing figures"}
 			}
-			verdict := "meets"
-			if median(x) >= 2 {
-				verdict = "MISSES"
-			}
-			return []string{fmt.Sprintf("write on A seen by B: p50 %.2f ms, p99 %.2f ms (goal p50 under 2 ms) — %s the goal", median(x), median(res["BenchmarkWriteSeenByOtherClient|p99-ms"]), verdict)}
+			ok := median(x) < 2
+			return []string{fmt.Sprintf("write on A seen by B: p50 %.2f ms, p99 %.2f ms (goal p50 under 2 ms) — %s the goal", median(x), median(res["BenchmarkWriteSeenByOtherClient|p99-ms"]), verdict(ok))}
 		},
 	},
 	{
@@ -261,14 +252,11 @@ var suites = []suite{
 				return []string{"writer ack under attack: missing figures"}
 			}
 			r := median(hostile) / median(quiet)
-			verdict := "meets"
-			if r >= 3 {
-				verdict = "MISSES"
-			}
+			ok := r < 3
 			return []string{
 				fmt.Sprintf("floor, an empty round trip (ping to pong): p50 %.3f ms", median(floor)),
 				fmt.Sprintf("a writer's push to ack (one change, fsynced): p50 %.2f ms alone, %.2f ms with 20 anonymous clients (another process) each subscribing 256 windowed queries on the public rows in a loop", median(quiet), median(hostile)),
-				fmt.Sprintf("writer ack under attack: %.2fx alone (goal under 3x) — %s the goal", r, verdict),
+				fmt.Sprintf("writer ack under attack: %.2fx alone (goal under 3x) — %s the goal", r, verdict(ok)),
 			}
 		},
 	},
@@ -313,55 +301,57 @@ var suites = []suite{
 // goals of the client apps run, beside the floor (an empty round trip
 // through the package and the core).
 func nodeNotes(res map[string][]float64) []string {
-	verdict := func(ok bool) string {
-		if ok {
-			return "meets the goal"
-		}
-		return "MISSES the goal"
-	}
 	var out []string
 	if x := res["BenchmarkNodeFloor|p50-ms"]; len(x) > 0 {
 		out = append(out, fmt.Sprintf("floor, all() of an empty query through the package and the core, no server: p50 %.2f ms", median(x)))
 	}
 	if x := res["BenchmarkNodeWriteSeenByOtherClient|p50-ms"]; len(x) > 0 {
 		p50, p99 := median(x), median(res["BenchmarkNodeWriteSeenByOtherClient|p99-ms"])
-		out = append(out, fmt.Sprintf("a write on A seen by B's subscription: p50 %.2f ms, p99 %.2f ms (goal p50 at most 2 ms, p99 at most 10 ms) — %s", p50, p99, verdict(p50 <= 2 && p99 <= 10)))
+		out = append(out, fmt.Sprintf("a write on A seen by B's subscription: p50 %.2f ms, p99 %.2f ms (goal p50 at most 2 ms, p99 at most 10 ms) — %s the goal", p50, p99, verdict(p50 <= 2 && p99 <= 10)))
 	}
 	for _, n := range []int{5000, 25000} {
 		if x := res[fmt.Sprintf("BenchmarkNodeIngest/rows=%d", n)]; len(x) > 0 {
 			line := fmt.Sprintf("A writes %d rows until B's subscription shows them all: %s", n, human(median(x)))
 			if n == 25000 {
-				line += fmt.Sprintf(" (goal at most 2 s) — %s", verdict(median(x) <= 2e9))
+				line += fmt.Sprintf(" (goal at most 2 s) — %s the goal", verdict(median(x) <= 2e9))
 			}
 			out = append(out, line)
 		}
 		if x := res[fmt.Sprintf("BenchmarkNodeNewClient/rows=%d", n)]; len(x) > 0 {
 			line := fmt.Sprintf("a new client subscribes to those %d rows, until it has them all: %s", n, human(median(x)))
 			if n == 25000 {
-				line += fmt.Sprintf(" (goal at most 0.8 s) — %s", verdict(median(x) <= 0.8e9))
+				line += fmt.Sprintf(" (goal at most 0.8 s) — %s the goal", verdict(median(x) <= 0.8e9))
 			}
 			out = append(out, line)
 		}
 		if x := res[fmt.Sprintf("BenchmarkNodeInsertToCallback/rows=%d|p50-ms", n)]; len(x) > 0 {
 			line := fmt.Sprintf("local insert to its own subscription's callback, %d rows in the result: p50 %.2f ms", n, median(x))
 			if n == 25000 {
-				line += fmt.Sprintf(" (goal at most 1 ms) — %s", verdict(median(x) <= 1))
+				line += fmt.Sprintf(" (goal at most 1 ms) — %s the goal", verdict(median(x) <= 1))
 			}
 			out = append(out, line)
 		}
 	}
 	if a, b := res["BenchmarkNodeIngest/rows=25000"], res["BenchmarkNodeIngest/rows=5000"]; len(a) > 0 && len(b) > 0 {
 		r := median(a) / median(b)
-		out = append(out, fmt.Sprintf("ingest 25k vs 5k rows: %.2fx (goal at most 5.5x) — %s", r, verdict(r <= 5.5)))
+		out = append(out, fmt.Sprintf("ingest 25k vs 5k rows: %.2fx (goal at most 5.5x) — %s the goal", r, verdict(r <= 5.5)))
 	}
 	if x := res["BenchmarkNodeFanout/subscribers=50|p50-ms"]; len(x) > 0 {
 		p50, p99 := median(x), median(res["BenchmarkNodeFanout/subscribers=50|p99-ms"])
-		out = append(out, fmt.Sprintf("50 subscribed clients, one writer, until the last shows the write: p50 %.2f ms, p99 %.2f ms (goal p50 at most 20 ms, p99 at most 60 ms) — %s", p50, p99, verdict(p50 <= 20 && p99 <= 60)))
+		out = append(out, fmt.Sprintf("50 subscribed clients, one writer, until the last shows the write: p50 %.2f ms, p99 %.2f ms (goal p50 at most 20 ms, p99 at most 60 ms) — %s the goal", p50, p99, verdict(p50 <= 20 && p99 <= 60)))
 	}
 	if res["BenchmarkNodeIngest/rows=25000"] == nil {
 		out = append(out, "the 25k-row figures are not in this run: ROWS=5000,25000 scripts/browser/bench-node.sh measures them (each takes minutes today)")
 	}
 	return out
+}
+
+// verdict says whether a goal is met, as the notes word it.
+func verdict(ok bool) string {
+	if ok {
+		return "meets"
+	}
+	return "MISSES"
 }
 
 func firstLine(err error) string {
@@ -372,12 +362,6 @@ func firstLine(err error) string {
 // browserNotes checks the browser goals: cold start median under 150 ms,
 // insert-to-callback p50 under 1 ms and p95 under 3 ms, at 10k rows.
 func browserNotes(res map[string][]float64) []string {
-	verdict := func(ok bool) string {
-		if ok {
-			return "meets"
-		}
-		return "MISSES"
-	}
 	var out []string
 	for _, c := range []struct{ variant, what string }{
 		{"cache=code", "returning user: wasm from the HTTP cache and its compiled code from Chromium's code cache, which an earlier visit of a few seconds filled; the query the last load ran, so its saved result"},
@@ -418,12 +402,9 @@ func writeWasmSizes(b *strings.Builder) {
 		fmt.Fprintf(b, "\n## WebAssembly client size\n\nUnreadable SIZES.json: %v\n", err)
 		return
 	}
-	verdict := "meets"
-	if sz.Brotli > 1_500_000 {
-		verdict = "MISSES"
-	}
+	ok := sz.Brotli <= 1_500_000
 	fmt.Fprintf(b, "\n## WebAssembly client size (bindings/js/wasm/jazz.wasm)\n\n| raw | gzip -9 | brotli -q 11 |\n|---|---|---|\n| %.2f MB | %.2f MB | %.2f MB |\n\n- brotli %.2f MB (goal at most 1.5 MB) — %s the goal\n",
-		float64(sz.Raw)/1e6, float64(sz.Gzip)/1e6, float64(sz.Brotli)/1e6, float64(sz.Brotli)/1e6, verdict)
+		float64(sz.Raw)/1e6, float64(sz.Gzip)/1e6, float64(sz.Brotli)/1e6, float64(sz.Brotli)/1e6, verdict(ok))
 }
 
 // writeAdapterSizes runs the npm package's size script (esbuild, minified,
