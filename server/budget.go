@@ -275,7 +275,8 @@ func (sc *subscriptionCounts) give(a engine.Actor, n int) {
 	}
 }
 
-// errorBody is the frame that reports e to the client.
-func (e *BudgetError) errorBody() protocol.Error {
-	return protocol.Error{Error: "protocol", Code: protocol.CodeBudgetExceeded, Message: e.Error(), Budget: e.Budget, Limit: e.Limit}
+// errorBody is the frame that reports e, refusing subscription sub, to the
+// client.
+func (e *BudgetError) errorBody(sub string) protocol.Error {
+	return protocol.Error{Error: "protocol", Code: protocol.CodeBudgetExceeded, Message: e.Error(), Budget: e.Budget, Limit: e.Limit, Sub: sub}
 }

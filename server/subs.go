@@ -106,9 +106,7 @@ func (c *conn) onSub(m *protocol.Sub) {
 		if be := c.takeSubscriptionLocked(); be != nil {
 			c.mu.Unlock()
 			c.log.Info("subscription refused", "budget", be.Budget, "limit", be.Limit)
-			body := be.errorBody()
-			body.Sub = m.ID
-			c.send(protocol.TError, body)
+			c.send(protocol.TError, be.errorBody(m.ID))
 			return
 		}
 	}
