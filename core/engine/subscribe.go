@@ -21,7 +21,34 @@ type Update struct {
 	// Seq is the DB's sequence number once this update's changes were
 	// installed (Sequenced DBs), the cursor a client may resume from.
 	Seq uint64
-	sub *Subscription
+	// First marks the subscription's first result: Added is all of it, in
+	// result order.
+	First bool
+	// Steps say where the changes happened (Subscribe only, not Watch):
+	// applied in order to the result before this update, they give the
+	// result after it. A consumer that keeps the result (a page) updates it
+	// in O(changes) instead of receiving every row again.
+	Steps []Step
+	sub   *Subscription
+}
+
+// Step is one commit's change to a result, by position. Delete the rows at
+// Del (positions in the result before the step, in descending order, so
+// each stays valid), then insert each of Ins at its At (positions in the
+// result after the step, in ascending order, so each is final when made),
+// then replace the rows at Set (a step where no row moved carries only
+// Set). A changed row that stayed is deleted and inserted again, unless
+// the step is Set only.
+type Step struct {
+	Del []int
+	Ins []Placed
+	Set []Placed
+}
+
+// Placed is a row and its position.
+type Placed struct {
+	At  int
+	Row Row
 }
 
 // Rows returns the subscription's current result. It reads the live state,
@@ -58,7 +85,9 @@ type Subscription struct {
 	// memory does not grow with its result, and registering it reads no
 	// rows.
 	bare bool
-	done bool
+	// steps is set for Subscribe: its updates carry Steps.
+	steps bool
+	done  bool
 	// canceled is read by the notifier outside db.mu. It lives on the
 	// subscription rather than in a notifier map so that a canceled
 	// subscription is not kept alive forever (a long-running server cancels
@@ -125,7 +154,7 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 	} else if now != t || db.commits != commits {
 		t, keyed = now, find(now)
 	}
-	s := &Subscription{db: db, t: t, q: q, actor: a, cb: cb, unsorted: keyed, bare: bare}
+	s := &Subscription{db: db, t: t, q: q, actor: a, cb: cb, unsorted: keyed, bare: bare, steps: initial}
 	if !initial && !bare {
 		s.sortOnce.Do(func() { s.install(keyed) })
 	}
@@ -143,7 +172,7 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 	} else {
 		added = s.windowRowsLocked()
 	}
-	first := Update{sub: s, Added: added, Seq: db.seq}
+	first := Update{sub: s, Added: added, Seq: db.seq, First: true}
 	if first.Added == nil {
 		first.Added = []Row{}
 	}
@@ -247,8 +276,16 @@ func (s *Subscription) rowsChanged(changes []changedRow, d *Update) {
 		}
 	}
 	var edges *windowEdges
+	var before map[string]int
 	if s.windowed() {
 		edges = s.edgesBefore(distinct, was)
+	} else if s.steps {
+		before = make(map[string]int, len(distinct))
+		for _, r := range distinct {
+			if was[r.id] {
+				before[r.id] = s.position(s.keys[r.id])
+			}
+		}
 	}
 	if len(distinct) < bulkThreshold {
 		for _, r := range distinct {
@@ -257,21 +294,80 @@ func (s *Subscription) rowsChanged(changes []changedRow, d *Update) {
 	} else {
 		s.placeAll(distinct, was)
 	}
-	if edges == nil {
-		for _, r := range distinct {
-			_, is := s.keys[r.id]
-			switch {
-			case was[r.id] && is:
-				d.Updated = append(d.Updated, r.public())
-			case is:
-				d.Added = append(d.Added, r.public())
-			case was[r.id]:
-				d.Removed = append(d.Removed, r.id)
-			}
-		}
+	if edges != nil {
+		s.windowDelta(edges, seen, d)
 		return
 	}
-	s.windowDelta(edges, seen, d)
+	var st stepper
+	for _, r := range distinct {
+		_, is := s.keys[r.id]
+		if !was[r.id] && !is {
+			continue
+		}
+		var pub Row
+		if is {
+			pub = r.public()
+		}
+		switch {
+		case was[r.id] && is:
+			d.Updated = append(d.Updated, pub)
+		case is:
+			d.Added = append(d.Added, pub)
+		default:
+			d.Removed = append(d.Removed, r.id)
+		}
+		if s.steps {
+			after := -1
+			if is {
+				after = s.position(s.keys[r.id])
+			}
+			b, ok := before[r.id]
+			if !ok {
+				b = -1
+			}
+			st.add(b, after, pub)
+		}
+	}
+	if s.steps {
+		st.finish(d)
+	}
+}
+
+// stepper builds a Step from each changed row's position before and after
+// (-1 for not in the result).
+type stepper struct {
+	st      Step
+	inPlace bool // every row stayed where it was, so far
+	started bool
+}
+
+func (b *stepper) add(before, after int, r Row) {
+	if !b.started {
+		b.started, b.inPlace = true, true
+	}
+	b.inPlace = b.inPlace && before >= 0 && before == after
+	if before >= 0 {
+		b.st.Del = append(b.st.Del, before)
+	}
+	if after >= 0 {
+		b.st.Ins = append(b.st.Ins, Placed{At: after, Row: r})
+	}
+}
+
+// finish orders the step and adds it to d. When every changed row kept
+// its place (and none came or went), the others kept theirs too, so the
+// step is Set only: the consumer replaces rows instead of moving them.
+func (b *stepper) finish(d *Update) {
+	if !b.started {
+		return
+	}
+	slices.SortFunc(b.st.Ins, func(x, y Placed) int { return x.At - y.At })
+	if b.inPlace {
+		b.st.Set, b.st.Ins, b.st.Del = b.st.Ins, nil, nil
+	} else {
+		slices.SortFunc(b.st.Del, func(x, y int) int { return y - x })
+	}
+	d.Steps = append(d.Steps, b.st)
 }
 
 // changedRow is a row a commit changed, with its cells before the commit.
@@ -383,15 +479,28 @@ func (s *Subscription) windowDelta(e *windowEdges, changed map[string]bool, d *U
 	}
 	slices.SortFunc(entered, func(x, y placed) int { return x.at - y.at })
 	slices.SortFunc(left, func(x, y placed) int { return x.at - y.at })
+	var st stepper
 	for _, p := range entered {
-		if e.in(e.before[p.id]) {
-			d.Updated = append(d.Updated, s.t.rows[p.id].public())
+		pub := s.t.rows[p.id].public()
+		b := e.before[p.id]
+		if e.in(b) {
+			d.Updated = append(d.Updated, pub)
 		} else {
-			d.Added = append(d.Added, s.t.rows[p.id].public())
+			d.Added = append(d.Added, pub)
+			b = e.lo - 1 // not in the window: no delete
+		}
+		if s.steps {
+			st.add(b-e.lo, p.at-e.lo, pub)
 		}
 	}
 	for _, p := range left {
 		d.Removed = append(d.Removed, p.id)
+		if s.steps {
+			st.add(p.at-e.lo, -1, nil)
+		}
+	}
+	if s.steps {
+		st.finish(d)
 	}
 }
 
