@@ -23,6 +23,7 @@ import (
 
 	"github.com/jazzgo/jazz-tools/backend"
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/live"
 	"github.com/jazzgo/jazz-tools/core/session"
 	"github.com/jazzgo/jazz-tools/server/auth"
 	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
@@ -351,6 +352,7 @@ func (b *backendHandle) write(kind string) func([]js.Value) (func(context.Contex
 // backendSub is one live query; cb and onError belong to JavaScript.
 type backendSub struct {
 	unsub *stopper
+	feed  *live.Feed // turns engine updates into the deltas cb gets
 
 	mu     gosync.Mutex
 	dead   bool
@@ -390,6 +392,21 @@ func (b *backendHandle) subscribe(args []js.Value) (any, error) {
 	id := b.nextID
 	b.nextID++
 	s := &backendSub{}
+	report := func(err error) {
+		j, _ := json.Marshal(jserr.Describe(backendErr(err)))
+		safely("onError", func() { onErr.Invoke(string(j)) })
+	}
+	s.feed = live.New(live.Options{Clock: turnClock{}, Deliver: func(d live.Delta) {
+		j, err := json.Marshal(d)
+		if err != nil {
+			report(err)
+			return
+		}
+		if !s.isDead() {
+			safely("subscription callback", func() { cb.Invoke(string(j)) })
+		}
+	}})
+	s.feed.Attach(1)
 	b.subs[id] = s
 	b.mu.Unlock()
 	s.unsub = newStopper(func() {
@@ -400,16 +417,12 @@ func (b *backendHandle) subscribe(args []js.Value) (any, error) {
 			s.stop()
 		})
 	})
-	report := func(err error) {
-		j, _ := json.Marshal(jserr.Describe(backendErr(err)))
-		safely("onError", func() { onErr.Invoke(string(j)) })
-	}
 	go safely("subscribe", func() {
 		ctx := context.Background()
 		if err := b.schemaReady(ctx); err != nil {
 			return
 		}
-		cancel, err := h.Subscribe(ctx, q, func(u engine.Update) { s.deliver(cb, u, report) })
+		cancel, err := h.Subscribe(ctx, q, func(u engine.Update) { s.feed.Push(1, u) })
 		if err != nil {
 			if !s.isDead() {
 				report(err)
@@ -434,37 +447,6 @@ func (s *backendSub) isDead() bool {
 	return s.dead
 }
 
-func (s *backendSub) deliver(cb js.Value, u engine.Update, report func(error)) {
-	if s.isDead() {
-		return
-	}
-	rows := u.Rows()
-	if rows == nil {
-		rows = []engine.Row{}
-	}
-	rowsJSON, err := json.Marshal(rows)
-	if err != nil {
-		report(err)
-		return
-	}
-	out := update{Added: u.Added, Updated: u.Updated, Removed: u.Removed, Rows: rowsJSON}
-	if out.Added == nil {
-		out.Added = []engine.Row{}
-	}
-	if out.Updated == nil {
-		out.Updated = []engine.Row{}
-	}
-	if out.Removed == nil {
-		out.Removed = []string{}
-	}
-	j, err := json.Marshal(out)
-	if err != nil {
-		report(err)
-		return
-	}
-	safely("subscription callback", func() { cb.Invoke(string(j)) })
-}
-
 func (s *backendSub) stop() {
 	s.mu.Lock()
 	if s.dead {
@@ -476,6 +458,7 @@ func (s *backendSub) stop() {
 	s.cancel = nil
 	s.mu.Unlock()
 	s.unsub.release()
+	s.feed.Stop()
 	if cancel != nil {
 		go safely("unsubscribe", cancel)
 	}

@@ -792,10 +792,14 @@ func (h *handle) close(ctx context.Context) (any, error) {
 		t.shutdown() // the leader finishes other tabs' calls and says bye first
 	}
 	h.stopOnline()
-	var unsaved []*resultSave
+	type unsavedResult struct {
+		s *sub
+		u engine.Update
+	}
+	var unsaved []unsavedResult
 	for _, s := range subs {
-		if r := s.stop(); r != nil {
-			unsaved = append(unsaved, r)
+		if u, ok := s.stop(); ok {
+			unsaved = append(unsaved, unsavedResult{s, u})
 		}
 	}
 	for _, l := range ls {
@@ -808,7 +812,7 @@ func (h *handle) close(ctx context.Context) (any, error) {
 	h.mu.Unlock()
 	// Results not saved yet go in before Close writes out the queue.
 	for _, r := range unsaved {
-		_, _ = r.db.SaveResult(ctx, r.q, r.text, r.stamp, r.rows)
+		r.s.saveTo(db, r.u)
 	}
 	err := db.Close()
 	if cerr := h.store.Close(); err == nil {

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 	gosync "sync"
 	"sync/atomic"
 	"syscall/js"
@@ -124,12 +126,15 @@ func useSchema(t *testing.T, db js.Value, s string) {
 	}
 }
 
-// recorder is a JS callback collecting the strings it is called with.
+// recorder is a JS callback collecting the strings it is called with. A
+// subscription's deltas are applied, as the package does, to the result
+// the recorder keeps, and recorded as a subUpdate with that result.
 type recorder struct {
-	fn  js.Func
-	mu  gosync.Mutex
-	got []string
-	ch  chan string
+	fn   js.Func
+	mu   gosync.Mutex
+	got  []string
+	ch   chan string
+	rows []map[string]any
 }
 
 func newRecorder(t *testing.T) *recorder {
@@ -137,6 +142,9 @@ func newRecorder(t *testing.T) *recorder {
 	r.fn = jsutil.FuncOf(func(this js.Value, args []js.Value) any {
 		s := args[0].String()
 		r.mu.Lock()
+		if strings.Contains(s, `"steps":`) {
+			s = r.applyLocked(t, s)
+		}
 		r.got = append(r.got, s)
 		r.mu.Unlock()
 		r.ch <- s
@@ -182,6 +190,59 @@ func (r *recorder) quiet(t *testing.T, d time.Duration) {
 		t.Fatalf("unexpected callback: %s", s)
 	case <-time.After(d):
 	}
+}
+
+// delta is the JSON of a live.Delta.
+type delta struct {
+	Rows  []map[string]any `json:"rows"`
+	Reset bool             `json:"reset"`
+	Order []int            `json:"order"`
+	Steps []struct {
+		Del []int    `json:"del"`
+		Ins [][2]int `json:"ins"`
+		Set [][2]int `json:"set"`
+	} `json:"steps"`
+	Added   []int    `json:"added"`
+	Updated []int    `json:"updated"`
+	Removed []string `json:"removed"`
+}
+
+// applyLocked applies a delta to r.rows and returns the subUpdate JSON of
+// the change and the new result.
+func (r *recorder) applyLocked(t *testing.T, s string) string {
+	var d delta
+	if err := json.Unmarshal([]byte(s), &d); err != nil {
+		t.Errorf("delta %q: %v", s, err)
+		return s
+	}
+	rows := slices.Clone(r.rows)
+	if d.Reset {
+		rows = make([]map[string]any, len(d.Order))
+		for i, j := range d.Order {
+			rows[i] = d.Rows[j]
+		}
+	}
+	for _, st := range d.Steps {
+		for _, at := range st.Del {
+			rows = slices.Delete(rows, at, at+1)
+		}
+		for _, p := range st.Ins {
+			rows = slices.Insert(rows, p[0], d.Rows[p[1]])
+		}
+		for _, p := range st.Set {
+			rows[p[0]] = d.Rows[p[1]]
+		}
+	}
+	r.rows = rows
+	u := subUpdate{Added: []map[string]any{}, Updated: []map[string]any{}, Removed: d.Removed, Rows: rows}
+	for _, i := range d.Added {
+		u.Added = append(u.Added, d.Rows[i])
+	}
+	for _, i := range d.Updated {
+		u.Updated = append(u.Updated, d.Rows[i])
+	}
+	b, _ := json.Marshal(u)
+	return string(b)
 }
 
 type subUpdate struct {

@@ -3,7 +3,6 @@
 package bridge
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	gosync "sync"
@@ -12,15 +11,17 @@ import (
 
 	"github.com/jazzgo/jazz-tools/core/client"
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/live"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/wasm/jserr"
 )
 
 // sub is one live query from subscribe. It survives the Db being
-// reopened: attach moves it to the new Db, and the first update from there
-// is a diff against the last rows sent, so JavaScript sees one continuous
-// stream.
+// reopened: attach moves it to the new Db, and its feed makes the first
+// result from there relative to what JavaScript holds, so JavaScript sees
+// one continuous stream. What changed, and where, is decided by the feed
+// (core/live); the callback gets each Delta as JSON.
 type sub struct {
 	h     *handle
 	id    int
@@ -28,47 +29,28 @@ type sub struct {
 	text  []byte   // q as the page sent it: the result cache's key
 	cb    js.Value // the app's callback (JS-owned)
 	unsub *stopper // owned: released by stop
-
-	// order makes callbacks run one at a time and in order (a result
-	// from the cache, then the computed ones); held while one runs.
-	order gosync.Mutex
+	feed  *live.Feed
 
 	mu       gosync.Mutex
 	dead     bool
 	gen      int    // the handle generation of the engine subscription
 	cancel   func() // cancels it
-	fresh    bool   // the next update is the first from gen
-	last     map[string]bool
-	retained bool // a follower asked the leader to register q
-	// cached is the rows JSON sent from the result cache, until the
-	// first computed result: when that is the same, it is not sent again.
-	cached []byte
-	// save is the latest result waiting to be saved for the next page
-	// load; saving runs saveDelay after the first result that set it.
-	save     *resultSave
+	retained bool   // a follower asked the leader to register q
+	// latest is the latest update of gen, through which the result is read
+	// when it is saved for the next page load (see scheduleSaveLocked);
+	// unsaved is set only once there is one.
+	latest   engine.Update
 	saveTime *time.Timer
-}
-
-// resultSave is one result to keep for the result cache.
-type resultSave struct {
-	db    *client.Db
-	q     *query.Query
-	text  []byte
-	stamp uint64
-	rows  []byte
+	unsaved  bool // a result since the last save
 }
 
 // saveDelay spaces out the saves of a busy subscription's result: each
 // one rewrites the whole result in IndexedDB.
 const saveDelay = 100 * time.Millisecond
 
-// update is the JSON a subscription callback receives.
-type update struct {
-	Added   []engine.Row    `json:"added"`
-	Updated []engine.Row    `json:"updated"`
-	Removed []string        `json:"removed"`
-	Rows    json.RawMessage `json:"rows"`
-}
+// maxSavedRows skips saving results that cannot fit engine.MaxCachedResult
+// without encoding them first (a row's JSON is longer than 64 bytes).
+const maxSavedRows = engine.MaxCachedResult / 64
 
 func (h *handle) subscribe(args []js.Value) (any, error) {
 	hook("subscribe")
@@ -100,7 +82,12 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 		return nil, err
 	}
 	def, _ := sc.Table(q.Table)
-	s := &sub{h: h, id: h.nextID, q: q, text: []byte(qs), cb: cb, last: map[string]bool{}}
+	s := &sub{h: h, id: h.nextID, q: q, text: []byte(qs), cb: cb}
+	s.feed = live.New(live.Options{
+		Clock:          turnClock{},
+		Deliver:        s.send,
+		CacheConfirmed: func() { hook("subscribe: cache confirmed") },
+	})
 	h.nextID++
 	h.subs[s.id] = s
 	follower := h.role == roleFollower && h.tabs != nil
@@ -110,11 +97,11 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 			h.mu.Lock()
 			delete(h.subs, s.id)
 			h.mu.Unlock()
-			if r := s.stop(); r != nil {
+			if u, ok := s.stop(); ok {
 				// The result is still worth keeping (until the next
 				// change); saving takes the engine's lock, so not here on
 				// the event loop.
-				go safely("saving a result", func() { s.saveNow(r) })
+				go safely("saving a result", func() { s.saveNow(u) })
 			}
 		})
 	})
@@ -139,33 +126,22 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 	return s.unsub.js, nil
 }
 
-// fromCache sends the result saved by the last page over this storage when
+// fromCache shows the result saved by the last page over this storage when
 // it is still exactly the current one (see engine.DB.CachedResult): the
 // page shows its data while the table is still being read. The computed
-// result follows; it is sent only if it differs.
+// result follows; the feed sends it only if it differs.
 func (s *sub) fromCache(db *client.Db, def *schema.Table) {
 	rows, err := db.CachedResult(s.q, s.text, def)
 	if err != nil {
 		return
 	}
-	b := make([]byte, 0, 2*len(rows)+64)
-	b = append(b, `{"added":`...)
-	b = append(b, rows...)
-	b = append(b, `,"updated":[],"removed":[],"rows":`...)
-	b = append(b, rows...)
-	b = append(b, '}')
-	s.order.Lock()
-	defer s.order.Unlock()
 	s.mu.Lock()
 	if s.dead || s.gen != 0 {
 		s.mu.Unlock() // a computed result got here first
 		return
 	}
-	// The ids the page now has (s.last) are read from rows only if the
-	// computed result differs (see deliver): decoding JSON is slow the
-	// first time, and this is a page's first result.
-	s.cached = rows
 	s.mu.Unlock()
+	b := s.feed.Cached(rows)
 	hook("subscribe: from cache")
 	safely("subscription callback", func() { s.cb.Invoke(string(b)) })
 }
@@ -179,12 +155,21 @@ func (s *sub) attach(db *client.Db, gen int) {
 		return
 	}
 	old := s.cancel
-	s.gen, s.cancel, s.fresh = gen, nil, true
+	s.gen, s.cancel = gen, nil
+	s.latest, s.unsaved = engine.Update{}, false // unsaved only after a result of gen
+	s.feed.Attach(gen)
 	s.mu.Unlock()
 	if old != nil {
 		old()
 	}
-	cancel, err := db.Subscribe(s.q, func(u engine.Update) { s.deliver(gen, u) })
+	cancel, err := db.Subscribe(s.q, func(u engine.Update) {
+		s.mu.Lock()
+		if gen == s.gen {
+			s.latest = u
+		}
+		s.mu.Unlock()
+		s.feed.Push(gen, u)
+	})
 	if err != nil {
 		if gen == s.currentGen() {
 			s.h.report(err)
@@ -207,155 +192,91 @@ func (s *sub) currentGen() int {
 	return s.gen
 }
 
-func (s *sub) deliver(gen int, u engine.Update) {
-	rows, stamp := u.RowsAt()
-	if rows == nil {
-		rows = []engine.Row{}
-	}
-	rowsJSON, err := json.Marshal(rows)
+// send passes one delta to the app's callback.
+func (s *sub) send(d live.Delta) {
+	b, err := json.Marshal(d)
 	if err != nil {
 		s.h.report(err)
 		return
 	}
-	s.order.Lock()
-	defer s.order.Unlock()
 	s.mu.Lock()
-	if s.dead || gen != s.gen {
+	if s.dead {
 		s.mu.Unlock()
 		return
 	}
-	s.scheduleSaveLocked(gen, stamp, rowsJSON)
-	out := update{Added: u.Added, Updated: u.Updated, Removed: u.Removed, Rows: rowsJSON}
-	if s.fresh && s.cached != nil && bytes.Equal(s.cached, rowsJSON) {
-		// The computed result is the one the cache already showed.
-		s.fresh, s.cached = false, nil
-		s.setLastLocked(rows)
-		s.mu.Unlock()
-		hook("subscribe: cache confirmed")
-		return
-	}
-	if s.cached != nil {
-		// The page shows the saved result: the first computed one is
-		// relative to its rows.
-		s.last = cachedIDs(s.cached)
-		s.cached = nil
-	}
-	if s.fresh {
-		// First result from this Db: relative to what was sent before.
-		s.fresh = false
-		out.Added, out.Updated, out.Removed = nil, nil, nil
-		now := map[string]bool{}
-		for _, r := range rows {
-			now[r.ID()] = true
-			if s.last[r.ID()] {
-				out.Updated = append(out.Updated, r)
-			} else {
-				out.Added = append(out.Added, r)
-			}
-		}
-		for id := range s.last {
-			if !now[id] {
-				out.Removed = append(out.Removed, id)
-			}
-		}
-	}
-	s.setLastLocked(rows)
+	s.scheduleSaveLocked()
 	s.mu.Unlock()
-	if out.Added == nil {
-		out.Added = []engine.Row{}
-	}
-	if out.Updated == nil {
-		out.Updated = []engine.Row{}
-	}
-	if out.Removed == nil {
-		out.Removed = []string{}
-	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		s.h.report(err)
-		return
-	}
 	safely("subscription callback", func() { s.cb.Invoke(string(b)) })
 }
 
-// setLastLocked records rows as what the page has.
-func (s *sub) setLastLocked(rows []engine.Row) {
-	s.last = make(map[string]bool, len(rows))
-	for _, r := range rows {
-		s.last[r.ID()] = true
-	}
-}
-
-// cachedIDs returns the ids in a saved result (rows JSON, valid: see
-// engine.DB.CachedResult).
-func cachedIDs(rows []byte) map[string]bool {
-	var ids []struct {
-		ID string `json:"id"`
-	}
-	_ = json.Unmarshal(rows, &ids)
-	m := make(map[string]bool, len(ids))
-	for _, r := range ids {
-		m[r.ID] = true
-	}
-	return m
-}
-
-// scheduleSaveLocked arranges for rows (the result at stamp, from the Db of
-// generation gen) to be saved for the next page load. Only a tab that
-// writes the storage saves, and only results small enough to rewrite.
-func (s *sub) scheduleSaveLocked(gen int, stamp uint64, rows []byte) {
-	if len(rows) > engine.MaxCachedResult {
-		s.save = nil
+// scheduleSaveLocked arranges for the result to be saved for the next page
+// load, saveDelay from now. Only a tab that writes the storage saves.
+func (s *sub) scheduleSaveLocked() {
+	_, r, cur, err := s.h.current()
+	if err != nil || cur != s.gen || r == roleFollower || s.h.mode() != "indexeddb" {
 		return
 	}
-	db, r, cur, err := s.h.current()
-	if err != nil || cur != gen || r == roleFollower || s.h.mode() != "indexeddb" {
-		return
-	}
-	s.save = &resultSave{db: db, q: s.q, text: s.text, stamp: stamp, rows: rows}
+	s.unsaved = true
 	if s.saveTime == nil {
 		s.saveTime = time.AfterFunc(saveDelay, s.saveResult)
 	}
 }
 
-// saveResult saves the latest scheduled result (the timer's function).
+// saveResult saves the latest result (the timer's function).
 func (s *sub) saveResult() {
 	s.mu.Lock()
-	r := s.save
-	s.save, s.saveTime = nil, nil
-	dead := s.dead
+	u, ok := s.latest, s.unsaved && !s.dead
+	s.unsaved, s.saveTime = false, nil
 	s.mu.Unlock()
-	if r == nil || dead {
-		return
+	if ok {
+		safely("saving a result", func() { s.saveNow(u) })
 	}
-	safely("saving a result", func() { s.saveNow(r) })
 }
 
-func (s *sub) saveNow(r *resultSave) {
+// saveNow saves the result u's subscription has now, on the current Db.
+func (s *sub) saveNow(u engine.Update) {
+	if db, _, _, err := s.h.current(); err == nil {
+		s.saveTo(db, u)
+	}
+}
+
+// saveTo saves the result u's subscription has now on db. It is read and
+// encoded only here, a timer's time after the change, and only if small
+// enough: a result is never encoded whole on the way to the page.
+func (s *sub) saveTo(db *client.Db, u engine.Update) {
+	rows, stamp := u.RowsAt()
+	if len(rows) > maxSavedRows {
+		return
+	}
+	b, err := live.RowsJSON(rows)
+	if err != nil {
+		return
+	}
 	// Not saved (the state moved on, the Db closed) is fine: a later
 	// result will be, or the next page reads the rows.
-	_, _ = r.db.SaveResult(context.Background(), r.q, r.text, r.stamp, r.rows)
+	_, _ = db.SaveResult(context.Background(), s.q, s.text, stamp, b)
 }
 
 // stop ends the subscription and releases its unsubscribe function. It
-// returns the result still waiting to be saved, if any, for the caller to
-// save (see saveNow).
-func (s *sub) stop() *resultSave {
+// returns the latest update if its result is still waiting to be saved,
+// for the caller to save (see saveNow).
+func (s *sub) stop() (engine.Update, bool) {
 	s.mu.Lock()
 	if s.dead {
 		s.mu.Unlock()
-		return nil
+		return engine.Update{}, false
 	}
 	s.dead = true
 	cancel := s.cancel
 	s.cancel = nil
-	unsaved := s.save
+	latest, unsaved := s.latest, s.unsaved
 	if s.saveTime != nil {
 		s.saveTime.Stop()
 	}
-	s.save, s.saveTime = nil, nil
+	s.saveTime, s.unsaved = nil, false
 	retained := s.retained
 	s.mu.Unlock()
+	s.feed.Stop()
 	s.unsub.release()
 	if cancel != nil {
 		go safely("unsubscribe", cancel)
@@ -363,7 +284,7 @@ func (s *sub) stop() *resultSave {
 	if retained && s.h.tabs != nil {
 		s.h.tabs.retain(s.q, false)
 	}
-	return unsaved
+	return latest, unsaved
 }
 
 type listenKind int

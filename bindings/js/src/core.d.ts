@@ -57,8 +57,9 @@ export interface DbHandle {
   update(table: string, id: string, patchJSON: string): Promise<string>;
   delete(table: string, id: string): Promise<void>;
   /**
-   * Live query. cb receives JSON {"added":[row],"updated":[row],"removed":[id],"rows":[row]}
-   * first with the initial result, then after each change. Returns the unsubscribe function.
+   * Live query. cb receives the JSON of a Delta (see delta.ts): first the
+   * initial result (reset), then what each change did and where. Returns the
+   * unsubscribe function.
    */
   subscribe(queryJSON: string, cb: (updateJSON: string) => void): () => void;
   /** Synchronous JSON {"authMode","session","error"?}. */

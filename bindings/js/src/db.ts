@@ -3,6 +3,7 @@
 // an app's schema the first time one of its tables is used.
 import type { DbHandle } from "./core.js";
 import { ClosedError, fromCoreError, JazzError } from "./errors.js";
+import { applyDelta, type Delta } from "./delta.js";
 import { openEarly, rememberDb } from "./early-open.js";
 import { loadCore } from "./loader.js";
 import type { AnyQuery } from "./query.js";
@@ -36,9 +37,6 @@ export interface QueryChange<R> {
   removed: string[];
 }
 
-interface CoreUpdate<R> extends QueryChange<R> {
-  rows: R[];
-}
 
 /**
  * A write's promise. Awaiting it (or calling then/catch) handles its failure
@@ -176,11 +174,23 @@ export class Db {
     return this.#write((h) => h.delete(this.#table(table), id));
   }
 
-  /** Live query: cb gets the full result first, then after every change. Returns the unsubscribe function. */
+  /**
+   * Live query: cb gets the full result first, then after every change
+   * (changes made within one task arrive as one call). Each call gets a new
+   * array; rows that did not change are the same objects as in the last one.
+   * Returns the unsubscribe function.
+   */
   subscribe<Q extends AnyQuery>(query: Q, cb: (rows: Row<Q>[], change: QueryChange<Row<Q>>) => void): () => void {
     const json = this.#query(query);
-    const guarded = this.#guard((u: CoreUpdate<Row<Q>>) => cb(u.rows, { added: u.added, updated: u.updated, removed: u.removed }));
-    const stop = this.#call((h) => h.subscribe(json, (s) => guarded(JSON.parse(s) as CoreUpdate<Row<Q>>)));
+    let result: Row<Q>[] = [];
+    const guarded = this.#guard((d: Delta<Row<Q>>) => {
+      result = applyDelta(result, d);
+      const pick = (is: number[]) => is.map((i) => d.rows[i]!);
+      // A copy, so an app that sorts or edits the array it got cannot
+      // change the result the next delta applies to.
+      cb(result.slice(), { added: pick(d.added), updated: pick(d.updated), removed: d.removed });
+    });
+    const stop = this.#call((h) => h.subscribe(json, (s) => guarded(JSON.parse(s) as Delta<Row<Q>>)));
     let stopped = false;
     return () => {
       if (stopped || this.#closing) return;

@@ -39,15 +39,10 @@ function open(db: Db, query: AnyQuery, key: string, lives: Map<string, Live>): L
     live.snapshot = s;
     for (const l of [...live.listeners]) l();
   };
-  let byId = new Map<string, { id: string }>();
   try {
-    live.stop = db.subscribe(query, (rows: { id: string }[], change) => {
-      // Keep the previous object for rows that did not change, so memoized children skip them.
-      const changed = new Set([...change.added, ...change.updated].map((r) => r.id));
-      const next = rows.map((r) => (changed.has(r.id) ? r : (byId.get(r.id) ?? r)));
-      byId = new Map(next.map((r) => [r.id, r]));
-      set({ status: "ready", data: next, error: undefined });
-    });
+    // Rows that did not change are the objects of the last result already
+    // (see Db.subscribe), so memoized children skip them.
+    live.stop = db.subscribe(query, (rows) => set({ status: "ready", data: rows, error: undefined }));
   } catch (e) {
     live.snapshot = { status: "error", data: undefined, error: e instanceof Error ? e : new Error(String(e)) };
   }

@@ -16,7 +16,7 @@ const until = async (cond: () => boolean, ms = 2000) => {
   }
 };
 
-describeCores("Db", ({ install }) => {
+describeCores("Db", ({ install, name }) => {
   const open: Db[] = [];
   const make = async (extra: object = {}) => {
     const db = await createDb({ appId: "test-app", storage: "memory", ...extra });
@@ -105,6 +105,58 @@ describeCores("Db", ({ install }) => {
     await db.insert(todoApp.todos, { title: "b", done: false, owner_id: "o" });
     await new Promise((r) => setTimeout(r, 50));
     expect(seen.length).toBe(n);
+  });
+
+  it("keeps a live result: unchanged rows keep their objects, moves and windows follow, the app may edit its copy", async () => {
+    const db = await make({ secret: testSecret(30) });
+    const me = db.getAuthState().session!.user_id;
+    const list = await db.insert(fullApp.lists, { name: "l", owner_id: me });
+    const q = fullApp.todos.orderBy("rank").limit(12);
+    type T = Row<typeof fullApp.todos>;
+    let last: T[] = [];
+    let calls = 0;
+    const problems: string[] = [];
+    const stop = db.subscribe(q, (rows, change) => {
+      calls++;
+      const fresh = new Set([...change.added, ...change.updated].map((r) => r.id));
+      const before = new Map(last.map((r) => [r.id, r]));
+      for (const r of rows) {
+        if (!fresh.has(r.id) && before.has(r.id) && before.get(r.id) !== r) problems.push(`row ${r.title} unchanged but a new object`);
+        if (!fresh.has(r.id) && !before.has(r.id)) problems.push(`row ${r.title} appeared but is not in added`);
+      }
+      last = rows.slice();
+      rows.reverse(); // the app's copy: editing it must not touch the live result
+    });
+    const ids: string[] = [];
+    let seed = 7;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2147483648), seed % n);
+    for (let i = 0; i < 40; i++) {
+      if (ids.length < 5 || rnd(3) === 0) {
+        ids.push((await db.insert(fullApp.todos, { title: `t${i}`, done: false, rank: rnd(30), owner_id: me, list: list.id })).id);
+      } else {
+        await db.update(fullApp.todos, ids[rnd(ids.length)]!, { rank: rnd(30), done: rnd(2) === 0 });
+      }
+      const want = (await db.all(q)).map((r) => r.id);
+      await until(() => JSON.stringify(last.map((r) => r.id)) === JSON.stringify(want));
+    }
+    stop();
+    expect(problems).toEqual([]);
+    expect(calls).toBeGreaterThan(10);
+    expect(last).toEqual(await db.all(q));
+  });
+
+  it.skipIf(name === "fake")("delivers writes made in one task as one callback", async () => {
+    const db = await make({ secret: testSecret(31) });
+    const me = db.getAuthState().session!.user_id;
+    const sizes: number[] = [];
+    const stop = db.subscribe(todoApp.todos, (rows, change) => void sizes.push(change.added.length));
+    await until(() => sizes.length === 1);
+    const writes = Array.from({ length: 300 }, (_, i) => db.insert(todoApp.todos, { title: `t${i}`, done: false, owner_id: me }));
+    await Promise.all(writes);
+    await until(() => sizes.reduce((a, b) => a + b, 0) === 300);
+    stop();
+    // One callback per task, not per write: the 300 writes were made in one.
+    expect(sizes.length - 1).toBeLessThanOrEqual(3);
   });
 
   it("reads the session from the JWT for external auth and refreshes the same user", async () => {

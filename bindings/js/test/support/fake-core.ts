@@ -1,7 +1,7 @@
 // A small in-memory JazzCore for testing the bindings before (and besides)
 // the real wasm core. It follows core.d.ts: JSON strings in and out, errors
-// with name/code/table/operation, subscriptions that send the full result
-// first and after each change. It is not a model of sync or merge.
+// with name/code/table/operation, subscriptions that send deltas (the
+// initial result, then what changed and where). It is not a model of sync or merge.
 import type { CoreErrorName, DbHandle, JazzCore } from "../../src/core.js";
 
 type Json = Record<string, unknown>;
@@ -214,16 +214,27 @@ function fakeDb(config: Json, session: { user_id: string; authMode: string; clai
       calls.push(`subscribe ${qJSON}`);
       const q = JSON.parse(qJSON) as Query;
       let prev = new Map<string, string>();
+      let prevOrder: string[] = [];
       run(q); // throws now for a bad query, like the real core
+      // Sends a delta as the real core does (see src/delta.ts): unchanged
+      // rows stay, the others are deleted and inserted where they now are.
       const send = () => {
         const result = run(q);
         const next = new Map(result.map((r) => [r.id, JSON.stringify(r)]));
-        const added = result.filter((r) => !prev.has(r.id));
-        const updated = result.filter((r) => prev.has(r.id) && prev.get(r.id) !== next.get(r.id));
-        const removed = [...prev.keys()].filter((id) => !next.has(id));
+        const kept = (id: string) => prev.has(id) && prev.get(id) === next.get(id);
         const first = prev.size === 0 && !sent;
+        const rows = result.filter((r) => !kept(r.id));
+        const ref = new Map(rows.map((r, i) => [r.id, i]));
+        const del = prevOrder.flatMap((id, i) => (kept(id) ? [] : [i])).reverse();
+        const ins = result.flatMap((r, i) => (kept(r.id) ? [] : [[i, ref.get(r.id)!]]));
+        const added = rows.filter((r) => !prev.has(r.id)).map((r) => ref.get(r.id)!);
+        const updated = rows.filter((r) => prev.has(r.id)).map((r) => ref.get(r.id)!);
+        const removed = prevOrder.filter((id) => !next.has(id));
         prev = next;
-        if (first || added.length || updated.length || removed.length) cb(JSON.stringify({ added, updated, removed, rows: result }));
+        prevOrder = result.map((r) => r.id);
+        if (first || rows.length || removed.length) {
+          cb(JSON.stringify({ rows, reset: false, steps: [{ del, ins }], added, updated, removed }));
+        }
         sent = true;
       };
       let sent = false;
