@@ -23,9 +23,10 @@
 // (the pages are cross-origin isolated, so it has 5 µs resolution), which
 // compares across Chromium's processes: one system clock.
 //
-// Environment: ROWS (5000,25000), SAMPLES (200), FANOUT (50), RUNS (3: each
-// with a fresh server and fresh browsers), TIMEOUT_S (120: each scenario's
-// deadline), plus lib/harness.mjs's.
+// Environment: SIZES (5000,25000: comma-separated row counts), SAMPLES
+// (200), FANOUT (50), RUNS (3: each with a fresh server and fresh browsers;
+// benchreport takes the medians), TIMEOUT_S (120: each scenario's deadline),
+// plus lib/harness.mjs's.
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -105,7 +106,7 @@ try {
   await runScenarios(
     { name: "chromium", prefix: "BenchmarkChromium", newRun },
     {
-      sizes: (process.env.ROWS || "5000,25000").split(",").map(Number),
+      sizes: (process.env.SIZES || "5000,25000").split(",").map(Number),
       samples: Number(process.env.SAMPLES || 200),
       fanout: Number(process.env.FANOUT || 50),
       runs: Number(process.env.RUNS || 3),

@@ -12,7 +12,7 @@
 // include that sharing. The driver here only sends calls and keeps the
 // deadlines.
 //
-// Environment: ROWS (5000,25000: comma-separated sizes), SAMPLES (200),
+// Environment: SIZES (5000,25000: comma-separated row counts), SAMPLES (200),
 // FANOUT (50), RUNS (3: each with a fresh server and worker; benchreport
 // takes the medians), TIMEOUT_S (120: each scenario's deadline), plus
 // lib/harness.mjs's.
@@ -95,7 +95,7 @@ try {
   await runScenarios(
     { name: "node", prefix: "BenchmarkNode", newRun },
     {
-      sizes: (process.env.ROWS || "5000,25000").split(",").map(Number),
+      sizes: (process.env.SIZES || "5000,25000").split(",").map(Number),
       samples: Number(process.env.SAMPLES || 200),
       fanout: Number(process.env.FANOUT || 50),
       runs: Number(process.env.RUNS || 3),
