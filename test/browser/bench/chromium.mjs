@@ -67,7 +67,8 @@ async function newRun() {
   const run = ++runNo;
   const appId = "bench-chromium";
   const secret = randomBytes(32).toString("base64url");
-  const server = await startServer({ appId, dataDir: join(dir, `data-${run}`), bundle });
+  const backendSecret = randomBytes(16).toString("base64url");
+  const server = await startServer({ appId, dataDir: join(dir, `data-${run}`), bundle, backendSecret });
   const browsers = new Set();
   let room = null; // the Chromium of the fan-out subscribers
   const closeAll = async () => {
@@ -78,6 +79,7 @@ async function newRun() {
   return {
     serverUrl: server.url,
     appId,
+    backendSecret,
     async client(role, { server: synced = true, fanout = false } = {}) {
       const cfg = synced ? { appId, secret, serverUrl: server.url } : { appId: `bench-${role}`, secret };
       if (fanout) {

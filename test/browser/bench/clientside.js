@@ -106,11 +106,6 @@ export function clientSide(jazz, app) {
       const w = watches.get(id);
       return waiter(w.waiters, () => w.seen.has(rank), () => w.seen.get(rank), timeoutMs);
     },
-    /** The latest of seen() over several watches (or null if any timed out). */
-    async seenAll(ids, rank, timeoutMs) {
-      const ts = await Promise.all(ids.map((id) => S.seen(id, rank, timeoutMs)));
-      return ts.includes(null) ? null : Math.max(...ts);
-    },
     /** When the watch first held at least n rows (or null after timeoutMs). */
     untilCount(id, n, timeoutMs) {
       const w = watches.get(id);
@@ -154,10 +149,12 @@ export function clientSide(jazz, app) {
       return out;
     },
     /**
-     * The second floor: a raw WebSocket to the server, no package: an
-     * anonymous hello, then ping to pong, samples times after warmup (ms).
+     * The second floor: a raw WebSocket to the server, no package: a hello
+     * as a trusted backend (an anonymous connection may send only 100
+     * frames a second, server/budget.go), then ping to pong, samples times
+     * after warmup (ms).
      */
-    async echo(serverUrl, appId, samples, warmup) {
+    async echo(serverUrl, appId, backendSecret, samples, warmup) {
       const ws = new WebSocket(`${serverUrl.replace(/^http/, "ws")}/apps/${encodeURIComponent(appId)}/ws`);
       const frames = [];
       let wake = null;
@@ -181,7 +178,7 @@ export function clientSide(jazz, app) {
         ws.onerror = () => reject(new Error("bench: echo: the WebSocket did not open"));
       });
       try {
-        ws.send(JSON.stringify({ t: "hello", v: 1, appId, auth: {} }));
+        ws.send(JSON.stringify({ t: "hello", v: 1, appId, auth: { backendSecret, actAs: "backend" } }));
         await next("welcome");
         const out = [];
         for (let i = 0; i < warmup + samples; i++) {

@@ -67,11 +67,13 @@ async function startWorker() {
 async function newRun() {
   const appId = "bench-node";
   const secret = randomBytes(32).toString("base64url");
-  const server = await startServer({ appId, dataDir: join(dir, `data-${++runNo}`), bundle });
+  const backendSecret = randomBytes(16).toString("base64url");
+  const server = await startServer({ appId, dataDir: join(dir, `data-${++runNo}`), bundle, backendSecret });
   const w = await startWorker();
   return {
     serverUrl: server.url,
     appId,
+    backendSecret,
     async client(role, { server: synced = true } = {}) {
       const cfg = synced ? { appId, secret, serverUrl: server.url, storage: "memory" } : { appId: `bench-${role}`, secret, storage: "memory" };
       await w.call("open", role, cfg);

@@ -44,8 +44,8 @@ class TimedOut extends Error {}
 
 /**
  * Runs every scenario runs times and prints Go benchmark lines (stdout) and
- * a summary (stderr). rt: { prefix, newRun() -> {serverUrl, appId, client(role),
- * close()} }; a client: { role, db(method, ...args) (a clientside.js method
+ * a summary (stderr). rt: { prefix, newRun() -> {serverUrl, appId, backendSecret,
+ * client(role), close()} }; a client: { role, db(method, ...args) (a clientside.js method
  * taking the client's Db name first), s(method, ...args), close() }.
  */
 export async function runScenarios(rt, { sizes, samples, fanout, runs, timeoutMs }) {
@@ -70,16 +70,20 @@ export async function runScenarios(rt, { sizes, samples, fanout, runs, timeoutMs
     dead.add(name);
   };
   // Runs body(within) against a deadline: within(p) is p, or a TimedOut
-  // once the deadline passes. The deadline is kept here, in the driver,
+  // once the deadline passes; the body prints its figures with
+  // within.latencies and within.duration. The deadline is kept here, in the driver,
   // not only next to the clients: a client's event loop can be too busy
   // to run its own timers. Returns false when the run must end (a timeout).
   const scenario = async (name, body) => {
     if (dead.has(name)) return true;
     const deadline = Date.now() + timeoutMs;
     let timer;
-    const expired = new Promise((_, reject) => (timer = setTimeout(() => reject(new TimedOut()), timeoutMs)));
+    let over = false; // once the deadline passed, a late figure is not printed
+    const expired = new Promise((_, reject) => (timer = setTimeout(() => ((over = true), reject(new TimedOut())), timeoutMs)));
     expired.catch(() => {});
     const within = (p) => Promise.race([p, expired]);
+    within.latencies = (n, xs) => over || latencies(n, xs);
+    within.duration = (n, ms) => over || duration(n, ms);
     within.left = () => Math.max(1, deadline - Date.now());
     within.deadline = deadline;
     within.check = () => {
@@ -106,10 +110,10 @@ export async function runScenarios(rt, { sizes, samples, fanout, runs, timeoutMs
     const env = await rt.newRun();
     let ok = true;
     try {
-      ok &&= await scenario("Floor", async () => {
+      ok &&= await scenario("Floor", async (w) => {
         const f = await env.client("floor", { server: false });
-        latencies("Floor", await f.db("floor", samples, 50));
-        latencies("Echo", await f.s("echo", env.serverUrl, env.appId, samples, 20));
+        w.latencies("Floor", await f.db("floor", samples, 50));
+        w.latencies("Echo", await f.s("echo", env.serverUrl, env.appId, env.backendSecret, samples, 20));
         await f.close();
       });
 
@@ -124,7 +128,7 @@ export async function runScenarios(rt, { sizes, samples, fanout, runs, timeoutMs
           if (i >= 20) xs.push(must(t1) - t0);
         }
         await b.s("unwatch", id);
-        latencies("WriteSeenByOtherClient", xs);
+        w.latencies("WriteSeenByOtherClient", xs);
       });
 
       ok &&= await scenario(`Fanout/subscribers=${fanout}`, async (w) => {
@@ -140,7 +144,7 @@ export async function runScenarios(rt, { sizes, samples, fanout, runs, timeoutMs
             const [t0, ...ts] = await Promise.all([a.db("insert", "fanout", i), ...subs.map((s) => s.c.s("seen", s.id, i, w.left()))]);
             if (i >= 5) xs.push(Math.max(...ts.map(must)) - t0);
           }
-          latencies(`Fanout/subscribers=${fanout}`, xs);
+          w.latencies(`Fanout/subscribers=${fanout}`, xs);
         } finally {
           await Promise.allSettled(subs.map((s) => s.c.close()));
         }
@@ -156,14 +160,14 @@ export async function runScenarios(rt, { sizes, samples, fanout, runs, timeoutMs
           const [filled, t1] = await Promise.all([a.db("fill", tag, n, w.deadline), b.s("untilCount", id, n, w.left())]);
           await b.s("unwatch", id);
           if (filled.written < n) throw new TimedOut();
-          duration(ingest, must(t1) - filled.t0);
+          w.duration(ingest, must(t1) - filled.t0);
         });
         if (!ok) break;
         ok &&= await scenario(`NewClient/rows=${n}`, async (w) => {
           const c = await env.client(`C${n}`);
           try {
             const { id, t0 } = await c.db("watch", tag);
-            duration(`NewClient/rows=${n}`, must(await c.s("untilCount", id, n, w.left())) - t0);
+            w.duration(`NewClient/rows=${n}`, must(await c.s("untilCount", id, n, w.left())) - t0);
           } finally {
             await c.close();
           }
@@ -171,7 +175,7 @@ export async function runScenarios(rt, { sizes, samples, fanout, runs, timeoutMs
         if (!ok) break;
         ok &&= await scenario(`InsertToCallback/rows=${n}`, async (w) => {
           const xs = must(await a.db("insertToCallback", tag, n, Math.min(samples, 100), 10, w.left()));
-          latencies(`InsertToCallback/rows=${n}`, xs);
+          w.latencies(`InsertToCallback/rows=${n}`, xs);
         });
       }
       if (!ok) log(`run ${run} ended early after a timeout; its clients are closed`);
