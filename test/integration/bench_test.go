@@ -29,9 +29,12 @@ type benchEnv struct {
 	userID string
 }
 
-func newBenchEnv(b *testing.B) *benchEnv {
+func newBenchEnv(b *testing.B) *benchEnv { return newBenchEnvWith(b, todoBundle) }
+
+// newBenchEnvWith is newBenchEnv serving the app of bundle JSON js.
+func newBenchEnvWith(b *testing.B, js string) *benchEnv {
 	b.Helper()
-	bun, err := bundle.Decode([]byte(todoBundle))
+	bun, err := bundle.Decode([]byte(js))
 	if err != nil {
 		b.Fatal(err)
 	}

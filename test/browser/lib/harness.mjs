@@ -94,12 +94,14 @@ export async function writeBundle(dir) {
 
 /**
  * Starts `jazz-tools server` and resolves once it printed "listening on".
+ * backendSecret, if given, lets trusted backends connect (--backend-secret).
  * The returned object has url, port, logs (stderr lines), stop().
  */
-export async function startServer({ appId, dataDir, bundle, adminSecret = "A" }) {
+export async function startServer({ appId, dataDir, bundle, adminSecret = "A", backendSecret }) {
   const bin = await serverBinary();
   mkdirSync(dataDir, { recursive: true });
   const args = ["server", appId, "--port", "0", "--data-dir", dataDir, "--allow-local-first-auth", "--admin-secret", adminSecret, "--bundle", bundle];
+  if (backendSecret) args.push("--backend-secret", backendSecret);
   const proc = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"] });
   const logs = [];
   let exited = false;
