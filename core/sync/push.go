@@ -219,7 +219,7 @@ func (c *Client) rejectBatch(id string, failed *engine.Change, rerr *protocol.Re
 	c.inForeign.Add(-1)
 	c.mu.Lock()
 	var ws []chan error
-	for _, k := range append([]string{id}, changeIDs(cs)...) {
+	for _, k := range append([]string{id}, idsOf(cs)...) {
 		delete(c.rejecting, k)
 		if err == nil {
 			c.rememberRejection(k, rerr)
@@ -246,7 +246,7 @@ func (c *Client) rejectBatch(id string, failed *engine.Change, rerr *protocol.Re
 	return nil
 }
 
-func changeIDs(cs []*engine.Change) []string {
+func idsOf(cs []*engine.Change) []string {
 	out := make([]string, len(cs))
 	for i, ch := range cs {
 		out[i] = ch.ID
