@@ -193,6 +193,12 @@ func (c *Context) open(ctx context.Context, key string, a actor) (*conn, error) 
 		OnFatal: func(err error) { cn.fail(err) },
 		OnReject: func(ch *engine.Change, rerr *protocol.RemoteError) {
 			c.rememberRejection(ch.ID, rerr)
+			if ch.Batch != "" {
+				// A batch is rejected whole, reported once (see Handle.Batch).
+				c.rememberRejection(ch.Batch, rerr)
+				c.report(fmt.Errorf("backend: batch %s as %s was rejected by the server and rolled back whole (its %s of %s/%s failed): %w", ch.Batch, a, ch.Kind, ch.Table, ch.Row, rerr))
+				return
+			}
 			c.report(fmt.Errorf("backend: %s of %s/%s as %s was rejected by the server and rolled back: %w", ch.Kind, ch.Table, ch.Row, a, rerr))
 		},
 		Logger: log,

@@ -196,19 +196,8 @@ func (h *Handle) write(ctx context.Context, kind engine.Kind, table, id string, 
 	}
 	defer release()
 	if kind != engine.KindInsert {
-		// The replica holds only rows its queries brought in: fetch this
-		// one, so updating a row the backend never read works.
-		if _, gerr := cn.eng.Get(h.actor.engine(), table, id); gerr != nil && errors.Is(gerr, engine.ErrNotFound) {
-			q, qerr := rowQuery(table, id)
-			if qerr != nil {
-				return Write{}, qerr
-			}
-			rctx, cancel := h.c.waitContext(ctx)
-			_, err := h.sync(rctx, cn, q, false)
-			cancel()
-			if err != nil {
-				return Write{}, err
-			}
+		if err := h.fetchRow(ctx, cn, table, id); err != nil {
+			return Write{}, err
 		}
 	}
 	row, changeID, err := cn.eng.Write(ctx, h.actor.engine(), kind, table, id, values)
@@ -219,8 +208,65 @@ func (h *Handle) write(ctx context.Context, kind engine.Kind, table, id string, 
 	return Write{ChangeID: changeID, Row: row}, nil
 }
 
-// WaitFor blocks until the server acknowledged the change (nil) or rejected
-// it (a *protocol.RemoteError that unwraps to the typed error; the write is
+// fetchRow brings row id of table into the replica when it is not there:
+// the replica holds only rows its queries brought in, and updating or
+// deleting a row the backend never read must work.
+func (h *Handle) fetchRow(ctx context.Context, cn *conn, table, id string) error {
+	if _, gerr := cn.eng.Get(h.actor.engine(), table, id); gerr == nil || !errors.Is(gerr, engine.ErrNotFound) {
+		return nil
+	}
+	q, err := rowQuery(table, id)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := h.c.waitContext(ctx)
+	defer cancel()
+	_, err = h.sync(rctx, cn, q, false)
+	return err
+}
+
+// Batch writes ops as one batch: applied to the replica at once, sent to
+// the server as one push that it applies all or nothing (with this
+// handle's permissions checked on every row), and settled whole. Nothing
+// is applied if any op is refused locally. WaitFor(result.ID) waits for
+// the server's answer; a rejection rolls every op back and names the op
+// that failed. A batch has at most limits.MaxChangesPerPush ops and must
+// fit one frame (engine.ErrBatchTooLarge).
+func (h *Handle) Batch(ctx context.Context, ops []engine.Op) (*engine.BatchResult, error) {
+	cn, release, err := h.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	for _, op := range ops {
+		if op.Kind != engine.KindInsert && op.Row != "" {
+			if err := h.fetchRow(ctx, cn, op.Table, op.Row); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res, err := cn.eng.WriteBatch(ctx, h.actor.engine(), "", ops)
+	if err != nil {
+		return nil, err
+	}
+	cn.sc.Notify()
+	return res, nil
+}
+
+// BatchAndWait is Batch then WaitFor of the batch. Without a deadline on
+// ctx it waits at most Options.WaitTimeout.
+func (h *Handle) BatchAndWait(ctx context.Context, ops []engine.Op) (*engine.BatchResult, error) {
+	ctx, cancel := h.cWait(ctx)
+	defer cancel()
+	res, err := h.Batch(ctx, ops)
+	if err != nil {
+		return nil, err
+	}
+	return res, h.WaitFor(ctx, res.ID)
+}
+
+// WaitFor blocks until the server acknowledged the change or batch (nil;
+// changeID may be a batch's id) or rejected it (a *protocol.RemoteError that unwraps to the typed error; the write is
 // rolled back by then), the actor's connection was refused (*AuthError), or
 // ctx ends.
 func (h *Handle) WaitFor(ctx context.Context, changeID string) error {

@@ -344,6 +344,10 @@ func (db *Db) AcceptedTokenExpiry() time.Time {
 }
 
 func (db *Db) onReject(c *engine.Change, err *protocol.RemoteError) {
+	if c.Batch != "" {
+		db.report(fmt.Errorf("client: batch %s was rejected by the server and rolled back whole (its %s of %s/%s failed): %w", c.Batch, c.Kind, c.Table, c.Row, err))
+		return
+	}
 	db.report(fmt.Errorf("client: %s of %s/%s was rejected by the server and rolled back: %w", c.Kind, c.Table, c.Row, err))
 }
 
@@ -462,6 +466,23 @@ func (db *Db) Delete(ctx context.Context, table, id string) error {
 	err := db.engine.Delete(ctx, db.actor(), table, id)
 	db.afterWrite(err)
 	return err
+}
+
+// Batch writes ops as one batch (engine.WriteBatch): locally all at once
+// and in one outbox entry, to the server as one push that it applies all
+// or nothing. batchID names it ("" for a fresh id); WaitFor(batch id)
+// waits for the server's answer, which settles every write of it.
+func (db *Db) Batch(ctx context.Context, batchID string, ops []engine.Op) (*engine.BatchResult, error) {
+	r, err := db.engine.WriteBatch(ctx, db.actor(), batchID, ops)
+	db.afterWrite(err)
+	return r, err
+}
+
+// AllStaged reads q as if ops (a transaction's writes, not committed) had
+// been written: see engine.AllStaged.
+func (db *Db) AllStaged(q *query.Query, ops []engine.Op) ([]engine.Row, error) {
+	db.ensureServerSub(q)
+	return db.engine.AllStaged(db.actor(), q, ops)
 }
 
 func (db *Db) afterWrite(err error) {

@@ -69,7 +69,7 @@ func StorageName(c Config) (string, *identity.Identity, error) {
 const (
 	tabBucketRows    = "rows"    // table\x00id -> engine row (engine.AppendRowJSON)
 	tabBucketApplied = "applied" // change id -> ""
-	tabBucketOutbox  = "outbox"  // ts\x00change id -> Change JSON
+	tabBucketOutbox  = "outbox"  // ts\x00change (or batch) id -> Change (or batch) JSON
 )
 
 // sharedStore is the view of a store owned by someone else (the bridge,
@@ -233,16 +233,20 @@ func (f *Follower) Replay(ctx context.Context, data []byte) error {
 	}
 	var fresh []*engine.Change
 	for _, raw := range b.Pending {
-		c := new(engine.Change)
-		if err := json.Unmarshal(raw, c); err != nil {
+		// One change, or every change of a batch (engine.WriteBatch),
+		// which stay one batch here: settled whole by its id.
+		cs, err := engine.DecodeOutboxEntry(raw)
+		if err != nil {
 			return fmt.Errorf("%w: change: %v", ErrBadBatch, err)
 		}
-		t, err := eng.Schema().Table(c.Table)
-		if err != nil {
-			continue // a table this tab does not use yet: Extend restores its writes later
+		for _, c := range cs {
+			t, err := eng.Schema().Table(c.Table)
+			if err != nil {
+				continue // a table this tab does not use yet: Extend restores its writes later
+			}
+			normalizeValues(t, c.Values)
+			fresh = append(fresh, c)
 		}
-		normalizeValues(t, c.Values)
-		fresh = append(fresh, c)
 	}
 	if len(fresh) > 0 {
 		if err := eng.AddPending(ctx, fresh); err != nil {

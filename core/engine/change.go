@@ -27,6 +27,10 @@ type Change struct {
 	TS     hlc.Timestamp  `json:"ts"`
 	By     string         `json:"by"`
 	Values map[string]any `json:"values,omitempty"`
+	// Batch is the id of the batch the change belongs to ("" for one
+	// written alone). It is not part of the change's JSON: a batch's
+	// outbox entry and its push carry the id once, for all its changes.
+	Batch string `json:"-"`
 }
 
 // deletedCell is the tombstone; it is internal and never shown as a column.

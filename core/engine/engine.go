@@ -105,7 +105,8 @@ type DB struct {
 	// were last looked for (Unix ms).
 	appliedOrder  []appliedEntry
 	appliedPruned int64
-	pending       map[string]*Change // change id -> pending local change
+	pending       map[string]*Change       // change id -> pending local change
+	batches       map[string]*pendingBatch // batch id -> its pending changes (batch.go)
 	seq           uint64
 	// commits counts the commits installed in memory, so that work done
 	// under the read lock can tell whether it is still current.
@@ -165,6 +166,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		tables:  map[string]*table{},
 		applied: map[string]struct{}{},
 		pending: map[string]*Change{},
+		batches: map[string]*pendingBatch{},
 	}
 	db.notify.onError = opts.OnError
 	db.deferred, _ = opts.Store.(storage.Deferrer)
@@ -419,24 +421,31 @@ func (db *DB) loadOutbox(ctx context.Context, tables map[string]*table) error {
 func (db *DB) restoreOutbox(entries [][2][]byte, tables map[string]*table) error {
 	for _, e := range entries {
 		k, v := e[0], e[1]
-		var c Change
-		if err := json.Unmarshal(v, &c); err != nil {
+		batch, changes, err := decodeOutboxEntry(v)
+		if err != nil {
 			return fmt.Errorf("%w: outbox entry %s: %v", ErrCorrupt, k, err)
 		}
-		t := tables[c.Table]
-		if t == nil {
-			continue
+		var restored []*Change
+		for _, c := range changes {
+			t := tables[c.Table]
+			if t == nil {
+				continue
+			}
+			vals, err := decodeCells(t.def, valuesAsCells(c.Values))
+			if err != nil {
+				return err
+			}
+			c.Values = cellsAsValues(vals)
+			if err := db.hlc.Observe(c.TS); err != nil {
+				return err
+			}
+			t.addPending(c)
+			db.pending[c.ID] = c
+			restored = append(restored, c)
 		}
-		vals, err := decodeCells(t.def, valuesAsCells(c.Values))
-		if err != nil {
-			return err
+		if batch != "" && len(restored) > 0 {
+			db.registerBatchLocked(batch, k, len(changes), restored)
 		}
-		c.Values = cellsAsValues(vals)
-		if err := db.hlc.Observe(c.TS); err != nil {
-			return err
-		}
-		t.addPending(&c)
-		db.pending[c.ID] = &c
 	}
 	return nil
 }

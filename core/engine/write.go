@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 
@@ -280,31 +281,12 @@ func (db *DB) Submit(ctx context.Context, a Actor, changes []*Change) (verdicts 
 		if _, done := db.applied[c.ID]; done || seen[c.ID] {
 			continue
 		}
-		if err := policy.CheckAnonymous(a.Session, c.Table, policy.Operation(c.Kind)); err != nil {
-			verdicts[i].Err = err
-			continue
-		}
-		if err := c.check(); err != nil {
-			verdicts[i].Err = err
-			continue
-		}
-		t := db.tables[c.Table]
-		existing := t.writableRow(c.Row)
-		if u := s.ups[existing]; existing != nil && u != nil {
-			existing = &row{id: c.Row, base: u.base, view: u.base}
-		}
-		c.TS = db.hlc.Now()
-		if err := db.authorizeLocked(a, c, existing); err != nil {
-			verdicts[i].Err = err
-			continue
-		}
-		if err := t.checkRowSize(c, existing); err != nil {
+		if err := db.submitOneLocked(s, a, c); err != nil {
 			verdicts[i].Err = err
 			continue
 		}
 		seen[c.ID] = true
 		verdicts[i].Stamp = c.TS
-		s.of(t, c.Row).mergeBase(s, c.cells())
 		s.ops = append(s.ops, appliedOp(c.ID, now))
 		accepted = append(accepted, c)
 	}
@@ -508,21 +490,55 @@ func (db *DB) applyLocked(ctx context.Context, changes []*Change, extra []storag
 }
 
 func (db *DB) addPendingLocked(ctx context.Context, changes ...*Change) error {
+	return db.addPendingEntriesLocked(ctx, changes, nil)
+}
+
+// addPendingEntriesLocked queues changes: one outbox entry each, except
+// that the changes of a batch (Change.Batch) share one, entries[batch]
+// when the caller has it encoded already (batch.go).
+func (db *DB) addPendingEntriesLocked(ctx context.Context, changes []*Change, entries map[string][]byte) error {
 	s := db.newStage()
+	var batches map[string][]*Change
+	var order []string
 	for _, c := range changes {
-		b, err := json.Marshal(c)
-		if err != nil {
-			return fmt.Errorf("engine: encoding change: %w", err)
-		}
 		u := s.of(db.tables[c.Table], c.Row)
 		u.pending = append(append([]*Change(nil), u.pending...), c)
+		if c.Batch != "" {
+			if batches == nil {
+				batches = map[string][]*Change{}
+			}
+			if batches[c.Batch] == nil {
+				order = append(order, c.Batch)
+			}
+			batches[c.Batch] = append(batches[c.Batch], c)
+			continue
+		}
+		b, err := json.Marshal(c)
+		if err != nil {
+			s.dropNewRows()
+			return fmt.Errorf("engine: encoding change: %w", err)
+		}
 		s.ops = append(s.ops, storage.Put(bucketOutbox, outboxKey(c), b))
+	}
+	for _, id := range order {
+		b := entries[id]
+		if b == nil {
+			var err error
+			if b, err = encodeBatchEntry(id, batches[id]); err != nil && !errors.Is(err, ErrBatchTooLarge) {
+				s.dropNewRows()
+				return err
+			}
+		}
+		s.ops = append(s.ops, storage.Put(bucketOutbox, batchOutboxKey(id, batches[id][0]), b))
 	}
 	if err := s.commit(ctx); err != nil {
 		return err
 	}
 	for _, c := range changes {
 		db.pending[c.ID] = c
+	}
+	for _, id := range order {
+		db.registerBatchLocked(id, batchOutboxKey(id, batches[id][0]), len(batches[id]), batches[id])
 	}
 	return nil
 }
@@ -651,10 +667,13 @@ func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked []Acked,
 	// settle drops a pending change; an acknowledged one is logged as
 	// applied (which tells follower tabs it was acked, not dropped) and,
 	// with the server's stamp, folded into the base under that stamp.
-	settle := func(cid string, acked bool, stamp hlc.Timestamp) {
+	settle := func(cid string, acked bool, stamp hlc.Timestamp, bs *batchSettles) {
 		c := db.pending[cid]
 		if c == nil {
 			return
+		}
+		if c.Batch != "" {
+			bs.note(c, acked) // the batch's one entry goes with its last change
 		}
 		u := s.of(db.tables[c.Table], c.Row)
 		if acked {
@@ -673,17 +692,23 @@ func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked []Acked,
 			}
 		}
 		u.pending = kept
-		s.ops = append(s.ops, storage.Del(bucketOutbox, outboxKey(c)))
+		if c.Batch == "" {
+			s.ops = append(s.ops, storage.Del(bucketOutbox, outboxKey(c)))
+		}
 	}
+	acked, rejected = db.expandAcked(acked), db.expandBatches(rejected)
+	var bs batchSettles
 	for _, a := range acked {
-		settle(a.ID, true, a.Stamp)
+		settle(a.ID, true, a.Stamp, &bs)
 	}
 	for _, cid := range rejected {
-		settle(cid, false, hlc.Timestamp{})
+		settle(cid, false, hlc.Timestamp{}, &bs)
 	}
+	bs.ops(db, s, now)
 	if err := s.commit(ctx); err != nil {
 		return err
 	}
+	bs.installed(db, now)
 	for _, a := range acked {
 		if db.pending[a.ID] != nil {
 			db.markApplied(a.ID, now)

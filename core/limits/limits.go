@@ -16,6 +16,10 @@ const (
 	// thousands of connections, while leaving room for a large row.
 	MaxFrameBytes = 1 << 20
 
+	// MaxChangesPerPush bounds the changes of one push, and so of one
+	// batch, which always goes to the server as one push.
+	MaxChangesPerPush = 1000
+
 	// FrameOverheadBytes is the room a rows frame needs around a single
 	// row: its type tag, its subscription id (at most 64 characters, up to
 	// six bytes each once escaped), its cursor (at most 20 digits) and its

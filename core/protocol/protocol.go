@@ -28,7 +28,7 @@ const Version = 1
 // limits.MaxFrameBytes and limits.MaxFrameDepth; a frame over either is
 // refused before it is parsed.
 const (
-	MaxChangesPerPush = 1000
+	MaxChangesPerPush = limits.MaxChangesPerPush
 	MaxSubscriptions  = 256
 	MaxSubIDLen       = 64
 	MaxScopeLen       = 64
@@ -118,8 +118,14 @@ type Unsub struct {
 }
 
 // Push sends local changes. The server answers each with Ack or Reject.
+//
+// A push with Batch set carries one batch, every change of it: the server
+// applies them all or none, then answers with one Ack listing them all
+// (Ack.Batch set) or one Reject naming the batch. Without Batch each
+// change stands alone.
 type Push struct {
 	Changes []*engine.Change `json:"changes"`
+	Batch   string           `json:"batch,omitempty"`
 }
 
 // Ping and Pong are heartbeats; N is echoed.
@@ -177,15 +183,20 @@ type Rows struct {
 // server had applied before has none): the client keeps the change under
 // that time, not its own.
 type Ack struct {
-	IDs    []string                 `json:"ids"`
+	IDs []string `json:"ids"`
+	// Batch names the batch these ids are all of, when the push carried one.
+	Batch  string                   `json:"batch,omitempty"`
 	Stamps map[string]hlc.Timestamp `json:"stamps,omitempty"`
 	Rows   []engine.RowState        `json:"rows,omitempty"`
 }
 
 // Reject refuses one change; the client rolls it back and reports Error to
-// the writer.
+// the writer. With Batch set it refuses that whole batch, nothing of it
+// applied: ID is the change that failed, and the client rolls back every
+// change of the batch.
 type Reject struct {
 	ID    string    `json:"id"`
+	Batch string    `json:"batch,omitempty"`
 	Error ErrorBody `json:"error"`
 }
 

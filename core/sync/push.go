@@ -21,11 +21,34 @@ func (c *Client) sync() {
 }
 
 // pushPending pushes the DB's pending changes, oldest first, in batches of
-// at most MaxChangesPerPush, skipping those already in flight.
+// at most MaxChangesPerPush, skipping those already in flight. The changes
+// of a batch written as one (engine.WriteBatch) go as one push of their
+// own, marked with the batch's id, once all of them are pending here.
 func (c *Client) pushPending() {
 	var batch []*engine.Change
+	var seenBatch map[string]bool
 	for _, ch := range c.opts.DB.Pending() {
 		if _, ok := c.cs.inflight[ch.ID]; ok {
+			continue
+		}
+		if ch.Batch != "" {
+			if seenBatch[ch.Batch] {
+				continue
+			}
+			if seenBatch == nil {
+				seenBatch = map[string]bool{}
+			}
+			seenBatch[ch.Batch] = true
+			cs, complete := c.opts.DB.PendingBatch(ch.Batch)
+			if !complete || len(cs) == 0 {
+				continue
+			}
+			// Order: what was written before the batch goes first.
+			if len(batch) > 0 {
+				c.push(batch)
+				batch = nil
+			}
+			c.pushBatch(ch.Batch, cs)
 			continue
 		}
 		batch = append(batch, ch)
@@ -71,6 +94,31 @@ func (c *Client) push(batch []*engine.Change) {
 	}
 }
 
+// pushBatch sends one batch as one push. WriteBatch refused any batch
+// whose push would not fit a frame, so one that does not is rolled back
+// whole, as the server would reject it.
+func (c *Client) pushBatch(id string, cs []*engine.Change) {
+	if c.cs == nil {
+		return
+	}
+	b, err := protocol.Encode(protocol.TPush, &protocol.Push{Changes: cs, Batch: id})
+	if err == nil && len(b) <= limits.MaxFrameBytes {
+		for _, ch := range cs {
+			c.cs.inflight[ch.ID] = ch
+		}
+		c.cs.out.push(b)
+		return
+	}
+	body := protocol.ErrorBody{Name: protocol.NameBadChange, Code: "frame_too_large",
+		Message: fmt.Sprintf("batch %s does not fit in a %d byte frame", id, limits.MaxFrameBytes), Table: cs[0].Table}
+	if err != nil {
+		body.Code, body.Message = "unencodable", err.Error()
+	}
+	if err := c.rejectBatch(id, cs[0], &protocol.RemoteError{Body: body}); err != nil {
+		c.log.Error("cannot roll back an unsendable batch", "batch", id, "err", err)
+	}
+}
+
 func (c *Client) onAck(a *protocol.Ack) error {
 	acked := make([]engine.Acked, len(a.IDs))
 	for i, id := range a.IDs {
@@ -84,10 +132,30 @@ func (c *Client) onAck(a *protocol.Ack) error {
 		delete(c.cs.inflight, id)
 		c.settle(id, nil)
 	}
+	if a.Batch != "" {
+		c.settle(a.Batch, nil)
+	}
 	return nil
 }
 
 func (c *Client) onReject(r *protocol.Reject) error {
+	if r.Batch != "" {
+		cs, _ := c.opts.DB.PendingBatch(r.Batch)
+		if len(cs) == 0 {
+			c.log.Debug("reject for a batch that is not pending", "batch", r.Batch)
+			return nil
+		}
+		failed := cs[0]
+		for _, ch := range cs {
+			if ch.ID == r.ID {
+				failed = ch
+			}
+		}
+		if err := c.rejectBatch(r.Batch, failed, &protocol.RemoteError{Body: r.Error}); err != nil {
+			return fmt.Errorf("rolling back batch %s: %w", r.Batch, err)
+		}
+		return nil
+	}
 	ch := c.cs.inflight[r.ID]
 	if ch == nil {
 		ch = c.pendingChange(r.ID)
@@ -135,12 +203,71 @@ func (c *Client) rejectChange(ch *engine.Change, rerr *protocol.RemoteError) err
 	return nil
 }
 
+// rejectBatch rolls back every change of batch id, tells the waiters of
+// the batch and of each change, and calls OnReject once, with the change
+// that failed.
+func (c *Client) rejectBatch(id string, failed *engine.Change, rerr *protocol.RemoteError) error {
+	cs, _ := c.opts.DB.PendingBatch(id)
+	c.mu.Lock()
+	c.rejecting[id] = true // see WaitFor
+	for _, ch := range cs {
+		c.rejecting[ch.ID] = true
+	}
+	c.mu.Unlock()
+	c.inForeign.Add(1)
+	err := c.opts.DB.Reject(c.ctx, id)
+	c.inForeign.Add(-1)
+	c.mu.Lock()
+	var ws []chan error
+	for _, k := range append([]string{id}, idsOf(cs)...) {
+		delete(c.rejecting, k)
+		if err == nil {
+			c.rememberRejection(k, rerr)
+			ws = append(ws, c.waiters[k]...)
+			delete(c.waiters, k)
+		}
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	for _, w := range ws {
+		w <- rerr
+	}
+	if c.cs != nil {
+		for _, ch := range cs {
+			delete(c.cs.inflight, ch.ID)
+		}
+	}
+	c.log.Info("batch rejected", "batch", id, "changes", len(cs), "table", failed.Table, "error", rerr.Body.Name, "code", rerr.Body.Code)
+	if f := c.opts.OnReject; f != nil {
+		c.cb.post(func() { f(failed, rerr) })
+	}
+	return nil
+}
+
+func idsOf(cs []*engine.Change) []string {
+	out := make([]string, len(cs))
+	for i, ch := range cs {
+		out[i] = ch.ID
+	}
+	return out
+}
+
 // merge is DB.Merge, which may run DB subscription callbacks on this
 // goroutine (see inForeign).
 func (c *Client) merge(states []engine.RowState, acked []engine.Acked) error {
 	c.inForeign.Add(1)
 	defer c.inForeign.Add(-1)
 	return c.opts.DB.Merge(c.ctx, states, acked)
+}
+
+// pendingWrite reports whether id names a change or a batch still pending.
+func (c *Client) pendingWrite(id string) bool {
+	if cs, _ := c.opts.DB.PendingBatch(id); len(cs) > 0 {
+		return true
+	}
+	return c.pendingChange(id) != nil
 }
 
 func (c *Client) pendingChange(id string) *engine.Change {

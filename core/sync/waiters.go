@@ -4,7 +4,7 @@ package sync
 const maxRejections = 1024
 
 // WaitFor returns a channel that receives exactly one value for the local
-// change changeID: nil once the server acknowledged it, the rejection (a
+// change changeID (or batch: changeID may be a batch's id): nil once the server acknowledged it, the rejection (a
 // *protocol.RemoteError, which unwraps to the typed error) once it was
 // rolled back, or ErrClosed if the client closes first. The channel is
 // buffered, so nobody has to read it.
@@ -30,7 +30,7 @@ func (c *Client) WaitFor(changeID string) <-chan error {
 	// between finds the waiter.
 	c.waiters[changeID] = append(c.waiters[changeID], ch)
 	c.mu.Unlock()
-	if c.pendingChange(changeID) != nil {
+	if c.pendingWrite(changeID) {
 		return ch
 	}
 	c.mu.Lock()

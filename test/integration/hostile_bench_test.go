@@ -36,7 +36,7 @@ type wsPeer struct {
 	c *websocket.Conn
 }
 
-func dialPeer(b *testing.B, url string, a protocol.Auth) *wsPeer {
+func dialPeer(b testing.TB, url string, a protocol.Auth) *wsPeer {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -54,7 +54,7 @@ func dialPeer(b *testing.B, url string, a protocol.Auth) *wsPeer {
 	return p
 }
 
-func (p *wsPeer) send(b *testing.B, typ string, body any) {
+func (p *wsPeer) send(b testing.TB, typ string, body any) {
 	msg, err := protocol.Encode(typ, body)
 	if err != nil {
 		b.Fatal(err)
@@ -64,7 +64,7 @@ func (p *wsPeer) send(b *testing.B, typ string, body any) {
 	}
 }
 
-func (p *wsPeer) next(b *testing.B) *protocol.Frame {
+func (p *wsPeer) next(b testing.TB) *protocol.Frame {
 	_, data, err := p.c.Read(context.Background())
 	if err != nil {
 		b.Fatal(err)
@@ -77,7 +77,7 @@ func (p *wsPeer) next(b *testing.B) *protocol.Frame {
 }
 
 // until reads frames until one of type typ.
-func (p *wsPeer) until(b *testing.B, typ string) {
+func (p *wsPeer) until(b testing.TB, typ string) {
 	for p.next(b).Type != typ {
 	}
 }

@@ -432,6 +432,10 @@ func (h *handle) makeObject() js.Value {
 		"insert":                     asyncFunc(h.writeMethod("insert")),
 		"update":                     asyncFunc(h.writeMethod("update")),
 		"delete":                     asyncFunc(h.writeMethod("delete")),
+		"newIds":                     syncFunc(h.newIDs),
+		"batch":                      asyncFunc(h.batch),
+		"waitBatch":                  asyncFunc(h.waitBatch),
+		"allStaged":                  asyncFunc(h.allStaged),
 		"subscribe":                  syncFunc(h.subscribe),
 		"getAuthState":               syncFunc(h.getAuthState),
 		"onAuthChanged":              syncFunc(h.onAuthChanged),
@@ -645,6 +649,9 @@ func (h *handle) withDef(w *write) *write {
 
 // execWrite performs w on this tab's Db and returns the row JSON.
 func (h *handle) execWrite(ctx context.Context, w *write) (string, error) {
+	if w.Kind == "batch" || w.Kind == "wait" {
+		return h.execBatch(ctx, w)
+	}
 	var vals map[string]any
 	if w.Kind != "delete" {
 		var err error
@@ -851,10 +858,10 @@ func initClosedMethods() {
 	closedMethods = map[string]js.Value{
 		"close": exported(js.FuncOf(func(js.Value, []js.Value) any { return promiseCtor.Call("resolve", js.Undefined()) })),
 	}
-	for _, name := range []string{"useSchema", "subscribe", "getAuthState", "onAuthChanged", "updateAuthToken", "onJWTExpired", "onError", "storageMode", "storageName"} {
+	for _, name := range []string{"useSchema", "subscribe", "getAuthState", "onAuthChanged", "updateAuthToken", "onJWTExpired", "onError", "storageMode", "storageName", "newIds"} {
 		closedMethods[name] = throws
 	}
-	for _, name := range []string{"all", "one", "insert", "update", "delete", "getLocalFirstIdentityProof"} {
+	for _, name := range []string{"all", "one", "insert", "update", "delete", "getLocalFirstIdentityProof", "batch", "waitBatch", "allStaged"} {
 		closedMethods[name] = rejects
 	}
 }

@@ -265,13 +265,22 @@ func (t *tabs) handle(m *tabMsg) {
 			// follower sends them to the next leader.
 			return
 		}
-		v, err := t.serve(ctx, m)
-		reply := &tabMsg{T: "reply", To: m.From, N: m.N, V: v}
-		if err != nil {
-			b := jserr.Describe(err)
-			reply.Err = &b
+		answer := func() {
+			v, err := t.serve(ctx, m)
+			reply := &tabMsg{T: "reply", To: m.From, N: m.N, V: v}
+			if err != nil {
+				b := jserr.Describe(err)
+				reply.Err = &b
+			}
+			t.post(reply)
 		}
-		t.post(reply)
+		if m.W.Kind == "wait" {
+			// A wait for the server's answer to a batch must not hold the
+			// loop (it takes as long as the server does).
+			go safely("wait for a batch", answer)
+			return
+		}
+		answer()
 	case "reply":
 		if c := t.calls[m.N]; c != nil {
 			delete(t.calls, m.N)
@@ -476,13 +485,19 @@ func (t *tabs) call(ctx context.Context, w *write) (string, error) {
 	}
 	timer := time.NewTimer(callTimeout)
 	defer timer.Stop()
+	timeout := timer.C
+	if w.Kind == "wait" {
+		// Waiting for the server's answer to a batch takes as long as
+		// the server (or the network) does: only ctx bounds it.
+		timeout = nil
+	}
 	select {
 	case r := <-c.res:
 		return r.v, r.err
 	case <-ctx.Done():
 		t.forget(c)
 		return "", ctx.Err()
-	case <-timer.C:
+	case <-timeout:
 		t.forget(c)
 		return "", jserr.New(jserr.Internal, "leader_timeout", "jazz: the tab that writes for this app did not answer within %s", callTimeout)
 	case <-t.loopDone:
@@ -506,8 +521,15 @@ func (t *tabs) forget(c *call) {
 // leads now, or keeps it until a leader is known.
 func (t *tabs) send(c *call) {
 	if t.role() == roleLeader {
-		v, err := t.h.execWrite(context.Background(), c.w)
-		c.res <- callResult{v: v, err: err}
+		run := func() {
+			v, err := t.h.execWrite(context.Background(), c.w)
+			c.res <- callResult{v: v, err: err}
+		}
+		if c.w.Kind == "wait" {
+			go safely("wait for a batch", run) // see handle's "call"
+			return
+		}
+		run()
 		return
 	}
 	t.nextN++

@@ -104,6 +104,7 @@ var sentinels = []struct {
 	{query.ErrInvalid, Validation, "invalid_query"},
 	{engine.ErrNotFound, NotFound, "not_found"},
 	{engine.ErrExists, Conflict, "row_exists"},
+	{engine.ErrBatchTooLarge, Validation, "batch_too_large"},
 	{engine.ErrBadChange, Validation, "bad_change"},
 	{engine.ErrCorrupt, Internal, "corrupt"},
 	{context.DeadlineExceeded, Internal, "timeout"},

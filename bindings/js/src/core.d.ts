@@ -56,6 +56,17 @@ export interface DbHandle {
   insert(table: string, valuesJSON: string): Promise<string>;
   update(table: string, id: string, patchJSON: string): Promise<string>;
   delete(table: string, id: string): Promise<void>;
+  /** n (1 to 1001) fresh ids (UUIDv7) as a JSON array, synchronously: for a batch and the rows it inserts. */
+  newIds?(n: number): string;
+  /**
+   * Writes opsJSON ([{kind, table, row, values?}]) as one batch: applied locally at once and
+   * queued as one unit, applied by the server all or nothing. Resolves to the rows after it (JSON array, null for a delete).
+   */
+  batch?(batchId: string, opsJSON: string): Promise<string>;
+  /** Resolves once the server acknowledged the batch; rejects with its typed rejection. */
+  waitBatch?(batchId: string): Promise<void>;
+  /** Like all, over the rows as they would be after opsJSON (a transaction's uncommitted writes). */
+  allStaged?(queryJSON: string, opsJSON: string): Promise<string>;
   /**
    * Live query. cb receives the JSON of a Delta (see delta.ts): first the
    * initial result (reset), then what each change did and where. Returns the

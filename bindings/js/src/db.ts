@@ -1,8 +1,9 @@
 // The typed Db: a thin facade over the core's DbHandle. It turns queries and
 // rows into JSON and back, converts core errors to typed ones, and registers
 // an app's schema the first time one of its tables is used.
+import { OpCollector, type BatchResult, type BatchWriter, type Transaction, type WaitTier } from "./batch.js";
 import type { DbHandle } from "./core.js";
-import { ClosedError, fromCoreError, JazzError } from "./errors.js";
+import { ClosedError, fromCoreError, JazzError, ValidationError } from "./errors.js";
 import { applyDelta, type Delta } from "./delta.js";
 import { openEarly, rememberDb } from "./early-open.js";
 import { loadCore } from "./loader.js";
@@ -172,6 +173,71 @@ export class Db {
 
   delete<T extends AnyTableRef>(table: T, id: string): Promise<void> {
     return this.#write((h) => h.delete(this.#table(table), id));
+  }
+
+  /**
+   * Writes several rows as one batch. `cb` runs synchronously and queues writes on `b`; if it
+   * throws, nothing is written. Then every write applies locally at once (one update per
+   * subscription), is queued durably as one unit, and goes to the server as one push that the
+   * server applies all or nothing, checking each row's permissions. At most 1000 writes (and one
+   * 1 MiB frame) per batch: write more as several batches.
+   */
+  batch(cb: (b: BatchWriter) => void): BatchResult {
+    const w = this.#collector();
+    try {
+      const r: unknown = cb(w);
+      if (r instanceof Promise) throw new ValidationError("jazz-tools: a batch callback is synchronous; use db.transaction to await inside", { code: "bad_argument" });
+    } finally {
+      w.close();
+    }
+    return this.#commit(w);
+  }
+
+  /**
+   * Like batch, with an async callback that may also read: `tx.all`/`tx.one` see the
+   * transaction's own writes, which nobody else sees until the callback returns and they
+   * commit as one batch. If the callback throws (or rejects), nothing is written.
+   */
+  async transaction(cb: (tx: Transaction) => Promise<void> | void): Promise<BatchResult> {
+    const w = this.#collector();
+    const staged = async (q: AnyQuery) => {
+      const ops = JSON.stringify(w.ops);
+      return JSON.parse(await this.#async((h) => h.allStaged!(this.#query(q), ops))) as unknown[];
+    };
+    const tx: Transaction = {
+      insert: (t, values) => w.insert(t, values),
+      update: (t, id, patch) => w.update(t, id, patch),
+      delete: (t, id) => w.delete(t, id),
+      all: async <Q extends AnyQuery>(q: Q) => (await staged(q)) as Row<Q>[],
+      one: async <Q extends AnyQuery>(q: Q) => ((await staged(q.limit(1) as Q))[0] ?? null) as Row<Q> | null,
+    };
+    try {
+      await cb(tx);
+    } finally {
+      w.close();
+    }
+    return this.#commit(w);
+  }
+
+  #collector(): OpCollector {
+    this.#call((h) => {
+      if (!h.batch || !h.newIds) throw new JazzError("jazz-tools: this core has no batch support", { code: "unsupported" });
+    });
+    return new OpCollector(this.#h, (t) => this.#table(t));
+  }
+
+  #commit(w: OpCollector): BatchResult {
+    const batchId = w.newId();
+    const ops = JSON.stringify(w.ops);
+    const rows =
+      w.ops.length === 0
+        ? Promise.resolve([])
+        : this.#write(async (h) => JSON.parse(await h.batch!(batchId, ops)) as (Record<string, unknown> | null)[]);
+    const wait = async (options: { tier?: WaitTier } = {}) => {
+      await rows;
+      if ((options.tier ?? "local") === "edge" && w.ops.length > 0) await this.#async((h) => h.waitBatch!(batchId));
+    };
+    return { batchId, rows, wait };
   }
 
   /**
