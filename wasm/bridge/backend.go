@@ -23,6 +23,7 @@ import (
 
 	"github.com/jazzgo/jazz-tools/backend"
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/identity"
 	"github.com/jazzgo/jazz-tools/core/live"
 	"github.com/jazzgo/jazz-tools/core/session"
 	"github.com/jazzgo/jazz-tools/server/auth"
@@ -54,7 +55,23 @@ type actorSpec struct {
 	Session *session.Session `json:"session,omitempty"`
 }
 
+// proofLeeway is the clock skew allowed when verifying identity proofs.
+const proofLeeway = 30 * time.Second
+
 func installBackend(core js.Value) {
+	// Verifying proofs is a server's job: the browser build does not link
+	// signature verification (crypto/ed25519's curve code, ~20 KB brotli).
+	core.Set("verifyLocalFirstIdentityProof", exported(syncFunc(func(args []js.Value) (any, error) {
+		proof, err := stringArg(args, 0, "proof")
+		if err != nil {
+			return nil, err
+		}
+		aud, err := stringArg(args, 1, "audience")
+		if err != nil {
+			return nil, err
+		}
+		return identity.VerifyProof(proof, aud, time.Now(), proofLeeway)
+	})))
 	core.Set("createBackend", exported(asyncFunc(func(args []js.Value) (func(context.Context) (any, error), error) {
 		cfg, err := stringArg(args, 0, "configJSON")
 		if err != nil {

@@ -23,7 +23,6 @@ import (
 	"context"
 	"crypto/rand"
 	"syscall/js"
-	"time"
 
 	"github.com/jazzgo/jazz-tools/core/identity"
 	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
@@ -40,9 +39,6 @@ const GlobalName = "__jazzCore"
 // (bindings/js/src/loader.ts) learns at once that the core is there instead
 // of polling for GlobalName.
 const ReadyName = "__jazzCoreReady"
-
-// proofLeeway is the clock skew allowed when verifying identity proofs.
-const proofLeeway = 30 * time.Second
 
 var installed js.Value
 
@@ -77,18 +73,7 @@ func Install() js.Value {
 	core.Set("newSecret", exported(syncFunc(func(args []js.Value) (any, error) {
 		return identity.NewSecret(rand.Reader)
 	})))
-	core.Set("verifyLocalFirstIdentityProof", exported(syncFunc(func(args []js.Value) (any, error) {
-		proof, err := stringArg(args, 0, "proof")
-		if err != nil {
-			return nil, err
-		}
-		aud, err := stringArg(args, 1, "audience")
-		if err != nil {
-			return nil, err
-		}
-		return identity.VerifyProof(proof, aud, time.Now(), proofLeeway)
-	})))
-	installBackend(core) // createBackend, in jazz-backend.wasm only (backend.go)
+	installBackend(core) // createBackend and proof checks, in jazz-backend.wasm only (backend.go)
 	js.Global().Set(GlobalName, core)
 	installed = core
 	announce(core)

@@ -41,8 +41,6 @@ export interface JazzCore {
   createDb(configJSON: string, early?: EarlyOpen): Promise<DbHandle>;
   /** A new local-first secret: 32 random bytes, base64url without padding. */
   newSecret(): string;
-  /** Verifies a local-first identity proof; returns the user_id or throws AuthError. */
-  verifyLocalFirstIdentityProof(proof: string, audience: string): string;
 }
 
 export interface DbHandle {

@@ -31,8 +31,10 @@ export interface BackendHandle {
   close(): Promise<void>;
 }
 
-/** The JazzCore of jazz-backend.wasm: the browser core plus createBackend. */
+/** The JazzCore of jazz-backend.wasm: the browser core plus createBackend and proof checks. */
 export interface BackendCore extends JazzCore {
+  /** Verifies a local-first identity proof; returns the user_id or throws AuthError. */
+  verifyLocalFirstIdentityProof(proof: string, audience: string): string;
   /**
    * configJSON: {appId, serverUrl, backendSecret, adminSecret?, jwksUrl?, jwtPublicKey? (inline JWK or PEM),
    * jwtAudience? (string[]), jwtIssuer?, allowLocalFirstAuth?, production? (NODE_ENV=production),

@@ -85,7 +85,6 @@ export function createFakeCore(): FakeCore {
     version: "fake",
     dbs,
     newSecret: () => Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString("base64url"),
-    verifyLocalFirstIdentityProof: (proof) => proof.split(".")[1] ?? "",
     async createDb(configJSON) {
       const config = JSON.parse(configJSON) as Json;
       if (!config.appId) throw coreError("ConfigError", "config", "client: invalid config: appId is required");
