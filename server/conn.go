@@ -474,6 +474,20 @@ func (c *conn) send(typ string, body any) {
 		c.log.Error("could not encode an outgoing frame", "type", typ)
 		return
 	}
+	c.push(msg)
+}
+
+// sendEncoded queues a frame encoded by the caller.
+func (c *conn) sendEncoded(msg []byte, err error) {
+	if err != nil {
+		c.log.Error("could not encode an outgoing frame", "error", err)
+		return
+	}
+	c.push(msg)
+}
+
+// push queues msg, dropping a client that lets too much pile up.
+func (c *conn) push(msg []byte) {
 	if err := c.out.push(msg); errors.Is(err, errQueueFull) {
 		c.log.Warn("client not reading fast enough; disconnecting")
 		c.closeWith(closeSlowConsumer, "slow consumer", nil, false)

@@ -74,15 +74,6 @@ type catchUp struct {
 // a page that does not complete a window, or live rows with more pending.
 const keepCursor = 0
 
-// rowsBody is protocol.Rows with rows already encoded, so that frames can be
-// cut by size without encoding every row twice.
-type rowsBody struct {
-	Sub      string            `json:"sub"`
-	Rows     []json.RawMessage `json:"rows"`
-	Cursor   uint64            `json:"cursor"`
-	Complete bool              `json:"complete,omitempty"`
-}
-
 // ackBody is protocol.Ack with rows already encoded.
 type ackBody struct {
 	IDs    []string                 `json:"ids"`
@@ -332,16 +323,19 @@ func (c *conn) step() bool {
 	return c.srv.anonCPU.run(c.stop, work)
 }
 
-// catchUpPage reads and sends the next page of s's result.
+// catchUpPage reads and sends the next page of s's result. A page is at
+// most n rows and about rowsChunkBytes of JSON, read from where the last
+// one stopped: memory for a loading subscription is a page, whatever the
+// size of its result.
 func (c *conn) catchUpPage(s *sub, gen uint64, es *engine.Subscription, actor engine.Actor, cu catchUp, n int) {
-	var states []engine.RowState
+	var rows []json.RawMessage
 	cursor, done := uint64(keepCursor), false
 	if cu.inWindow {
 		page, next, end, err := es.WindowPage(cu.pos, n)
 		if err != nil {
 			return // replaced or closed meanwhile
 		}
-		states, cu.pos = page, next
+		rows, cu.pos = c.encodeStates(page), next
 		if end {
 			cu.inWindow = false
 			if done = cu.cursor == 0; done {
@@ -349,11 +343,11 @@ func (c *conn) catchUpPage(s *sub, gen uint64, es *engine.Subscription, actor en
 			}
 		}
 	} else {
-		p, err := c.db.ChangedPage(actor, s.q, cu.cursor, cu.after, n)
+		p, err := c.db.ChangedPageJSON(actor, s.q, cu.cursor, cu.after, n, rowsChunkBytes)
 		if err != nil {
 			return
 		}
-		states, cu.after, done = p.States, p.After, p.Done
+		rows, cu.after, done = p.Rows, p.After, p.Done
 		if !cu.window || done {
 			cursor = max(p.After, cu.startSeq)
 		}
@@ -363,8 +357,8 @@ func (c *conn) catchUpPage(s *sub, gen uint64, es *engine.Subscription, actor en
 	if !c.current(s, gen) || c.paused || s.catchUp == nil {
 		return
 	}
-	if len(states) > 0 || done {
-		c.sendRowsLocked(s, states, cursor, done)
+	if len(rows) > 0 || done {
+		c.sendRowsLocked(s, rows, cursor, done)
 	}
 	if done {
 		s.catchUp = nil
@@ -375,6 +369,24 @@ func (c *conn) catchUpPage(s *sub, gen uint64, es *engine.Subscription, actor en
 		*s.catchUp = cu
 	}
 	c.enqueueLocked(s)
+}
+
+// encodeStates encodes states for sendRowsLocked; a state that cannot be
+// encoded is logged and left out.
+func (c *conn) encodeStates(states []engine.RowState) []json.RawMessage {
+	rows := make([]json.RawMessage, 0, len(states))
+	var buf []byte
+	for _, st := range states {
+		start := len(buf)
+		var err error
+		if buf, err = st.AppendJSON(buf); err != nil {
+			buf = buf[:start]
+			c.log.Error("could not encode a row", "table", st.Table, "error", err)
+			continue
+		}
+		rows = append(rows, buf[start:len(buf):len(buf)])
+	}
+	return rows
 }
 
 // livePage sends the current states of up to n of s's pending rows.
@@ -439,40 +451,44 @@ func (c *conn) sendUpdateLocked(s *sub, ids []string, cursor uint64) {
 		}
 	}
 	if len(states) > 0 {
-		c.sendRowsLocked(s, states, cursor, false)
+		c.sendRowsLocked(s, c.encodeStates(states), cursor, false)
 	}
 }
 
-// sendRowsLocked queues states as one or more rows frames. The last one
-// carries cursor (keepCursor: the last cursor sent) and complete; the
-// others the last cursor sent, which is always safe to resume from.
-// Cursors sent on a subscription never go down.
-func (c *conn) sendRowsLocked(s *sub, states []engine.RowState, cursor uint64, complete bool) {
+// sendRowsLocked queues rows (each the JSON of a RowState) as one or more
+// rows frames. The last one carries cursor (keepCursor: the last cursor
+// sent) and complete; the others the last cursor sent, which is always
+// safe to resume from. Cursors sent on a subscription never go down.
+func (c *conn) sendRowsLocked(s *sub, rows []json.RawMessage, cursor uint64, complete bool) {
 	cursor = max(cursor, s.cursor)
-	chunk := make([]json.RawMessage, 0, len(states))
+	chunk := make([]json.RawMessage, 0, len(rows))
 	size := 0
-	for _, st := range states {
-		raw, err := limits.Marshal(st)
-		if err != nil {
-			c.log.Error("could not encode a row", "table", st.Table, "error", err)
-			continue
-		}
+	for _, raw := range rows {
 		if len(raw) > limits.MaxRowBytes {
 			// Stored before Submit checked row sizes: no frame can carry
 			// it, and sending it would cut this client off for good.
-			c.log.Error("a row is over the row size limit and is not sent", "table", st.Table, "row", st.ID,
+			c.log.Error("a row is over the row size limit and is not sent", "table", s.q.Table, "row", rowID(raw),
 				"bytes", len(raw), "limit", limits.MaxRowBytes)
 			continue
 		}
 		if len(chunk) > 0 && size+len(raw) > rowsChunkBytes {
-			c.send(protocol.TRows, rowsBody{Sub: s.id, Rows: chunk, Cursor: s.cursor})
-			chunk, size = nil, 0
+			c.sendEncoded(protocol.EncodeRows(s.id, chunk, s.cursor, false))
+			chunk, size = chunk[:0], 0
 		}
 		chunk = append(chunk, raw)
 		size += len(raw)
 	}
-	c.send(protocol.TRows, rowsBody{Sub: s.id, Rows: chunk, Cursor: cursor, Complete: complete})
+	c.sendEncoded(protocol.EncodeRows(s.id, chunk, cursor, complete))
 	s.cursor = cursor
+}
+
+// rowID is the id of a row in JSON, for a log line.
+func rowID(raw json.RawMessage) string {
+	var st struct {
+		ID string `json:"id"`
+	}
+	_ = json.Unmarshal(raw, &st)
+	return st.ID
 }
 
 // visibleState returns the row state a's client may receive: the full state

@@ -538,6 +538,20 @@ func (db *Db) Subscribe(q *query.Query, cb func(engine.Update)) (cancel func(), 
 	}, nil
 }
 
+// Loaded returns a channel closed once the server's result for q has been
+// received whole: a subscription's callback fires for every page of the
+// result as it is merged, so its first rows are usable at once, and this
+// tells when the last page is in. It is closed at once for a Db without a
+// server, and nil while q is neither subscribed nor read (All, One).
+func (db *Db) Loaded(q *query.Query) <-chan struct{} {
+	if db.sync == nil {
+		return closedChan
+	}
+	return db.sync.Loaded(subID(q.Key()))
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // CachedResult returns q's result as an earlier Db over the same store saved
 // it, if the store has not changed since (see engine.DB.CachedResult): what
 // a reopened page can show while q's table is still loading. text is q as

@@ -137,6 +137,10 @@ type table struct {
 	// its rows stored one by one (pack.go); kept with PackRows only.
 	packs uint32
 	tail  map[string]struct{}
+	// bySeq lists the rows by sequence number for ChangedPage (seqindex.go),
+	// built on first use; seqMu guards building it under the read lock.
+	bySeq *seqIndex
+	seqMu sync.Mutex
 }
 
 // Open loads the rows in opts.Store (if any) and returns a ready DB.

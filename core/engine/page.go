@@ -1,7 +1,7 @@
 package engine
 
 import (
-	"cmp"
+	"encoding/json"
 	"slices"
 
 	"github.com/jazzgo/jazz-tools/core/query"
@@ -27,88 +27,115 @@ type ChangePage struct {
 // with the lowest sequence numbers above after (at least cursor) and returns
 // those ChangedSince would. A row changed between two pages gets a sequence
 // number above every earlier page's After, so it comes in a later page: the
-// pages together miss nothing. Only sequence numbers are compared across
-// the table; the query and the policies are evaluated once per row
-// considered.
+// pages together miss nothing. Each page starts from its position in the
+// table's sequence index (seqindex.go), so reading a result page by page
+// costs one pass over it, not one pass over the table per page; the query
+// and the policies are evaluated once per row considered.
 func (db *DB) ChangedPage(a Actor, q *query.Query, cursor, after uint64, n int) (ChangePage, error) {
+	var page ChangePage
+	err := db.changedRows(a, q, cursor, after, n, 0, &page, func(t *table, r *row) int {
+		page.States = append(page.States, t.stateOf(r))
+		return 0
+	})
+	return page, err
+}
+
+// JSONPage is one page of ChangedPageJSON.
+type JSONPage struct {
+	// Rows are the page's rows, each the JSON its RowState marshals to,
+	// lowest sequence number first.
+	Rows []json.RawMessage
+	// After, Done and Seq are as in ChangePage.
+	After uint64
+	Done  bool
+	Seq   uint64
+}
+
+// ChangedPageJSON is ChangedPage with each row already encoded as the JSON
+// of its RowState (what a rows frame carries), and bounded in bytes as well
+// as rows: the page ends with the row that brings it to maxBytes (0: no
+// bound), so a page of large rows is as small in memory as one of small
+// rows. Rows are encoded straight from the engine's copy, with no RowState
+// in between; an encoded row (lazyrow.go) is not even decoded.
+func (db *DB) ChangedPageJSON(a Actor, q *query.Query, cursor, after uint64, n, maxBytes int) (JSONPage, error) {
+	var (
+		page ChangePage
+		buf  []byte
+		ends []int
+		err  error
+	)
+	err2 := db.changedRows(a, q, cursor, after, n, maxBytes, &page, func(t *table, r *row) int {
+		if err != nil {
+			return 0
+		}
+		before := len(buf)
+		if buf, err = t.appendStateJSON(buf, r); err != nil {
+			buf = buf[:before]
+			return 0
+		}
+		ends = append(ends, len(buf))
+		return len(buf) - before
+	})
+	if err2 != nil {
+		return JSONPage{}, err2
+	}
+	if err != nil {
+		return JSONPage{}, err
+	}
+	out := JSONPage{Rows: make([]json.RawMessage, len(ends)), After: page.After, Done: page.Done, Seq: page.Seq}
+	from := 0
+	for i, end := range ends {
+		out.Rows[i] = buf[from:end:end]
+		from = end
+	}
+	return out, nil
+}
+
+// changedRows reads one page of ChangedPage into page (bounds only), calling
+// emit for each row the page holds; emit returns the bytes the row added,
+// and the page ends once they reach maxBytes (0: no bound) or n rows (0: no
+// bound) were considered.
+func (db *DB) changedRows(a Actor, q *query.Query, cursor, after uint64, n, maxBytes int, page *ChangePage, emit func(*table, *row) int) error {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
 	if db.closed {
-		return ChangePage{}, ErrClosed
+		return ErrClosed
 	}
 	t, err := db.checkQuery(q)
 	if err != nil {
-		return ChangePage{}, err
+		return err
 	}
-	picked := lowestSeqs(t, max(after, cursor), n)
-	page := ChangePage{After: max(after, cursor), Done: n <= 0 || len(picked) < n, Seq: db.seq}
-	for _, r := range picked {
-		page.After = r.seq
+	x := t.seqIndex()
+	from := max(after, cursor)
+	page.After, page.Seq = from, db.seq
+	considered, size := 0, 0
+	i := x.search(from)
+	for ; i < len(x.entries); i++ {
+		if (n > 0 && considered == n) || (maxBytes > 0 && size >= maxBytes) {
+			break
+		}
+		e := x.entries[i]
+		r := e.r
+		if !t.live(e) || (!r.encoded() && len(r.base) == 0) {
+			continue
+		}
+		considered++
+		page.After = e.seq
 		if !r.baseHas(schema.ColCreatedAt) {
 			continue // never confirmed: nothing to send
 		}
 		if (cursor == 0 && !q.Where.Eval(r, nil)) || !db.readable(a, t, r) {
 			continue
 		}
-		page.States = append(page.States, t.stateOf(r))
+		size += emit(t, r)
 	}
-	if page.Done {
+	for i < len(x.entries) && !t.live(x.entries[i]) {
+		i++
+	}
+	if page.Done = i == len(x.entries); page.Done {
 		page.After = max(page.After, db.seq)
 	}
-	return page, nil
-}
-
-// lowestSeqs returns the n rows (all for n <= 0) with the lowest sequence
-// numbers above after, in sequence order. A bounded max-heap picks them, so
-// a page costs one pass over the table and no more memory than the page.
-func lowestSeqs(t *table, after uint64, n int) []*row {
-	var heap []*row
-	for _, r := range t.rows {
-		if r.seq <= after || (!r.encoded() && len(r.base) == 0) {
-			continue
-		}
-		switch {
-		case n <= 0 || len(heap) < n:
-			heap = append(heap, r)
-			if n > 0 {
-				seqSiftUp(heap, len(heap)-1)
-			}
-		case r.seq < heap[0].seq:
-			heap[0] = r
-			seqSiftDown(heap, 0)
-		}
-	}
-	slices.SortFunc(heap, func(x, y *row) int { return cmp.Compare(x.seq, y.seq) })
-	return heap
-}
-
-// seqSiftUp and seqSiftDown keep heap ordered with the highest seq first.
-func seqSiftUp(heap []*row, i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if heap[p].seq >= heap[i].seq {
-			return
-		}
-		heap[p], heap[i] = heap[i], heap[p]
-		i = p
-	}
-}
-
-func seqSiftDown(heap []*row, i int) {
-	for {
-		c := 2*i + 1
-		if c >= len(heap) {
-			return
-		}
-		if c+1 < len(heap) && heap[c].seq < heap[c+1].seq {
-			c++
-		}
-		if heap[i].seq >= heap[c].seq {
-			return
-		}
-		heap[i], heap[c] = heap[c], heap[i]
-		i = c
-	}
+	return nil
 }
 
 // stateOf is r's confirmed state for a reader.

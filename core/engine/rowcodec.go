@@ -639,7 +639,8 @@ func appendJSONString(b []byte, s []byte) []byte {
 }
 
 // appendJSONChars appends s as the inside of a JSON string, escaping what
-// JSON requires and replacing invalid UTF-8 with U+FFFD, as encoding/json does.
+// JSON requires and replacing invalid UTF-8 with U+FFFD, as encoding/json
+// (limits.Marshal) does, so the bytes are the same as its.
 func appendJSONChars(b []byte, s []byte) []byte {
 	const hex = "0123456789abcdef"
 	for i := 0; i < len(s); {
@@ -648,6 +649,16 @@ func appendJSONChars(b []byte, s []byte) []byte {
 			switch {
 			case c == '"' || c == '\\':
 				b = append(b, '\\', c)
+			case c == '\n':
+				b = append(b, '\\', 'n')
+			case c == '\r':
+				b = append(b, '\\', 'r')
+			case c == '\t':
+				b = append(b, '\\', 't')
+			case c == '\b':
+				b = append(b, '\\', 'b')
+			case c == '\f':
+				b = append(b, '\\', 'f')
 			case c < 0x20:
 				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
 			default:
@@ -657,9 +668,13 @@ func appendJSONChars(b []byte, s []byte) []byte {
 			continue
 		}
 		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		switch {
+		case r == utf8.RuneError && size == 1:
 			b = append(b, "\\ufffd"...)
-		} else {
+		case r == '\u2028' || r == '\u2029':
+			// Valid JSON either way; escaped, as encoding/json does.
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
 			b = append(b, s[i:i+size]...)
 		}
 		i += size

@@ -391,6 +391,7 @@ func (s *stage) commit(ctx context.Context) error {
 			return fmt.Errorf("engine: persisting changes: %w", err)
 		}
 	}
+	s.noteSeqs()
 	db.seq = s.seq
 	db.commits++
 	db.stamp.Store(stamp)

@@ -36,6 +36,9 @@ type subEntry struct {
 	q   *query.Query
 	key string
 	ver uint64
+	// loaded is closed once this registration's result has come complete
+	// (Loaded).
+	loaded chan struct{}
 }
 
 // subProgress tracks one subscription id on one connection, to know which
@@ -94,9 +97,25 @@ func (c *Client) Subscribe(id string, q *query.Query) error {
 		return ErrTooManySubscriptions
 	}
 	c.subVer++
-	c.subs[id] = &subEntry{q: q, key: key, ver: c.subVer}
+	c.subs[id] = &subEntry{q: q, key: key, ver: c.subVer, loaded: make(chan struct{})}
 	c.mu.Unlock()
 	c.Notify()
+	return nil
+}
+
+// Loaded returns a channel that is closed once the result of subscription
+// id, as registered now, has been received whole and merged into the DB:
+// the server sends a result in pages, each merged (and reported to the
+// DB's subscriptions) as it arrives, and marks the last one complete. It
+// stays closed across reconnects (a resumed result only adds changes to
+// rows the DB has). It is nil for an id not registered; registering the
+// id again with another query makes a new one.
+func (c *Client) Loaded(id string) <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.subs[id]; e != nil {
+		return e.loaded
+	}
 	return nil
 }
 
@@ -164,15 +183,17 @@ func (c *Client) onRows(r *protocol.Rows) error {
 	if p == nil {
 		return nil
 	}
+	loaded := false
 	if r.Complete && p.awaiting > 0 {
 		p.awaiting--
 		if p.awaiting == 0 {
 			p.resub = false
+			loaded = true // the frames are the current registration's
 		}
 		c.releaseRoundtrips()
 	}
 	ver, live := c.cs.sent[r.Sub]
-	if !live || p.resub || r.Cursor <= p.persisted {
+	if !live {
 		return nil
 	}
 	c.mu.Lock()
@@ -180,6 +201,16 @@ func (c *Client) onRows(r *protocol.Rows) error {
 	c.mu.Unlock()
 	if e == nil || e.ver != ver {
 		return nil // re-registered meanwhile; the next sync resubscribes
+	}
+	if loaded {
+		select {
+		case <-e.loaded:
+		default:
+			close(e.loaded)
+		}
+	}
+	if p.resub || r.Cursor <= p.persisted {
+		return nil
 	}
 	if err := c.saveCursor(r.Sub, e.key, r.Cursor); err != nil {
 		// Not fatal: the next connection resumes from an older cursor.
