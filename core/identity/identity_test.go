@@ -32,7 +32,7 @@ var uuidV8 = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-
 func TestFromSecret_SameSecretSameUserID(t *testing.T) {
 	for _, s := range []string{secretOf(0), secretOf(1), secretOf(0xff)} {
 		a, b := mustIdentity(t, s), mustIdentity(t, s)
-		if a.UserID != b.UserID || !a.PublicKey.Equal(b.PublicKey) {
+		if a.UserID != b.UserID || !bytes.Equal(a.PublicKey, b.PublicKey) {
 			t.Errorf("secret %s: two derivations differ: %s vs %s", s, a.UserID, b.UserID)
 		}
 	}
@@ -139,7 +139,7 @@ func TestDerivation_MatchesSpec(t *testing.T) {
 		wantID := fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 
 		id := mustIdentity(t, secretOf(b))
-		if !id.PublicKey.Equal(pub) {
+		if !bytes.Equal(id.PublicKey, pub) {
 			t.Errorf("secret %#x: public key %x, spec gives %x", b, id.PublicKey, pub)
 		}
 		if id.UserID != wantID {
@@ -156,7 +156,7 @@ func hmacSHA256(key, msg []byte) []byte {
 
 func TestIdentity_FormattingHidesPrivateKey(t *testing.T) {
 	id := mustIdentity(t, secretOf(9))
-	seedHex := fmt.Sprintf("%x", id.priv.Seed())
+	seedHex := fmt.Sprintf("%x", id.priv[:seedSize])
 	for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%x"} {
 		for _, v := range []any{id, *id} {
 			out := fmt.Sprintf(verb, v)
@@ -187,12 +187,12 @@ func TestPublicKey_MatchesCryptoEd25519(t *testing.T) {
 	}
 	for b := range 32 {
 		id := mustIdentity(t, secretOf(byte(b*8)))
-		want := ed25519.NewKeyFromSeed(id.priv.Seed())
+		want := ed25519.NewKeyFromSeed(id.priv[:seedSize])
 		if !bytes.Equal(id.priv, want) || !bytes.Equal(id.PublicKey, want[32:]) {
 			t.Fatalf("secret %s: FromSecret's key pair differs from ed25519.NewKeyFromSeed", secretOf(byte(b*8)))
 		}
 		msg := []byte("signed by FromSecret's key")
-		if !ed25519.Verify(id.PublicKey, msg, ed25519.Sign(id.priv, msg)) {
+		if !ed25519.Verify(id.PublicKey, msg, ed25519.Sign(ed25519.PrivateKey(id.priv), msg)) {
 			t.Fatalf("secret %s: a signature with FromSecret's key does not verify", secretOf(byte(b*8)))
 		}
 	}
@@ -211,5 +211,65 @@ func TestSign_MatchesCryptoEd25519(t *testing.T) {
 			t.Fatalf("seed %x, %d-byte message: sign = %x, crypto/ed25519 says %x", seed, len(msg), got, want)
 		}
 		msg = append(msg, seed[0])
+	}
+}
+
+// TestVerifySignature_MatchesCryptoEd25519 checks verifySignature gives
+// crypto/ed25519's answer for genuine signatures and for every way of
+// spoiling one: a flipped bit anywhere in the signature, key or message, a
+// non-canonical S (S+L), a key that is not a point, and wrong lengths.
+func TestVerifySignature_MatchesCryptoEd25519(t *testing.T) {
+	mac := hmac.New(sha256.New, []byte("verify test"))
+	// L, the group order, little-endian: S+L encodes the same scalar
+	// non-canonically.
+	order := []byte{0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10}
+	check := func(what string, pub, msg, sig []byte) {
+		t.Helper()
+		want := len(pub) == ed25519.PublicKeySize && ed25519.Verify(ed25519.PublicKey(pub), msg, sig)
+		if got := verifySignature(pub, msg, sig); got != want {
+			t.Fatalf("%s: verifySignature = %v, crypto/ed25519 says %v (pub %x sig %x)", what, got, want, pub, sig)
+		}
+	}
+	accepted := 0
+	for i := 0; i < 200; i++ {
+		mac.Write([]byte{byte(i)})
+		seed := mac.Sum(nil)
+		priv := ed25519.NewKeyFromSeed(seed)
+		pub := []byte(priv.Public().(ed25519.PublicKey))
+		msg := seed[:i%32]
+		sig := ed25519.Sign(priv, msg)
+		check("genuine", pub, msg, sig)
+		if verifySignature(pub, msg, sig) {
+			accepted++
+		}
+		for _, bit := range []int{i % 512, (i * 7) % 512} {
+			bad := bytes.Clone(sig)
+			bad[bit/8] ^= 1 << (bit % 8)
+			check("signature bit flipped", pub, msg, bad)
+			badPub := bytes.Clone(pub)
+			badPub[bit%256/8] ^= 1 << (bit % 8)
+			check("key bit flipped", badPub, msg, sig)
+		}
+		check("other message", pub, append(bytes.Clone(msg), 1), sig)
+		// S + L: the same scalar, not canonical.
+		big := bytes.Clone(sig)
+		carry := 0
+		for j := 0; j < 32; j++ {
+			v := int(big[32+j]) + int(order[j]) + carry
+			big[32+j], carry = byte(v), v>>8
+		}
+		if carry == 0 {
+			check("S+L", pub, msg, big)
+		}
+		check("short signature", pub, msg, sig[:63])
+		check("short key", pub[:31], msg, sig)
+	}
+	// A y coordinate with no point on the curve: crypto/ed25519 rejects it.
+	notPoint := bytes.Repeat([]byte{0xff}, 32)
+	notPoint[31] = 0x7f
+	check("not a point", notPoint, []byte("m"), make([]byte, 64))
+	if accepted != 200 {
+		t.Fatalf("%d of 200 genuine signatures verified", accepted)
 	}
 }

@@ -65,7 +65,7 @@ func TestVerifyToken_RawControlAccepted(t *testing.T) {
 			if err != nil {
 				t.Fatalf("refused: %v", err)
 			}
-			if c.UserID != a.UserID || !c.PublicKey.Equal(a.PublicKey) || !c.IssuedAt.Equal(t0) || !c.ExpiresAt.Equal(t0.Add(10*time.Minute)) {
+			if c.UserID != a.UserID || !bytes.Equal(c.PublicKey, a.PublicKey) || !c.IssuedAt.Equal(t0) || !c.ExpiresAt.Equal(t0.Add(10*time.Minute)) {
 				t.Errorf("claims = %+v", c)
 			}
 		})

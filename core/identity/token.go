@@ -1,7 +1,7 @@
 package identity
 
 import (
-	"crypto/ed25519"
+	"bytes"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -37,7 +37,7 @@ type Claims struct {
 	UserID    string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
-	PublicKey ed25519.PublicKey
+	PublicKey []byte
 }
 
 // wireClaims is the JWT payload as minted. Field order is the serialized key
@@ -88,7 +88,7 @@ func (id *Identity) MintProof(audience string, now time.Time, ttl time.Duration)
 }
 
 func (id *Identity) mint(iss, aud string, now time.Time, ttl, maxTTL time.Duration) (string, error) {
-	if id == nil || len(id.priv) != ed25519.PrivateKeySize {
+	if id == nil || len(id.priv) != privateKeySize {
 		return "", fmt.Errorf("%w: identity has no private key; make it with FromSecret", ErrBadMint)
 	}
 	if aud == "" {
@@ -107,7 +107,7 @@ func (id *Identity) mint(iss, aud string, now time.Time, ttl, maxTTL time.Durati
 	}
 	// The key and user id are taken from the private key, not the exported
 	// fields, which a caller could have changed.
-	pub := id.priv.Public().(ed25519.PublicKey)
+	pub := bytes.Clone(id.priv[seedSize:])
 	iat := now.Unix()
 	exp := iat + int64(ttl/time.Second)
 	// The header is what golang-jwt produced from its header map: json.Marshal
@@ -208,10 +208,10 @@ func verify(token, iss, aud string, maxLife time.Duration, now time.Time, leeway
 	if err != nil {
 		return nil, err
 	}
-	if len(sig) != ed25519.SignatureSize {
-		return nil, fmt.Errorf("%w: signature is %d bytes, want %d", ErrTokenInvalid, len(sig), ed25519.SignatureSize)
+	if len(sig) != signatureSize {
+		return nil, fmt.Errorf("%w: signature is %d bytes, want %d", ErrTokenInvalid, len(sig), signatureSize)
 	}
-	if !ed25519.Verify(key, []byte(input), sig) {
+	if !verifySignature(key, []byte(input), sig) {
 		return nil, fmt.Errorf("%w: signature does not verify", ErrTokenInvalid)
 	}
 	if err := checkClaims(c, iss, aud, now, leeway); err != nil {
@@ -273,7 +273,7 @@ func checkClaims(c *wireClaims, iss, aud string, now time.Time, leeway time.Dura
 // checkFormat enforces the rules of the format: the key comes from
 // the header, sub must be derived from that key (otherwise anyone could sign
 // with their own key and claim another user's id), and the lifetime is bounded.
-func checkFormat(h map[string]any, c *wireClaims, maxLife time.Duration) (ed25519.PublicKey, error) {
+func checkFormat(h map[string]any, c *wireClaims, maxLife time.Duration) ([]byte, error) {
 	// Extensions listed in crit would change how the token must be read;
 	// none are part of this format.
 	if _, ok := h["crit"]; ok {
@@ -321,7 +321,7 @@ func checkFormat(h map[string]any, c *wireClaims, maxLife time.Duration) (ed2551
 	return pub, nil
 }
 
-func decodeKey(x string) (ed25519.PublicKey, error) {
+func decodeKey(x string) ([]byte, error) {
 	for i := 0; i < len(x); i++ {
 		if !isBase64URL(x[i]) {
 			return nil, errors.New("not unpadded base64url")
@@ -331,8 +331,8 @@ func decodeKey(x string) (ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(b) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("%d bytes, want %d", len(b), ed25519.PublicKeySize)
+	if len(b) != publicKeySize {
+		return nil, fmt.Errorf("%d bytes, want %d", len(b), publicKeySize)
 	}
-	return ed25519.PublicKey(b), nil
+	return b, nil
 }
