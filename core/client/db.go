@@ -552,6 +552,33 @@ func (db *Db) Loaded(q *query.Query) <-chan struct{} {
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
+// WaitLoaded returns once the server's result for q has arrived whole and
+// been merged (see Loaded): the "edge" read tier. It registers q with the
+// server if nothing has yet, as a read does, and returns at once for a Db
+// without a server. A query the server cannot take yet (its table is not
+// declared) is waited for until it is sent.
+func (db *Db) WaitLoaded(ctx context.Context, q *query.Query) error {
+	if db.sync == nil {
+		return nil
+	}
+	db.ensureServerSub(q)
+	for {
+		if ch := db.Loaded(q); ch != nil {
+			select {
+			case <-ch:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // CachedResult returns q's result as an earlier Db over the same store saved
 // it, if the store has not changed since (see engine.DB.CachedResult): what
 // a reopened page can show while q's table is still loading. text is q as

@@ -436,6 +436,7 @@ func (h *handle) makeObject() js.Value {
 		"batch":                      asyncFunc(h.batch),
 		"waitBatch":                  asyncFunc(h.waitBatch),
 		"allStaged":                  asyncFunc(h.allStaged),
+		"loaded":                     asyncFunc(h.loaded),
 		"subscribe":                  syncFunc(h.subscribe),
 		"getAuthState":               syncFunc(h.getAuthState),
 		"onAuthChanged":              syncFunc(h.onAuthChanged),
@@ -515,6 +516,31 @@ func (h *handle) addSchema(sc *schema.Schema, onLoop bool) error {
 		})
 	}
 	return nil
+}
+
+// loaded(queryJSON) resolves once the server's result for the query is all
+// in (client.Db.WaitLoaded): the package's "edge" read tier. In a follower
+// tab it resolves at once: the leader tab holds the connection, and the
+// follower has what the leader forwarded.
+func (h *handle) loaded(args []js.Value) (func(context.Context) (any, error), error) {
+	qs, err := stringArg(args, 0, "queryJSON")
+	if err != nil {
+		return nil, err
+	}
+	q, err := decodeQuery(qs)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (any, error) {
+		if err := h.schemaReady(ctx); err != nil {
+			return nil, err
+		}
+		db, r, _, err := h.current()
+		if err != nil || r == roleFollower {
+			return js.Undefined(), err
+		}
+		return js.Undefined(), db.WaitLoaded(ctx, q)
+	}, nil
 }
 
 // read is all (one=false) or one.
@@ -861,7 +887,7 @@ func initClosedMethods() {
 	for _, name := range []string{"useSchema", "subscribe", "getAuthState", "onAuthChanged", "updateAuthToken", "onJWTExpired", "onError", "storageMode", "storageName", "newIds"} {
 		closedMethods[name] = throws
 	}
-	for _, name := range []string{"all", "one", "insert", "update", "delete", "getLocalFirstIdentityProof", "batch", "waitBatch", "allStaged"} {
+	for _, name := range []string{"all", "one", "insert", "update", "delete", "getLocalFirstIdentityProof", "batch", "waitBatch", "allStaged", "loaded"} {
 		closedMethods[name] = rejects
 	}
 }

@@ -65,6 +65,8 @@ export interface DbHandle {
   waitBatch?(batchId: string): Promise<void>;
   /** Like all, over the rows as they would be after opsJSON (a transaction's uncommitted writes). */
   allStaged?(queryJSON: string, opsJSON: string): Promise<string>;
+  /** Resolves once the server's result for the query has arrived whole (the "edge" read tier). */
+  loaded?(queryJSON: string): Promise<void>;
   /**
    * Live query. cb receives the JSON of a Delta (see delta.ts): first the
    * initial result (reset), then what each change did and where. Returns the

@@ -32,6 +32,27 @@ export interface DbConfig {
 export type JWTExpiredHook = () => Promise<string | null | undefined>;
 
 /** What changed in a live query since the previous callback. */
+/**
+ * How current a read must be. "local" (the default) answers from this device at once,
+ * and a subscription's first call may come before the server's rows have all arrived
+ * (they follow as changes). "edge" waits until the sync server's result for the query
+ * has arrived whole: a one-shot read resolves then, a subscription's first call comes
+ * then (later changes arrive as usual). Without a server, both are "local".
+ */
+export type ReadTier = "local" | "edge";
+
+export interface ReadOptions {
+  tier?: ReadTier;
+}
+
+function tierOf(options: ReadOptions | undefined): ReadTier {
+  const tier = options?.tier ?? "local";
+  if (tier !== "local" && tier !== "edge") {
+    throw new ValidationError(`jazz-tools: unknown read tier ${JSON.stringify(tier)} (use "local" or "edge")`, { code: "bad_argument" });
+  }
+  return tier;
+}
+
 export interface QueryChange<R> {
   added: R[];
   updated: R[];
@@ -151,14 +172,29 @@ export class Db {
     };
   }
 
-  /** All rows matching query (a table or a query built from one). */
-  all<Q extends AnyQuery>(query: Q): Promise<Row<Q>[]> {
-    return this.#async(async (h) => JSON.parse(await h.all(this.#query(query))) as Row<Q>[]);
+  /** All rows matching query (a table or a query built from one). See ReadOptions for `tier`. */
+  all<Q extends AnyQuery>(query: Q, options?: ReadOptions): Promise<Row<Q>[]> {
+    const json = this.#query(query);
+    return this.#async(async (h) => {
+      await this.#reached(h, json, options);
+      return JSON.parse(await h.all(json)) as Row<Q>[];
+    });
   }
 
-  /** The first row matching query, or null. */
-  one<Q extends AnyQuery>(query: Q): Promise<Row<Q> | null> {
-    return this.#async(async (h) => JSON.parse(await h.one(this.#query(query))) as Row<Q> | null);
+  /** The first row matching query, or null. See ReadOptions for `tier`. */
+  one<Q extends AnyQuery>(query: Q, options?: ReadOptions): Promise<Row<Q> | null> {
+    const json = this.#query(query);
+    return this.#async(async (h) => {
+      await this.#reached(h, json, options);
+      return JSON.parse(await h.one(json)) as Row<Q> | null;
+    });
+  }
+
+  /** Waits for the read tier of options: at "edge", until the server's result for the query is all in. */
+  async #reached(h: DbHandle, queryJSON: string, options: ReadOptions | undefined): Promise<void> {
+    if (tierOf(options) === "local") return;
+    if (!h.loaded) throw new JazzError("jazz-tools: this core has no read tiers", { code: "unsupported" });
+    await h.loaded(queryJSON);
   }
 
   /** Inserts a row; applies locally at once and syncs in the background. Resolves to the stored row. */
@@ -246,11 +282,15 @@ export class Db {
    * array; rows that did not change are the same objects as in the last one.
    * Returns the unsubscribe function.
    */
-  subscribe<Q extends AnyQuery>(query: Q, cb: (rows: Row<Q>[], change: QueryChange<Row<Q>>) => void): () => void {
+  subscribe<Q extends AnyQuery>(query: Q, cb: (rows: Row<Q>[], change: QueryChange<Row<Q>>) => void, options?: ReadOptions): () => void {
     const json = this.#query(query);
     let result: Row<Q>[] = [];
+    // At the "edge" tier the first call waits until the server's result is
+    // all in; the deltas that arrive meanwhile are applied, not shown.
+    let held = tierOf(options) !== "local";
     const guarded = this.#guard((d: Delta<Row<Q>>) => {
       result = applyDelta(result, d);
+      if (held) return;
       const pick = (is: number[]) => is.map((i) => d.rows[i]!);
       // A copy, so an app that sorts or edits the array it got cannot
       // change the result the next delta applies to.
@@ -258,6 +298,18 @@ export class Db {
     });
     const stop = this.#call((h) => h.subscribe(json, (s) => guarded(JSON.parse(s) as Delta<Row<Q>>)));
     let stopped = false;
+    if (held) {
+      const release = this.#guard(() => {
+        if (stopped || !held) return;
+        held = false;
+        cb(result.slice(), { added: result.slice(), updated: [], removed: [] });
+      });
+      this.#async((h) => this.#reached(h, json, options)).then(release, (e: unknown) => {
+        held = false; // the error is reported; show what there is
+        this.#report(e instanceof Error ? e : new JazzError(String(e)));
+        release();
+      });
+    }
     return () => {
       if (stopped || this.#closing) return;
       stopped = true;

@@ -13,7 +13,7 @@ export type {
 } from "./permissions.js";
 export type { Bundle } from "./bundle.js";
 export { createDb, Db } from "./db.js";
-export type { DbConfig, JWTExpiredHook, QueryChange } from "./db.js";
+export type { DbConfig, JWTExpiredHook, QueryChange, ReadOptions, ReadTier } from "./db.js";
 export { MAX_BATCH_WRITES } from "./batch.js";
 export type { BatchResult, BatchWriter, Transaction, WaitTier } from "./batch.js";
 export type { AuthErrorReason, AuthMode, AuthState, Session } from "./types.js";
