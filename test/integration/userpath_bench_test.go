@@ -51,10 +51,17 @@ var pathSizes = []int{5_000, 25_000}
 // pathWait bounds every wait: a benchmark that stalls fails rather than hangs.
 const pathWait = 120 * time.Second
 
+// pathBatch is the rows per batch of an ingest, as the package's scenario
+// writes them (test/browser/bench/clientside.js).
+const pathBatch = 500
+
+func pathRow(e *benchEnv, tag string, rank int) map[string]any {
+	return map[string]any{"title": fmt.Sprint(tag, " ", rank), "done": false, "owner_id": e.userID, "tag": tag, "rank": int64(rank)}
+}
+
 func pathInsert(b *testing.B, e *benchEnv, db *client.Db, tag string, rank int) {
 	b.Helper()
-	if _, err := db.Insert(context.Background(), "todos", map[string]any{
-		"title": fmt.Sprint(tag, " ", rank), "done": false, "owner_id": e.userID, "tag": tag, "rank": int64(rank)}); err != nil {
+	if _, err := db.Insert(context.Background(), "todos", pathRow(e, tag, rank)); err != nil {
 		b.Fatal(err)
 	}
 }
@@ -270,8 +277,14 @@ func BenchmarkNativeIngest(b *testing.B) {
 				tag := fmt.Sprint("ingest-", i)
 				w := watchTag(b, c, tag, n)
 				b.StartTimer()
-				for r := 0; r < n; r++ {
-					pathInsert(b, e, a, tag, r)
+				for r := 0; r < n; r += pathBatch {
+					ops := make([]engine.Op, 0, pathBatch)
+					for k := r; k < min(n, r+pathBatch); k++ {
+						ops = append(ops, engine.Op{Kind: engine.KindInsert, Table: "todos", Values: pathRow(e, tag, k)})
+					}
+					if _, err := a.Batch(context.Background(), "", ops); err != nil {
+						b.Fatal(err)
+					}
 				}
 				w.reached(b)
 				b.StopTimer()

@@ -16,7 +16,7 @@
 //       subscription that shows the row. p50-ms, p99-ms.
 //   <P>Fanout/subscribers=F       one write on A until the last of F
 //       subscribed clients shows it. p50-ms, p99-ms.
-//   <P>Ingest/rows=N              A inserts N rows (200 in flight, each batch
+//   <P>Ingest/rows=N              A inserts N rows (db.batch, 500 a batch, each
 //       awaited) until B's subscription shows them all. ns/op is the time.
 //   <P>NewClient/rows=N           a new client (a Db already open) subscribes
 //       to those N rows, until its callback has them all.
