@@ -28,7 +28,7 @@ const schema = `{"version": 1, "schema": {"tables": [{"name": "todos", "columns"
   {"name": "done", "type": "boolean"},
   {"name": "rank", "type": "int"}]}]}}`
 
-func openDB(t *testing.T) *engine.DB {
+func openDB(t testing.TB) *engine.DB {
 	t.Helper()
 	b, err := bundle.Decode([]byte(schema))
 	if err != nil {
@@ -362,3 +362,5 @@ func TestFeed_ReattachAndCacheAreRelativeToWhatTheConsumerHolds(t *testing.T) {
 		t.Fatalf("summary relative to the cached rows = %+v", d)
 	}
 }
+
+func jsonOf(d live.Delta) ([]byte, error) { return json.Marshal(d) }

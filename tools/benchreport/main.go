@@ -343,6 +343,22 @@ var suites = []suite{
 		count:   3,
 	},
 	{
+		// The floor under every figure that moves many rows to a page: the
+		// client's work per received row, natively and as wasm.
+		title: "Receiving rows, per row (scripts/wasm/bench-receive.sh: core/live BenchmarkReceiveRows, natively and as wasm in Node)",
+		cmd:   []string{"scripts/wasm/bench-receive.sh"},
+		notes: func(res map[string][]float64) []string {
+			native, wasm := median(res["BenchmarkReceiveRows|ns/row"]), median(res["BenchmarkReceiveRowsWasm|ns/row"])
+			if native == 0 || wasm == 0 {
+				return []string{"receiving rows: missing figures"}
+			}
+			return []string{
+				fmt.Sprintf("decode a 500-row frame, merge it under a live query, encode the page's delta: %.1f µs a row natively, %.1f µs as wasm (%.1fx)", native/1e3, wasm/1e3, wasm/native),
+				fmt.Sprintf("floor of a new client receiving 25k rows through the package: %.2f s of this work alone (goal 0.8 s); natively, decoding the frame (encoding/json) is a third of it and merging a quarter, with garbage collection on top", 25000*wasm/1e9),
+			}
+		},
+	},
+	{
 		// The built npm package's client in Node, with the same jazz.wasm,
 		// against the real server (test/browser/bench/node.mjs); the
 		// script repeats the runs itself.
