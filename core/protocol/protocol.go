@@ -373,21 +373,36 @@ func Decode(data []byte) (*Frame, error) {
 	if mk == nil {
 		return nil, bad("unknown message type %q", head.T)
 	}
-	// One strict pass over the frame (see frames).
-	env, body := mk()
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(env); err != nil {
-		return nil, bad("%s: %v", head.T, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, bad("%s: trailing data after the frame", head.T)
+	// The frames a client receives most, read without reflection when they
+	// are plain (fast.go); anything else, including every malformed one,
+	// takes encoding/json's strict pass, which decides.
+	body, ok := decodeFast(head.T, data)
+	if !ok {
+		var err error
+		if body, err = decodeStrict(mk, data); err != nil {
+			return nil, bad("%s: %v", head.T, err)
+		}
 	}
 	if err := validate(head.T, body); err != nil {
 		return nil, bad("%s: %v", head.T, err)
 	}
 	return &Frame{Type: head.T, Body: body}, nil
+}
+
+// decodeStrict is one strict encoding/json pass over a frame (see frames):
+// unknown members refused, numbers kept as json.Number, nothing after it.
+func decodeStrict(mk func() (env, body any), data []byte) (any, error) {
+	env, body := mk()
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(env); err != nil {
+		return nil, err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, errors.New("trailing data after the frame")
+	}
+	return body, nil
 }
 
 func validate(typ string, body any) error {
