@@ -147,3 +147,38 @@ func appendJSONStr(b []byte, s string) []byte {
 	b = append(b, s...)
 	return append(b, '"')
 }
+
+// AppendRowsJSON appends rows as a JSON array, exactly as limits.Marshal
+// writes it (members sorted, no HTML escaping), without its reflection: a
+// page's live results go out this way.
+func AppendRowsJSON(b []byte, rows []Row) ([]byte, error) {
+	b = append(b, '[')
+	var buf [16]string
+	for i, r := range rows {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if r == nil {
+			b = append(b, "null"...)
+			continue
+		}
+		names := buf[:0]
+		for name := range r {
+			names = append(names, name)
+		}
+		slices.Sort(names)
+		b = append(b, '{')
+		for j, name := range names {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = append(appendJSONStr(b, name), ':')
+			var err error
+			if b, err = appendValueJSON(b, r[name]); err != nil {
+				return b, err
+			}
+		}
+		b = append(b, '}')
+	}
+	return append(b, ']'), nil
+}

@@ -48,10 +48,83 @@ type Step struct {
 // cache saves it, and Feed compares a computed result with a saved one in
 // it.
 func RowsJSON(rows []engine.Row) ([]byte, error) {
-	if rows == nil {
-		rows = []engine.Row{}
+	return engine.AppendRowsJSON(nil, rows)
+}
+
+// AppendJSON appends d's JSON (the form json.Marshal gives it, without the
+// reflection: a page receives every change this way).
+func (d *Delta) AppendJSON(b []byte) ([]byte, error) {
+	b = append(b, `{"rows":`...)
+	b, err := engine.AppendRowsJSON(b, d.Rows)
+	if err != nil {
+		return b, err
 	}
-	return json.Marshal(rows)
+	b = strconv.AppendBool(append(b, `,"reset":`...), d.Reset)
+	if len(d.Order) > 0 {
+		b = appendInts(append(b, `,"order":`...), d.Order)
+	}
+	b = append(b, `,"steps":[`...)
+	for i, s := range d.Steps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		sep := func() {
+			if b[len(b)-1] != '{' {
+				b = append(b, ',')
+			}
+		}
+		if len(s.Del) > 0 {
+			b = appendInts(append(b, `"del":`...), s.Del)
+		}
+		if len(s.Ins) > 0 {
+			sep()
+			b = appendPairs(append(b, `"ins":`...), s.Ins)
+		}
+		if len(s.Set) > 0 {
+			sep()
+			b = appendPairs(append(b, `"set":`...), s.Set)
+		}
+		b = append(b, '}')
+	}
+	b = appendInts(append(b, `],"added":`...), d.Added)
+	b = appendInts(append(b, `,"updated":`...), d.Updated)
+	b = append(b, `,"removed":`...)
+	b = append(b, '[')
+	for i, id := range d.Removed {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		j, err := json.Marshal(id)
+		if err != nil {
+			return b, err
+		}
+		b = append(b, j...)
+	}
+	return append(b, "]}"...), nil
+}
+
+func appendInts(b []byte, xs []int) []byte {
+	b = append(b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendInt(b, int64(x), 10)
+	}
+	return append(b, ']')
+}
+
+func appendPairs(b []byte, ps [][2]int) []byte {
+	b = append(b, '[')
+	for i, p := range ps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(strconv.AppendInt(append(b, '['), int64(p[0]), 10), ',')
+		b = append(strconv.AppendInt(b, int64(p[1]), 10), ']')
+	}
+	return append(b, ']')
 }
 
 // Feed delivers one subscription's updates as Deltas. Push queues an

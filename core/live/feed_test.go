@@ -3,6 +3,7 @@ package live_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"reflect"
@@ -62,6 +63,7 @@ type consumer struct {
 }
 
 func (c *consumer) apply(d live.Delta) {
+	checkJSON(d)
 	if d.Reset {
 		c.rows = make([]engine.Row, len(d.Order))
 		for i, j := range d.Order {
@@ -363,4 +365,27 @@ func TestFeed_ReattachAndCacheAreRelativeToWhatTheConsumerHolds(t *testing.T) {
 	}
 }
 
-func jsonOf(d live.Delta) ([]byte, error) { return json.Marshal(d) }
+func jsonOf(d live.Delta) ([]byte, error) { return d.AppendJSON(nil) }
+
+// checkJSON panics unless d.AppendJSON says what json.Marshal says (as
+// values: the page parses it).
+func checkJSON(d live.Delta) {
+	fast, err := d.AppendJSON(nil)
+	if err != nil {
+		panic(err)
+	}
+	slow, err := json.Marshal(d)
+	if err != nil {
+		panic(err)
+	}
+	var a, b any
+	if err := json.Unmarshal(fast, &a); err != nil {
+		panic(fmt.Sprintf("AppendJSON wrote invalid JSON %s: %v", fast, err))
+	}
+	if err := json.Unmarshal(slow, &b); err != nil {
+		panic(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		panic(fmt.Sprintf("AppendJSON\n%s\njson.Marshal\n%s", fast, slow))
+	}
+}

@@ -414,7 +414,7 @@ func (b *backendHandle) subscribe(args []js.Value) (any, error) {
 		safely("onError", func() { onErr.Invoke(string(j)) })
 	}
 	s.feed = live.New(live.Options{Clock: turnClock{}, Deliver: func(d live.Delta) {
-		j, err := json.Marshal(d)
+		j, err := d.AppendJSON(nil)
 		if err != nil {
 			report(err)
 			return

@@ -194,7 +194,7 @@ func (s *sub) currentGen() int {
 
 // send passes one delta to the app's callback.
 func (s *sub) send(d live.Delta) {
-	b, err := json.Marshal(d)
+	b, err := d.AppendJSON(nil)
 	if err != nil {
 		s.h.report(err)
 		return
