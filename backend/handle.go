@@ -189,6 +189,21 @@ func (h *Handle) Delete(ctx context.Context, table, id string) (Write, error) {
 	return h.write(ctx, engine.KindDelete, table, id, nil)
 }
 
+// Upsert writes row id with values: an insert when the row does not exist
+// (defaults fill what values leave out), an update of the columns values
+// names when it does. The server decides again against its own rows.
+func (h *Handle) Upsert(ctx context.Context, table, id string, values map[string]any) (Write, error) {
+	return h.write(ctx, engine.KindUpsert, table, id, values)
+}
+
+// Restore brings deleted row id back with values, a full row as for an
+// insert (defaults fill what it leaves out). The replica must hold the
+// deleted row (it read the row before, or deleted it itself): a deleted
+// row is not fetched from the server.
+func (h *Handle) Restore(ctx context.Context, table, id string, values map[string]any) (Write, error) {
+	return h.write(ctx, engine.KindRestore, table, id, values)
+}
+
 func (h *Handle) write(ctx context.Context, kind engine.Kind, table, id string, values map[string]any) (Write, error) {
 	cn, release, err := h.acquire(ctx)
 	if err != nil {
