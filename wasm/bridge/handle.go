@@ -583,6 +583,10 @@ func (h *handle) ensure(q *query.Query) {
 	}
 }
 
+// writeMethod makes the method for one kind of single write. Not inlined:
+// each kind would get its own copy of this code in the wasm.
+//
+//go:noinline
 func (h *handle) writeMethod(kind string) func([]js.Value) (func(context.Context) (any, error), error) {
 	return func(args []js.Value) (func(context.Context) (any, error), error) {
 		table, err := stringArg(args, 0, "table")
