@@ -332,6 +332,26 @@ func (h *Handle) InsertAndWait(ctx context.Context, table string, values map[str
 	return w.Row, h.WaitFor(ctx, w.ChangeID)
 }
 
+// UpsertAndWait is Upsert then WaitFor.
+func (h *Handle) UpsertAndWait(ctx context.Context, table, id string, values map[string]any) (engine.Row, error) {
+	return h.writeAndWait(ctx, engine.KindUpsert, table, id, values)
+}
+
+// RestoreAndWait is Restore then WaitFor.
+func (h *Handle) RestoreAndWait(ctx context.Context, table, id string, values map[string]any) (engine.Row, error) {
+	return h.writeAndWait(ctx, engine.KindRestore, table, id, values)
+}
+
+func (h *Handle) writeAndWait(ctx context.Context, kind engine.Kind, table, id string, values map[string]any) (engine.Row, error) {
+	ctx, cancel := h.cWait(ctx)
+	defer cancel()
+	w, err := h.write(ctx, kind, table, id, values)
+	if err != nil {
+		return nil, err
+	}
+	return w.Row, h.WaitFor(ctx, w.ChangeID)
+}
+
 // UpdateAndWait is Update then WaitFor.
 func (h *Handle) UpdateAndWait(ctx context.Context, table, id string, patch map[string]any) (engine.Row, error) {
 	ctx, cancel := h.cWait(ctx)

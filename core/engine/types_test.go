@@ -86,9 +86,9 @@ func TestTypes_DefaultsEnumArrayBytesRoundTripThroughStorage(t *testing.T) {
 
 	live, _ := db2.Insert(ctx, as(alice), "items", map[string]any{"name": "b", "owner": "alice", "status": "live", "tags": []any{"red", "big"}})
 	for where, ids := range map[string][]string{
-		`{"table":"items","where":{"eq":[{"col":"status"},{"value":"live"}]}}`:      {live.ID()},
-		`{"table":"items","where":{"eq":[{"col":"status"},{"value":"draft"}]}}`:     {r.ID()},
-		`{"table":"items","where":{"contains":[{"col":"tags"},{"value":"red"}]}}`:   {live.ID()},
+		`{"table":"items","where":{"eq":[{"col":"status"},{"value":"live"}]}}`:       {live.ID()},
+		`{"table":"items","where":{"eq":[{"col":"status"},{"value":"draft"}]}}`:      {r.ID()},
+		`{"table":"items","where":{"contains":[{"col":"tags"},{"value":"red"}]}}`:    {live.ID()},
 		`{"table":"items","where":{"contains":[{"col":"scores"},{"value":7}]}}`:      {r.ID()},
 		`{"table":"items","where":{"in":[{"col":"status"},{"value":["live","x"]}]}}`: {live.ID()},
 	} {

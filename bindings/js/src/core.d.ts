@@ -61,6 +61,8 @@ export interface DbHandle {
   upsert?(table: string, id: string, valuesJSON: string, changeId?: string): Promise<string>;
   /** Brings deleted row id back with valuesJSON (a full row; defaults fill the rest). */
   restore?(table: string, id: string, valuesJSON: string, changeId?: string): Promise<string>;
+  /** True when a write resolves only once the server acknowledged it (jazz-tools/backend): wait({tier:"edge"}) is the write itself. */
+  readonly acknowledgesWrites?: boolean;
   /** n (1 to 1001) fresh ids (UUIDv7) as a JSON array, synchronously: for a batch and the rows it inserts. */
   newIds?(n: number): string;
   /**

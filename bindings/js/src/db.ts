@@ -191,7 +191,10 @@ export class Db {
     p.batchId = id ?? "";
     p.wait = (options = {}) => {
       p.observed = true;
-      if (id === undefined && options.tier === "edge") return Promise.reject(new JazzError("jazz-tools: this core cannot wait for the server", { code: "unsupported" }));
+      if (id === undefined) {
+        if (options.tier !== "edge" || this.#h.acknowledgesWrites) return waitForTier(this.#h, p as Promise<T>, "", options.tier === "edge" ? "local" : options.tier);
+        return Promise.reject(new JazzError("jazz-tools: this core cannot wait for the server", { code: "unsupported" }));
+      }
       return waitForTier(this.#h, p as Promise<T>, id ?? "", options.tier).catch((e: unknown) => {
         throw fromCoreError(e);
       });
