@@ -189,6 +189,21 @@ func (h *Handle) Delete(ctx context.Context, table, id string) (Write, error) {
 	return h.write(ctx, engine.KindDelete, table, id, nil)
 }
 
+// Upsert writes row id with values: an insert when the row does not exist
+// (defaults fill what values leave out), an update of the columns values
+// names when it does. The server decides again against its own rows.
+func (h *Handle) Upsert(ctx context.Context, table, id string, values map[string]any) (Write, error) {
+	return h.write(ctx, engine.KindUpsert, table, id, values)
+}
+
+// Restore brings deleted row id back with values, a full row as for an
+// insert (defaults fill what it leaves out). The replica must hold the
+// deleted row (it read the row before, or deleted it itself): a deleted
+// row is not fetched from the server.
+func (h *Handle) Restore(ctx context.Context, table, id string, values map[string]any) (Write, error) {
+	return h.write(ctx, engine.KindRestore, table, id, values)
+}
+
 func (h *Handle) write(ctx context.Context, kind engine.Kind, table, id string, values map[string]any) (Write, error) {
 	cn, release, err := h.acquire(ctx)
 	if err != nil {
@@ -311,6 +326,26 @@ func (h *Handle) InsertAndWait(ctx context.Context, table string, values map[str
 	ctx, cancel := h.cWait(ctx)
 	defer cancel()
 	w, err := h.Insert(ctx, table, values)
+	if err != nil {
+		return nil, err
+	}
+	return w.Row, h.WaitFor(ctx, w.ChangeID)
+}
+
+// UpsertAndWait is Upsert then WaitFor.
+func (h *Handle) UpsertAndWait(ctx context.Context, table, id string, values map[string]any) (engine.Row, error) {
+	return h.writeAndWait(ctx, engine.KindUpsert, table, id, values)
+}
+
+// RestoreAndWait is Restore then WaitFor.
+func (h *Handle) RestoreAndWait(ctx context.Context, table, id string, values map[string]any) (engine.Row, error) {
+	return h.writeAndWait(ctx, engine.KindRestore, table, id, values)
+}
+
+func (h *Handle) writeAndWait(ctx context.Context, kind engine.Kind, table, id string, values map[string]any) (engine.Row, error) {
+	ctx, cancel := h.cWait(ctx)
+	defer cancel()
+	w, err := h.write(ctx, kind, table, id, values)
 	if err != nil {
 		return nil, err
 	}

@@ -184,7 +184,7 @@ func TestDecode_IsStrict(t *testing.T) {
 			tableAt(d, 0)["indexes"] = []any{}
 		})},
 		{"unknown column field", mod(func(t *testing.T, d map[string]any) {
-			tableAt(d, 0)["columns"].([]any)[0].(map[string]any)["default"] = ""
+			tableAt(d, 0)["columns"].([]any)[0].(map[string]any)["collation"] = ""
 		})},
 		{"invalid schema: bad column type", mod(func(t *testing.T, d map[string]any) {
 			tableAt(d, 0)["columns"].([]any)[0].(map[string]any)["type"] = "text"

@@ -468,6 +468,55 @@ func (db *Db) Delete(ctx context.Context, table, id string) error {
 	return err
 }
 
+// Upsert writes row id with values: an insert when the row does not exist
+// (defaults fill what values leave out), an update of the columns values
+// names when it does; the server decides again against its own rows.
+func (db *Db) Upsert(ctx context.Context, table, id string, values map[string]any) (engine.Row, error) {
+	r, _, err := db.Write(ctx, "", engine.Op{Kind: engine.KindUpsert, Table: table, Row: id, Values: values})
+	return r, err
+}
+
+// Restore brings deleted row id back with values, a full row as for an
+// insert (defaults fill what values leave out).
+func (db *Db) Restore(ctx context.Context, table, id string, values map[string]any) (engine.Row, error) {
+	r, _, err := db.Write(ctx, "", engine.Op{Kind: engine.KindRestore, Table: table, Row: id, Values: values})
+	return r, err
+}
+
+// Write is any single write (insert, update, delete, upsert, restore)
+// that also returns its change id, for Wait. changeID names the change
+// ("" for a fresh id): a caller that hands out a handle before the write
+// returns, as the JavaScript package does, picks it.
+func (db *Db) Write(ctx context.Context, changeID string, op engine.Op) (engine.Row, string, error) {
+	r, id, err := db.engine.WriteOp(ctx, db.actor(), changeID, op)
+	db.afterWrite(err)
+	return r, id, err
+}
+
+// Tier is how far a write must have got for Wait to return.
+type Tier string
+
+const (
+	// TierLocal: applied locally and on disk, which every write is by
+	// the time it returns.
+	TierLocal Tier = "local"
+	// TierEdge: the server acknowledged it (stored it, or rejected it).
+	TierEdge Tier = "edge"
+)
+
+// Wait returns once write id (a change or batch id) got as far as tier,
+// or with the server's typed rejection of it (by then it is rolled back),
+// or when ctx ends. The one rule for every kind of write, single or batch.
+func (db *Db) Wait(ctx context.Context, id string, tier Tier) error {
+	switch tier {
+	case TierLocal, "":
+		return nil
+	case TierEdge:
+		return db.WaitFor(ctx, id)
+	}
+	return fmt.Errorf("client: unknown tier %q (local or edge)", tier)
+}
+
 // Batch writes ops as one batch (engine.WriteBatch): locally all at once
 // and in one outbox entry, to the server as one push that it applies all
 // or nothing. batchID names it ("" for a fresh id); WaitFor(batch id)

@@ -120,12 +120,15 @@ func (db *DB) stageLocked(a Actor, ops []Op) ([]*Change, *stagedRows, error) {
 	changes := make([]*Change, len(ops))
 	for i, op := range ops {
 		c := &Change{Table: op.Table, Row: op.Row, Kind: op.Kind, Values: op.Values}
-		if err := policy.CheckAnonymous(a.Session, c.Table, policy.Operation(c.Kind)); err != nil {
+		if c.Kind == KindUpsert {
+			c.Kind, c.Upsert = KindInsert, true
+		}
+		if err := policy.CheckAnonymous(a.Session, c.Table, c.Kind.operation()); err != nil {
 			return nil, nil, err
 		}
 		if c.Row == "" {
-			if c.Kind != KindInsert {
-				return nil, nil, fmt.Errorf("%w: write %d: %s needs a row id", ErrBadChange, i, c.Kind)
+			if c.Kind != KindInsert || c.Upsert {
+				return nil, nil, fmt.Errorf("%w: write %d: %s needs a row id", ErrBadChange, i, op.Kind)
 			}
 			c.Row = db.ids.New()
 		}
@@ -212,6 +215,18 @@ func (db *DB) WriteBatch(ctx context.Context, a Actor, batchID string, ops []Op)
 		}
 	}
 	return res, nil
+}
+
+// checkChangeID refuses a caller's id for a single change that is in use
+// (pending here, or applied), as checkBatchID does a batch id.
+func (db *DB) checkChangeID(changeID string) error {
+	if !idpkg.Valid(changeID) {
+		return fmt.Errorf("%w: change id is not a UUID", ErrBadChange)
+	}
+	if db.pending[changeID] != nil {
+		return fmt.Errorf("%w: change %s", ErrExists, changeID)
+	}
+	return db.checkBatchID(changeID)
 }
 
 // checkBatchID refuses a batch id in use (pending here, or applied).
@@ -479,7 +494,7 @@ func (db *DB) SubmitBatch(ctx context.Context, a Actor, batchID string, changes 
 // submitOneLocked checks one change of a push against the rows as staged
 // in s, stamps it with this DB's clock and stages it (see Submit).
 func (db *DB) submitOneLocked(s *stage, a Actor, c *Change) error {
-	if err := policy.CheckAnonymous(a.Session, c.Table, policy.Operation(c.Kind)); err != nil {
+	if err := policy.CheckAnonymous(a.Session, c.Table, c.Kind.operation()); err != nil {
 		return err
 	}
 	if err := c.check(); err != nil {

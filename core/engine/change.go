@@ -5,6 +5,7 @@ import (
 
 	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/id"
+	"github.com/jazzgo/jazz-tools/core/policy"
 	"github.com/jazzgo/jazz-tools/core/schema"
 )
 
@@ -15,7 +16,24 @@ const (
 	KindInsert Kind = "insert"
 	KindUpdate Kind = "update"
 	KindDelete Kind = "delete"
+	// KindRestore brings a deleted row back with new values (a full row,
+	// defaults applied, as an insert has): it clears the tombstone.
+	// Policies check it as an insert of the row it brings back.
+	KindRestore Kind = "restore"
+	// KindUpsert is what callers ask for, never a change's kind: the
+	// change is an insert or an update, whichever fits the row as the
+	// replica applying it has it (Change.Upsert).
+	KindUpsert Kind = "upsert"
 )
+
+// operation is the policy operation that governs k.
+func (k Kind) operation() policy.Operation {
+	switch k {
+	case KindRestore, KindUpsert:
+		return policy.Insert
+	}
+	return policy.Operation(k)
+}
 
 // Change is the unit of replication: one write to one row. ID makes
 // application idempotent; TS orders it against every other change.
@@ -27,6 +45,12 @@ type Change struct {
 	TS     hlc.Timestamp  `json:"ts"`
 	By     string         `json:"by"`
 	Values map[string]any `json:"values,omitempty"`
+	// Upsert marks a change written as an upsert: every replica that
+	// authorizes it (the writer, then the server) makes it an update when
+	// the row exists there and an insert when it does not, so two offline
+	// upserts of one id both land instead of the second failing as a
+	// duplicate insert.
+	Upsert bool `json:"upsert,omitempty"`
 	// Batch is the id of the batch the change belongs to ("" for one
 	// written alone). It is not part of the change's JSON: a batch's
 	// outbox entry and its push carry the id once, for all its changes.
@@ -49,8 +73,10 @@ func (c *Change) check() error {
 		return bad("missing timestamp")
 	case c.Kind == KindDelete && len(c.Values) > 0:
 		return bad("a delete carries no values")
-	case c.Kind != KindInsert && c.Kind != KindUpdate && c.Kind != KindDelete:
+	case c.Kind != KindInsert && c.Kind != KindUpdate && c.Kind != KindDelete && c.Kind != KindRestore:
 		return bad(fmt.Sprintf("unknown kind %q", c.Kind))
+	case c.Upsert && c.Kind != KindInsert && c.Kind != KindUpdate:
+		return bad("only an insert or an update can be an upsert")
 	}
 	return nil
 }
@@ -71,6 +97,15 @@ func (c *Change) cells() map[string]cell {
 		out[schema.ColUpdatedAt] = cell{V: c.TS.Wall, T: c.TS}
 	case KindDelete:
 		out[deletedCell] = cell{V: true, T: c.TS}
+	case KindRestore:
+		// A tombstone set to false, newer than the delete, wins over it.
+		out[deletedCell] = cell{V: false, T: c.TS}
+		out[schema.ColUpdatedBy] = cell{V: c.By, T: c.TS}
+		out[schema.ColUpdatedAt] = cell{V: c.TS.Wall, T: c.TS}
 	}
 	return out
 }
+
+// tombstoned reports whether the tombstone cell (ok: present) marks its
+// row deleted: a restore leaves it false.
+func tombstoned(c cell, ok bool) bool { return ok && c.V != false }

@@ -50,9 +50,10 @@ func (d *rowDecoder) checkEncoded(v []byte) (seq uint64, visible, ok bool) {
 		created = created || m.name == schema.ColCreatedAt
 		switch m.kind {
 		case colDeleted:
-			deleted = true
+			deleted = rv.tag != tagFalse
 		case colUnknown:
-			plain = rv.tag != tagJSON
+			// Rows holding json or bytes are decoded (rawAny has no form for them).
+			plain = rv.tag != tagJSON && rv.tag != tagBytes
 		default:
 			plain = fitsTag(m.col.Type, rv)
 		}
@@ -84,7 +85,7 @@ func fitsTag(t schema.Type, v rawValue) bool {
 	case tagFloat:
 		return t == schema.Float
 	case tagString:
-		return t == schema.String || t == schema.JSON || (t == schema.Ref && len(v.p) > 0)
+		return t == schema.String || t == schema.JSON || t == schema.Enum || (t == schema.Ref && len(v.p) > 0)
 	}
 	return false
 }
@@ -115,7 +116,7 @@ func encodedGet(enc []byte, col string) (any, bool) {
 		switch {
 		case string(name) == col:
 			if col == deletedCell {
-				return true, true
+				return tag != tagFalse, true
 			}
 			v := rawValue{tag: tag}
 			switch tag {
@@ -137,7 +138,7 @@ func encodedGet(enc []byte, col string) (any, bool) {
 			off = skipUvarint(enc, off) // a varint is as long as a uvarint
 		case tagFloat:
 			off += 8
-		case tagString, tagJSON:
+		case tagString, tagJSON, tagBytes:
 			l, at := uvarintAt(enc, off)
 			off = at + int(l)
 		}

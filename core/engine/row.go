@@ -81,8 +81,8 @@ func (r *row) visible() bool {
 		return r.encVisible
 	}
 	_, created := r.view[schema.ColCreatedAt]
-	_, deleted := r.view[deletedCell]
-	return created && !deleted
+	d, deleted := r.view[deletedCell]
+	return created && !tombstoned(d, deleted)
 }
 
 // Get implements expr.Row over the visible state.
@@ -122,7 +122,7 @@ func decodeCells(t *schema.Table, raw map[string]cell) (map[string]cell, error) 
 	out := make(map[string]cell, len(raw))
 	for k, c := range raw {
 		if k == deletedCell {
-			out[k] = cell{V: true, T: c.T}
+			out[k] = cell{V: c.V != false, T: c.T}
 			continue
 		}
 		col, ok := t.Column(k)

@@ -33,6 +33,8 @@ package engine
 //	                                 else: arrays, objects, json.Number);
 //	                                 decoded with UseNumber, the shape
 //	                                 schema.Normalize gives json columns
+//	    tagBytes                     uvarint len, bytes (a bytes column's
+//	                                 []byte; base64 text in JSON)
 //
 // Decoding is strict: any deviation (truncation, trailing bytes, unknown
 // tag, out-of-range number, unsorted names) is ErrCorrupt, and no length
@@ -46,6 +48,7 @@ package engine
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -69,6 +72,7 @@ const (
 	tagFloat
 	tagString
 	tagJSON
+	tagBytes
 )
 
 const (
@@ -161,6 +165,9 @@ func appendValue(b []byte, v any) ([]byte, error) {
 	case string:
 		b = binary.AppendUvarint(append(b, tagString), uint64(len(x)))
 		return append(b, x...), nil
+	case []byte:
+		b = binary.AppendUvarint(append(b, tagBytes), uint64(len(x)))
+		return append(b, x...), nil
 	}
 	j, err := json.Marshal(v)
 	if err != nil {
@@ -175,7 +182,7 @@ type colKind uint8
 
 const (
 	colDeclared colKind = iota // a declared or magic column: values must fit its type
-	colDeleted                 // the tombstone: always true
+	colDeleted                 // the tombstone: false once restored, else true
 	colUnknown                 // not in the schema (dropped, or no schema): kept as stored
 )
 
@@ -307,7 +314,7 @@ func (d *rowDecoder) decodeJSON(v []byte) (map[string]cell, uint64, error) {
 	}
 	if d.def == nil {
 		if c, ok := sr.Cells[deletedCell]; ok {
-			sr.Cells[deletedCell] = cell{V: true, T: c.T}
+			sr.Cells[deletedCell] = cell{V: c.V != false, T: c.T}
 		}
 		return sr.Cells, sr.Seq, nil
 	}
@@ -454,7 +461,7 @@ func (r *reader) cell(i int, prev []byte, nts int) (name []byte, ts int, v rawVa
 				r.fail("cell %q: number %v", name, v.f)
 			}
 		}
-	case tagString, tagJSON:
+	case tagString, tagJSON, tagBytes:
 		v.p = r.bytes(r.uvarint())
 	default:
 		r.fail("cell %q: unknown value tag %d", name, v.tag)
@@ -538,6 +545,8 @@ func (d *rowDecoder) decodeBinary(v []byte) (map[string]cell, uint64, error) {
 				r.fail("cell %q: %v", m.name, err)
 			}
 			val = x
+		case tagBytes:
+			val = bytes.Clone(rv.p)
 		}
 		if r.err != nil {
 			break
@@ -600,7 +609,7 @@ func AppendRowJSON(b []byte, value []byte) ([]byte, error) {
 		b = appendJSONString(b, name)
 		b = append(b, `:{"v":`...)
 		switch {
-		case string(name) == deletedCell || v.tag == tagTrue:
+		case v.tag == tagTrue || (string(name) == deletedCell && v.tag != tagFalse):
 			b = append(b, "true"...)
 		case v.tag == tagNull:
 			b = append(b, "null"...)
@@ -612,6 +621,8 @@ func AppendRowJSON(b []byte, value []byte) ([]byte, error) {
 			b = strconv.AppendFloat(b, v.f, 'g', -1, 64)
 		case v.tag == tagString:
 			b = appendJSONString(b, v.p)
+		case v.tag == tagBytes:
+			b = append(base64.StdEncoding.AppendEncode(append(b, '"'), v.p), '"')
 		case !json.Valid(v.p):
 			r.fail("cell %q: invalid JSON value", name)
 		default:
@@ -750,7 +761,7 @@ func (d *rowDecoder) node(b []byte) string {
 func (m *colMemo) restore(def *schema.Table, v any) (any, error) {
 	switch m.kind {
 	case colDeleted:
-		return true, nil
+		return v != false, nil
 	case colUnknown:
 		return v, nil
 	}
@@ -769,14 +780,20 @@ func (m *colMemo) restore(def *schema.Table, v any) (any, error) {
 func fits(t schema.Type, v any) bool {
 	switch x := v.(type) {
 	case string:
-		return t == schema.String || t == schema.JSON || (t == schema.Ref && x != "")
+		// An enum value no longer in the enum still reads: only writes
+		// are held to the current values.
+		return t == schema.String || t == schema.JSON || t == schema.Enum || (t == schema.Ref && x != "")
 	case bool:
 		return t == schema.Boolean || t == schema.JSON
 	case int64:
 		return t == schema.Int || t == schema.Timestamp
 	case float64:
 		return t == schema.Float
+	case []byte:
+		return t == schema.Bytes
 	case json.Number, []any, map[string]any:
+		// An array column's elements come back from JSON as json.Number
+		// and must be converted: Normalize does it.
 		return t == schema.JSON
 	}
 	return false

@@ -25,6 +25,9 @@ func codecTable(t testing.TB) *schema.Table {
 		{Name: "ts", Type: schema.Timestamp},
 		{Name: "j", Type: schema.JSON, Optional: true},
 		{Name: "r", Type: schema.Ref, Ref: "things", Optional: true},
+		{Name: "en", Type: schema.Enum, Enum: []string{"x", "y"}, Optional: true},
+		{Name: "ai", Type: schema.Array, Items: schema.Int, Optional: true},
+		{Name: "by", Type: schema.Bytes, Optional: true},
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -164,7 +167,16 @@ func TestRowCodec_RestoresColumnTypes(t *testing.T) {
 		{col: "r", in: "", bad: true},
 		{col: "b", in: "yes", bad: true},
 		{col: "s", in: nil, want: nil},
-		{col: deletedCell, in: false, want: true},
+		{col: deletedCell, in: true, want: true},
+		{col: deletedCell, in: false, want: false}, // restored
+		{col: deletedCell, in: "odd", want: true},  // anything else hides the row
+		{col: "en", in: "y", want: "y"},
+		{col: "en", in: "gone", want: "gone"}, // a value dropped from the enum still reads
+		{col: "ai", in: []any{int64(1), int64(-2)}, want: []any{int64(1), int64(-2)}},
+		{col: "ai", in: []any{"1"}, bad: true},
+		{col: "by", in: []byte{0, 255}, want: []byte{0, 255}},
+		{col: "by", in: "AP8=", want: []byte{0, 255}}, // base64, as JSON carries it
+		{col: "by", in: int64(1), bad: true},
 		{col: "nope", in: 2.5, want: 2.5},
 	}
 	for _, c := range cases {

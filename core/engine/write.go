@@ -56,13 +56,28 @@ func (db *DB) Delete(ctx context.Context, a Actor, tableName, rowID string) erro
 // would race with that acknowledgement: the sync client may push the change
 // and see it acknowledged while Write waits for the disk.
 func (db *DB) Write(ctx context.Context, a Actor, kind Kind, tableName, rowID string, values map[string]any) (Row, string, error) {
-	return db.write(ctx, a, &Change{Table: tableName, Row: rowID, Kind: kind, Values: values})
+	return db.WriteOp(ctx, a, "", Op{Kind: kind, Table: tableName, Row: rowID, Values: values})
+}
+
+// WriteOp is Write for any kind of op, upsert and restore included, with
+// the change's id chosen by the caller (changeID, "" for a fresh one): a
+// caller that hands out a handle to wait on knows its id before the write
+// returns, as it does a batch's. The id must be a UUID not in use.
+func (db *DB) WriteOp(ctx context.Context, a Actor, changeID string, op Op) (Row, string, error) {
+	c := &Change{ID: changeID, Table: op.Table, Row: op.Row, Kind: op.Kind, Values: op.Values}
+	if c.Kind == KindUpsert {
+		c.Kind, c.Upsert = KindInsert, true
+	}
+	if c.Row == "" && (c.Kind != KindInsert || c.Upsert) {
+		return nil, "", fmt.Errorf("%w: %s needs a row id", ErrBadChange, op.Kind)
+	}
+	return db.write(ctx, a, c)
 }
 
 // write authorizes and commits one local change, returning the row as it
 // now reads (nil after a delete) and the change's id.
 func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, string, error) {
-	op := policy.Operation(c.Kind)
+	op := c.Kind.operation()
 	// Anonymous sessions are refused before the schema or any policy is
 	// consulted, so nothing about the data leaks through the error.
 	if err := policy.CheckAnonymous(a.Session, c.Table, op); err != nil {
@@ -77,10 +92,17 @@ func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, string, error
 	if c.Row == "" {
 		c.Row = db.ids.New()
 	}
-	c.ID = db.ids.New()
+	var err error
+	if c.ID == "" {
+		c.ID = db.ids.New()
+	} else {
+		err = db.checkChangeID(c.ID)
+	}
 	id := c.ID // c is shared once committed: read nothing of it after unlocking
 	c.TS = db.hlc.Now()
-	err := db.authorizeLocked(a, c, db.tables[c.Table].writableRow(c.Row))
+	if err == nil {
+		err = db.authorizeLocked(a, c, db.tables[c.Table].writableRow(c.Row))
+	}
 	if err == nil {
 		if db.opts.Optimistic {
 			err = db.addPendingLocked(ctx, c)
@@ -116,7 +138,7 @@ func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, string, error
 // existence and policies. It normalizes c.Values and stamps c.By with the
 // actor's author, so a client cannot forge authorship. It does not apply c.
 func (db *DB) Authorize(a Actor, c *Change) error {
-	if err := policy.CheckAnonymous(a.Session, c.Table, policy.Operation(c.Kind)); err != nil {
+	if err := policy.CheckAnonymous(a.Session, c.Table, c.Kind.operation()); err != nil {
 		return err
 	}
 	if err := c.check(); err != nil {
@@ -160,6 +182,14 @@ func (db *DB) authorizeLocked(a Actor, c *Change, existing *row) error {
 	}
 	c.By = a.Author()
 	exists := db.seenBy(a, t, existing)
+	if c.Upsert {
+		// Resolved against this replica's row; an upsert of a deleted
+		// row goes on as an insert and fails as one.
+		c.Kind = KindInsert
+		if exists {
+			c.Kind = KindUpdate
+		}
+	}
 	var (
 		vals map[string]any
 		err  error
@@ -179,6 +209,16 @@ func (db *DB) authorizeLocked(a Actor, c *Change, existing *row) error {
 		if !exists {
 			return notFound(c.Table, c.Row)
 		}
+	case KindRestore:
+		// Only a deleted row the writer could read comes back; anything
+		// else reads as missing, or, for a live row, as taken.
+		switch {
+		case exists:
+			return fmt.Errorf("%w: %s/%s is not deleted, so there is nothing to restore", ErrExists, c.Table, c.Row)
+		case existing == nil || (!existing.encoded() && len(existing.view) == 0) || !db.readable(a, t, existing):
+			return notFound(c.Table, c.Row)
+		}
+		vals, err = t.def.ValidateInsert(c.Values)
 	default:
 		return fmt.Errorf("%w: unknown kind %q", ErrBadChange, c.Kind)
 	}
@@ -203,7 +243,7 @@ func (db *DB) authorizeLocked(a Actor, c *Change, existing *row) error {
 		merge(newRow.base, c.cells())
 		newRow.view = newRow.base
 	}
-	return db.opts.Bundle.Policies.CheckWrite(a.Session, c.Table, policy.Operation(c.Kind), asExprRow(oldRow), asExprRow(newRow))
+	return db.opts.Bundle.Policies.CheckWrite(a.Session, c.Table, c.Kind.operation(), asExprRow(oldRow), asExprRow(newRow))
 }
 
 // Apply merges changes that were authorized elsewhere (or by Authorize) into

@@ -5,6 +5,8 @@
 package schema
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,16 +30,34 @@ const (
 	Float     Type = "float"
 	Timestamp Type = "timestamp" // stored as int64 milliseconds since the Unix epoch
 	JSON      Type = "json"
-	Ref       Type = "ref" // the id (a string) of a row in Column.Ref
+	Ref       Type = "ref"   // the id (a string) of a row in Column.Ref
+	Enum      Type = "enum"  // one of Column.Enum, stored as its string
+	Bytes     Type = "bytes" // binary data: []byte, base64 text in JSON
+	Array     Type = "array" // a list of Column.Items values, stored as []any
 )
 
 func (t Type) valid() bool {
 	switch t {
-	case String, Boolean, Int, Float, Timestamp, JSON, Ref:
+	case String, Boolean, Int, Float, Timestamp, JSON, Ref, Enum, Bytes, Array:
 		return true
 	}
 	return false
 }
+
+// validItems reports whether t may be an array's element type: the
+// scalars. Arrays of refs would be relations, and nested arrays or json
+// elements are what a json column is for.
+func (t Type) validItems() bool {
+	switch t {
+	case String, Boolean, Int, Float, Timestamp, Enum:
+		return true
+	}
+	return false
+}
+
+// maxEnumValues bounds an enum's value list; longer lists are data, better
+// kept in a table.
+const maxEnumValues = 256
 
 // The edit metadata ("magic") columns every row carries. They are written by
 // the engine only, never by callers.
@@ -67,6 +87,28 @@ type Column struct {
 	Ref string `json:"ref,omitempty"`
 	// NoIndex opts the column out of the equality index (large text, json).
 	NoIndex bool `json:"noIndex,omitempty"`
+	// Enum lists the allowed values of an enum column, or of the elements
+	// of an array column whose Items is enum.
+	Enum []string `json:"enum,omitempty"`
+	// Items is the element type of an array column.
+	Items Type `json:"items,omitempty"`
+	// Default is the value an insert that leaves the column out gets, on
+	// the client and again on the server (so a write from an older client
+	// still gets it). Null is never a default: an optional column left out
+	// is null anyway.
+	Default any `json:"default,omitempty"`
+}
+
+// HasDefault reports whether c has a default value.
+func (c Column) HasDefault() bool { return c.Default != nil }
+
+// DefaultValue is c's default, normalized as a written value would be
+// (each call returns a fresh copy, so a caller may keep it in a row).
+func (c Column) DefaultValue() (any, error) {
+	if c.Default == nil {
+		return nil, nil
+	}
+	return Normalize(c, c.Default)
 }
 
 // Table is a named list of columns.
@@ -165,6 +207,9 @@ func (s *Schema) Init() error {
 			if (c.Type == Ref) != (c.Ref != "") {
 				return fmt.Errorf("%w: %s.%s: a ref column names its table in \"ref\", and only a ref column does", ErrInvalidSchema, t.Name, c.Name)
 			}
+			if err := c.checkShape(); err != nil {
+				return fmt.Errorf("%w: %s.%s: %v", ErrInvalidSchema, t.Name, c.Name, err)
+			}
 			t.byName[c.Name] = i
 		}
 	}
@@ -173,6 +218,37 @@ func (s *Schema) Init() error {
 			if c.Type == Ref && s.byName[c.Ref] == nil {
 				return fmt.Errorf("%w: %s.%s refers to unknown table %q", ErrInvalidSchema, t.Name, c.Name, c.Ref)
 			}
+		}
+	}
+	return nil
+}
+
+// checkShape checks what a column's type asks of its other fields: an
+// enum's values, an array's element type, and that a default fits.
+func (c Column) checkShape() error {
+	if (c.Type == Array) != (c.Items != "") {
+		return errors.New(`an array column names its element type in "items", and only an array column does`)
+	}
+	if c.Type == Array && !c.Items.validItems() {
+		return fmt.Errorf("an array's items are string, boolean, int, float, timestamp or enum, not %q", c.Items)
+	}
+	isEnum := c.Type == Enum || c.Items == Enum
+	if isEnum != (len(c.Enum) > 0) {
+		return errors.New(`an enum (or array of enum) column lists its values in "enum", and only such a column does`)
+	}
+	if len(c.Enum) > maxEnumValues {
+		return fmt.Errorf("an enum has at most %d values, not %d", maxEnumValues, len(c.Enum))
+	}
+	seen := make(map[string]bool, len(c.Enum))
+	for _, v := range c.Enum {
+		if v == "" || !utf8.ValidString(v) || seen[v] {
+			return fmt.Errorf("enum values are distinct non-empty text, not %q", v)
+		}
+		seen[v] = true
+	}
+	if c.Default != nil {
+		if _, err := c.DefaultValue(); err != nil {
+			return fmt.Errorf("default: %v", err)
 		}
 	}
 	return nil
@@ -211,7 +287,7 @@ func (t *Table) Column(name string) (Column, bool) {
 func (t *Table) Indexed() []string {
 	out := []string{ColCreatedBy, ColUpdatedBy}
 	for _, c := range t.Columns {
-		if !c.NoIndex && c.Type != JSON {
+		if !c.NoIndex && c.Type != JSON && c.Type != Array && c.Type != Bytes {
 			out = append(out, c.Name)
 		}
 	}
@@ -219,7 +295,8 @@ func (t *Table) Indexed() []string {
 }
 
 // ValidateInsert checks a full row and returns it normalized (see Normalize).
-// Every required column must be present; optional ones absent become null.
+// A column left out gets its default; with none, an optional one becomes
+// null and a required one is an error naming it.
 func (t *Table) ValidateInsert(values map[string]any) (map[string]any, error) {
 	out, err := t.validate(values)
 	if err != nil {
@@ -229,10 +306,17 @@ func (t *Table) ValidateInsert(values map[string]any) (map[string]any, error) {
 		if _, ok := out[c.Name]; ok {
 			continue
 		}
-		if !c.Optional {
+		switch {
+		case c.HasDefault():
+			// Checked by Init, so this cannot fail on a schema in use.
+			if out[c.Name], err = c.DefaultValue(); err != nil {
+				return nil, &ValidationError{Table: t.Name, Column: c.Name, Problem: "default: " + err.Error()}
+			}
+		case c.Optional:
+			out[c.Name] = nil
+		default:
 			return nil, &ValidationError{Table: t.Name, Column: c.Name, Problem: "required column is missing"}
 		}
-		out[c.Name] = nil
 	}
 	return out, nil
 }
@@ -315,8 +399,81 @@ func Normalize(c Column, v any) (any, error) {
 		}
 	case JSON:
 		return normalizeJSON(v)
+	case Enum:
+		if s, ok := v.(string); ok {
+			return c.enumValue(s)
+		}
+	case Bytes:
+		switch b := v.(type) {
+		case []byte:
+			return bytes.Clone(b), nil
+		case string:
+			// The JSON form (the wire, JavaScript): standard base64.
+			out, err := base64.StdEncoding.DecodeString(b)
+			if err != nil {
+				return nil, errors.New("bytes are base64 text in JSON, and this is not base64")
+			}
+			return out, nil
+		}
+	case Array:
+		return normalizeArray(c, v)
 	}
-	return nil, fmt.Errorf("expected %s, got %s", c.Type, describe(v))
+	return nil, fmt.Errorf("expected %s, got %s", c.describeType(), describe(v))
+}
+
+// describeType names c's type for an error: "enum (a, b)", "array of int".
+func (c Column) describeType() string {
+	switch {
+	case c.Type == Enum:
+		return "enum (" + strings.Join(c.Enum, ", ") + ")"
+	case c.Type == Array && c.Items == Enum:
+		return "array of enum (" + strings.Join(c.Enum, ", ") + ")"
+	case c.Type == Array:
+		return "array of " + string(c.Items)
+	}
+	return string(c.Type)
+}
+
+// enumValue returns s if it is one of c's enum values.
+func (c Column) enumValue(s string) (string, error) {
+	for _, e := range c.Enum {
+		if e == s {
+			return s, nil
+		}
+	}
+	return "", fmt.Errorf("%q is not one of the enum's values (%s)", s, strings.Join(c.Enum, ", "))
+}
+
+// normalizeArray checks every element of an array column's value against
+// its element type and returns a fresh []any of canonical elements. Null
+// elements are refused: an optional array is null as a whole, never
+// inside.
+func normalizeArray(c Column, v any) (any, error) {
+	var in []any
+	switch x := v.(type) {
+	case []any:
+		in = x
+	case []string:
+		in = make([]any, len(x))
+		for i, s := range x {
+			in[i] = s
+		}
+	default:
+		return nil, fmt.Errorf("expected %s, got %s", c.describeType(), describe(v))
+	}
+	elem := Column{Type: c.Items, Enum: c.Enum}
+	out := make([]any, len(in))
+	for i, e := range in {
+		if e == nil {
+			return nil, fmt.Errorf("element %d: null is not allowed in an array", i)
+		}
+		n, err := Normalize(elem, e)
+		if err != nil {
+			return nil, fmt.Errorf("element %d: %v", i, err)
+		}
+		out[i] = n
+	}
+	return out, nil
 }
 
 func toInt(v any) (int64, bool) {
@@ -399,6 +556,8 @@ func describe(v any) string {
 		return fmt.Sprintf("the number %v", v)
 	case []any:
 		return "an array"
+	case []byte:
+		return "bytes"
 	case map[string]any:
 		return "an object"
 	}

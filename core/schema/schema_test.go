@@ -331,7 +331,7 @@ func TestValidateInsert_RefusesValuesOfTheWrongType(t *testing.T) {
 		{"string from json.Number", "title", json.Number("1"), "expected string, got the number 1"},
 		{"string from bool", "title", true, "expected string, got a boolean"},
 		{"string from array", "title", []any{"a"}, "expected string, got an array"},
-		{"string from []byte", "title", []byte("milk"), "expected string, got []uint8"},
+		{"string from []byte", "title", []byte("milk"), "expected string, got bytes"},
 		{"bool from string", "done", "true", "expected boolean, got a string"},
 		{"bool from number", "done", 1.0, "expected boolean, got the number 1"},
 		{"int from fractional float64", "rank", 1.5, "expected int, got the number 1.5"},

@@ -143,6 +143,8 @@ func createBackend(ctx context.Context, cfgJSON string) (*backendHandle, error) 
 	add("insert", asyncFunc(b.write("insert")))
 	add("update", asyncFunc(b.write("update")))
 	add("delete", asyncFunc(b.write("delete")))
+	add("upsert", asyncFunc(b.write("upsert")))
+	add("restore", asyncFunc(b.write("restore")))
 	add("subscribe", syncFunc(b.subscribe))
 	add("close", asyncFunc(func([]js.Value) (func(context.Context) (any, error), error) { return b.close, nil }))
 	return b, nil
@@ -353,6 +355,10 @@ func (b *backendHandle) write(kind string) func([]js.Value) (func(context.Contex
 				row, err = h.UpdateAndWait(ctx, table, id, vals)
 			case "delete":
 				err = h.DeleteAndWait(ctx, table, id)
+			case "upsert":
+				row, err = h.UpsertAndWait(ctx, table, id, vals)
+			case "restore":
+				row, err = h.RestoreAndWait(ctx, table, id, vals)
 			}
 			if err != nil {
 				return nil, backendErr(err)
@@ -499,7 +505,7 @@ func (b *backendHandle) close(ctx context.Context) (any, error) {
 	err := b.ctx.Close()
 	closedErr := jserr.Describe(errBackendClosed)
 	closed := exported(jsutil.FuncOf(func(js.Value, []js.Value) any { return rejected(closedErr) }))
-	for _, name := range []string{"resolveRequest", "useSchema", "all", "one", "insert", "update", "delete", "subscribe"} {
+	for _, name := range []string{"resolveRequest", "useSchema", "all", "one", "insert", "update", "delete", "upsert", "restore", "subscribe"} {
 		b.obj.Set(name, closed)
 	}
 	b.obj.Set("close", exported(jsutil.FuncOf(func(js.Value, []js.Value) any { return promiseCtor.Call("resolve", js.Undefined()) })))

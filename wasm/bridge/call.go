@@ -120,7 +120,10 @@ func hook(method string) {
 }
 
 // syncFunc makes a synchronous method: fn's error is thrown, a panic
-// becomes a thrown InternalError.
+// becomes a thrown InternalError. Not inlined: inlined, each of the
+// handle's methods got its own copy of this code in the wasm.
+//
+//go:noinline
 func syncFunc(fn func(args []js.Value) (any, error)) js.Func {
 	return jsutil.FuncOf(func(this js.Value, args []js.Value) (ret any) {
 		defer func() {
@@ -138,7 +141,9 @@ func syncFunc(fn func(args []js.Value) (any, error)) js.Func {
 
 // asyncFunc makes an async method: prepare checks the arguments at once
 // (its error rejects the Promise) and returns the work, which runs on a new
-// goroutine.
+// goroutine. Not inlined, like syncFunc.
+//
+//go:noinline
 func asyncFunc(prepare func(args []js.Value) (func(context.Context) (any, error), error)) js.Func {
 	return jsutil.FuncOf(func(this js.Value, args []js.Value) (ret any) {
 		defer func() {

@@ -432,6 +432,8 @@ func (h *handle) makeObject() js.Value {
 		"insert":                     asyncFunc(h.writeMethod("insert")),
 		"update":                     asyncFunc(h.writeMethod("update")),
 		"delete":                     asyncFunc(h.writeMethod("delete")),
+		"upsert":                     asyncFunc(h.writeMethod("upsert")),
+		"restore":                    asyncFunc(h.writeMethod("restore")),
 		"newIds":                     syncFunc(h.newIDs),
 		"batch":                      asyncFunc(h.batch),
 		"waitBatch":                  asyncFunc(h.waitBatch),
@@ -607,6 +609,10 @@ func (h *handle) ensure(q *query.Query) {
 	}
 }
 
+// writeMethod makes the method for one kind of single write. Not inlined:
+// each kind would get its own copy of this code in the wasm.
+//
+//go:noinline
 func (h *handle) writeMethod(kind string) func([]js.Value) (func(context.Context) (any, error), error) {
 	return func(args []js.Value) (func(context.Context) (any, error), error) {
 		table, err := stringArg(args, 0, "table")
@@ -628,6 +634,12 @@ func (h *handle) writeMethod(kind string) func([]js.Value) (func(context.Context
 			if _, err := decodeValues(w.Values); err != nil {
 				return nil, err
 			}
+			next++
+		}
+		// An optional last argument names the change, so the caller can
+		// wait for it (waitBatch) before the write returns.
+		if len(args) > next && args[next].Type() == js.TypeString {
+			w.Change = args[next].String()
 		}
 		return func(ctx context.Context) (any, error) {
 			hook(kind)
@@ -659,6 +671,7 @@ type write struct {
 	Kind   string          `json:"m"`
 	Table  string          `json:"table"`
 	ID     string          `json:"id,omitempty"`
+	Change string          `json:"c,omitempty"` // the change's id, when the caller chose it
 	Values string          `json:"v,omitempty"`
 	Schema json.RawMessage `json:"def,omitempty"` // the table's schema, so the leader knows it
 }
@@ -687,18 +700,13 @@ func (h *handle) execWrite(ctx context.Context, w *write) (string, error) {
 	}
 	var row engine.Row
 	err := h.do(func(db *client.Db) error {
-		var err error
-		switch w.Kind {
-		case "insert":
-			row, err = db.Insert(ctx, w.Table, vals)
-		case "update":
-			row, err = db.Update(ctx, w.Table, w.ID, vals)
-		case "delete":
-			err = db.Delete(ctx, w.Table, w.ID)
-		default:
-			err = jserr.BadArgument("jazz: unknown write %q", w.Kind)
+		switch k := engine.Kind(w.Kind); k {
+		case engine.KindInsert, engine.KindUpdate, engine.KindDelete, engine.KindUpsert, engine.KindRestore:
+			var err error
+			row, _, err = db.Write(ctx, w.Change, engine.Op{Kind: k, Table: w.Table, Row: w.ID, Values: vals})
+			return err
 		}
-		return err
+		return jserr.BadArgument("jazz: unknown write %q", w.Kind)
 	})
 	if err != nil || w.Kind == "delete" {
 		return "", err
@@ -887,7 +895,7 @@ func initClosedMethods() {
 	for _, name := range []string{"useSchema", "subscribe", "getAuthState", "onAuthChanged", "updateAuthToken", "onJWTExpired", "onError", "storageMode", "storageName", "newIds"} {
 		closedMethods[name] = throws
 	}
-	for _, name := range []string{"all", "one", "insert", "update", "delete", "getLocalFirstIdentityProof", "batch", "waitBatch", "allStaged", "loaded"} {
+	for _, name := range []string{"all", "one", "insert", "update", "delete", "upsert", "restore", "getLocalFirstIdentityProof", "batch", "waitBatch", "allStaged", "loaded"} {
 		closedMethods[name] = rejects
 	}
 }

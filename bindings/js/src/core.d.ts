@@ -50,10 +50,19 @@ export interface DbHandle {
   all(queryJSON: string): Promise<string>;
   /** Resolves to a JSON row or "null". */
   one(queryJSON: string): Promise<string>;
-  /** Applies locally at once, queues for the server; resolves to the row JSON. */
-  insert(table: string, valuesJSON: string): Promise<string>;
-  update(table: string, id: string, patchJSON: string): Promise<string>;
-  delete(table: string, id: string): Promise<void>;
+  /**
+   * Applies locally at once, queues for the server; resolves to the row JSON. changeId (from
+   * newIds), when given, names the write so waitBatch(changeId) can wait for the server's answer.
+   */
+  insert(table: string, valuesJSON: string, changeId?: string): Promise<string>;
+  update(table: string, id: string, patchJSON: string, changeId?: string): Promise<string>;
+  delete(table: string, id: string, changeId?: string): Promise<void>;
+  /** Inserts row id, or updates it if it exists (decided again by the server). */
+  upsert?(table: string, id: string, valuesJSON: string, changeId?: string): Promise<string>;
+  /** Brings deleted row id back with valuesJSON (a full row; defaults fill the rest). */
+  restore?(table: string, id: string, valuesJSON: string, changeId?: string): Promise<string>;
+  /** True when a write resolves only once the server acknowledged it (jazz-tools/backend): wait({tier:"edge"}) is the write itself. */
+  readonly acknowledgesWrites?: boolean;
   /** n (1 to 1001) fresh ids (UUIDv7) as a JSON array, synchronously: for a batch and the rows it inserts. */
   newIds?(n: number): string;
   /**
@@ -61,7 +70,7 @@ export interface DbHandle {
    * queued as one unit, applied by the server all or nothing. Resolves to the rows after it (JSON array, null for a delete).
    */
   batch?(batchId: string, opsJSON: string): Promise<string>;
-  /** Resolves once the server acknowledged the batch; rejects with its typed rejection. */
+  /** Resolves once the server acknowledged the batch (or single write named by its changeId); rejects with its typed rejection. */
   waitBatch?(batchId: string): Promise<void>;
   /** Like all, over the rows as they would be after opsJSON (a transaction's uncommitted writes). */
   allStaged?(queryJSON: string, opsJSON: string): Promise<string>;

@@ -1,14 +1,14 @@
 // The typed Db: a thin facade over the core's DbHandle. It turns queries and
 // rows into JSON and back, converts core errors to typed ones, and registers
 // an app's schema the first time one of its tables is used.
-import { OpCollector, type BatchResult, type BatchWriter, type Transaction, type WaitTier } from "./batch.js";
+import { IdPool, OpCollector, waitForTier, type BatchResult, type BatchWriter, type Transaction, type WaitTier } from "./batch.js";
 import type { DbHandle } from "./core.js";
 import { ClosedError, fromCoreError, JazzError, ValidationError } from "./errors.js";
 import { applyDelta, type Delta } from "./delta.js";
 import { openEarly, rememberDb } from "./early-open.js";
 import { loadCore } from "./loader.js";
 import type { AnyQuery } from "./query.js";
-import type { AnyTableRef, AppSchema, Insert, Patch, Row } from "./schema.js";
+import { writeJSON, type AnyTableRef, type AppSchema, type Insert, type Patch, type Row } from "./schema.js";
 import type { AuthState } from "./types.js";
 
 export interface DbConfig {
@@ -80,6 +80,23 @@ class WritePromise<T> extends Promise<T> {
   }
 }
 
+/**
+ * What insert, update, delete, upsert and restore return: the write's
+ * promise (await it for the row, as always), plus `wait` for a durability
+ * tier and the `batchId` that names the write to the server.
+ */
+export interface WriteHandle<T> extends Promise<T> {
+  /** Names the write; the server acknowledges or rejects it by this id. Empty on a core that cannot wait. */
+  readonly batchId: string;
+  /**
+   * Resolves (to what awaiting the handle gives) once the write got as far as tier:
+   * "local" (applied locally and on disk, the default) or "edge" (the server acknowledged it).
+   * Rejects with the typed error (e.g. PermissionDeniedError) when the write was refused,
+   * locally or by the server; by then it is rolled back (and onError heard of it too).
+   */
+  wait(options?: { tier?: WaitTier }): Promise<T>;
+}
+
 /** What the core takes: the DbConfig without the options that live in TypeScript. */
 function coreConfig(c: DbConfig): string {
   const out: Record<string, string> = { appId: c.appId };
@@ -96,6 +113,7 @@ export class Db {
   readonly #errorListeners = new Set<(e: Error) => void>();
   #auth?: { json: string; state: AuthState };
   #closing?: Promise<void>;
+  #ids?: IdPool;
 
   /** @internal Use createDb. */
   constructor(handle: DbHandle, readonly config: DbConfig) {
@@ -133,7 +151,7 @@ export class Db {
     }
   }
 
-  #write<T>(fn: (h: DbHandle) => Promise<T>): Promise<T> {
+  #write<T>(fn: (h: DbHandle) => Promise<T>): WritePromise<T> {
     let settle!: [(v: T) => void, (e: unknown) => void];
     const p = new WritePromise<T>((res, rej) => (settle = [res, rej]));
     this.#async(fn).then(settle[0], (e: Error) => {
@@ -177,7 +195,7 @@ export class Db {
     const json = this.#query(query);
     return this.#async(async (h) => {
       await this.#reached(h, json, options);
-      return JSON.parse(await h.all(json)) as Row<Q>[];
+      return (JSON.parse(await h.all(json)) as Row<Q>[]).map((r) => query.table.revive(r));
     });
   }
 
@@ -186,7 +204,7 @@ export class Db {
     const json = this.#query(query);
     return this.#async(async (h) => {
       await this.#reached(h, json, options);
-      return JSON.parse(await h.one(json)) as Row<Q> | null;
+      return query.table.revive(JSON.parse(await h.one(json)) as Row<Q> | null);
     });
   }
 
@@ -197,18 +215,68 @@ export class Db {
     await h.loaded(queryJSON);
   }
 
-  /** Inserts a row; applies locally at once and syncs in the background. Resolves to the stored row. */
-  insert<T extends AnyTableRef>(table: T, values: Insert<T>): Promise<Row<T>> {
-    return this.#write(async (h) => JSON.parse(await h.insert(this.#table(table), JSON.stringify(values))) as Row<T>);
+  /**
+   * A single write as a WriteHandle. Its change id is picked here, before
+   * the core sees it, so `wait` can ask the core about it however early
+   * it is called; the rule for tiers is the batches' (waitForTier).
+   */
+  #single<T>(fn: (h: DbHandle, changeId: string | undefined) => Promise<T>): WriteHandle<T> {
+    let id: string | undefined;
+    if (!this.#closing && this.#h.newIds) id = (this.#ids ??= new IdPool(this.#h)).next();
+    const p = this.#write((h) => fn(h, id)) as WritePromise<T> & { batchId: string; wait: WriteHandle<T>["wait"] };
+    p.batchId = id ?? "";
+    p.wait = (options = {}) => {
+      p.observed = true;
+      if (id === undefined) {
+        if (options.tier !== "edge" || this.#h.acknowledgesWrites) return waitForTier(this.#h, p as Promise<T>, "", options.tier === "edge" ? "local" : options.tier);
+        return Promise.reject(new JazzError("jazz-tools: this core cannot wait for the server", { code: "unsupported" }));
+      }
+      return waitForTier(this.#h, p as Promise<T>, id ?? "", options.tier).catch((e: unknown) => {
+        throw fromCoreError(e);
+      });
+    };
+    return p;
+  }
+
+  /** The row as read from the core, with its JavaScript types (bytes as Uint8Array). */
+  #row<T extends AnyTableRef>(table: T, json: string): Row<T> {
+    return table.revive(JSON.parse(json) as Row<T>);
+  }
+
+  /** Inserts a row; applies locally at once and syncs in the background. Awaiting it gives the stored row. */
+  insert<T extends AnyTableRef>(table: T, values: Insert<T>): WriteHandle<Row<T>> {
+    return this.#single(async (h, c) => this.#row(table, await h.insert(this.#table(table), writeJSON(values), c)));
   }
 
   /** Changes some columns of row id. */
-  update<T extends AnyTableRef>(table: T, id: string, patch: Patch<T>): Promise<Row<T>> {
-    return this.#write(async (h) => JSON.parse(await h.update(this.#table(table), id, JSON.stringify(patch))) as Row<T>);
+  update<T extends AnyTableRef>(table: T, id: string, patch: Patch<T>): WriteHandle<Row<T>> {
+    return this.#single(async (h, c) => this.#row(table, await h.update(this.#table(table), id, writeJSON(patch), c)));
   }
 
-  delete<T extends AnyTableRef>(table: T, id: string): Promise<void> {
-    return this.#write((h) => h.delete(this.#table(table), id));
+  delete<T extends AnyTableRef>(table: T, id: string): WriteHandle<void> {
+    return this.#single((h, c) => h.delete(this.#table(table), id, c));
+  }
+
+  /**
+   * Writes row `options.id`: inserts it if it does not exist (defaults fill what values leave
+   * out), else updates the columns values names. The server decides again against its own rows.
+   */
+  upsert<T extends AnyTableRef>(table: T, values: Insert<T>, options: { id: string }): WriteHandle<Row<T>> {
+    return this.#single(async (h, c) => {
+      if (!h.upsert) throw new JazzError("jazz-tools: this core has no upsert", { code: "unsupported" });
+      return this.#row(table, await h.upsert(this.#table(table), options.id, writeJSON(values), c));
+    });
+  }
+
+  /**
+   * Brings deleted row id back with values, a full row as for an insert (defaults fill what it
+   * leaves out). Inserting, updating or deleting a deleted row fails; restoring a live one too.
+   */
+  restore<T extends AnyTableRef>(table: T, id: string, values: Insert<T>): WriteHandle<Row<T>> {
+    return this.#single(async (h, c) => {
+      if (!h.restore) throw new JazzError("jazz-tools: this core has no restore", { code: "unsupported" });
+      return this.#row(table, await h.restore(this.#table(table), id, writeJSON(values), c));
+    });
   }
 
   /**
@@ -237,13 +305,15 @@ export class Db {
   async transaction(cb: (tx: Transaction) => Promise<void> | void): Promise<BatchResult> {
     const w = this.#collector();
     const staged = async (q: AnyQuery) => {
-      const ops = JSON.stringify(w.ops);
-      return JSON.parse(await this.#async((h) => h.allStaged!(this.#query(q), ops))) as unknown[];
+      const ops = writeJSON(w.ops);
+      return (JSON.parse(await this.#async((h) => h.allStaged!(this.#query(q), ops))) as unknown[]).map((r) => q.table.revive(r));
     };
     const tx: Transaction = {
       insert: (t, values) => w.insert(t, values),
       update: (t, id, patch) => w.update(t, id, patch),
       delete: (t, id) => w.delete(t, id),
+      upsert: (t, values, options) => w.upsert(t, values, options),
+      restore: (t, id, values) => w.restore(t, id, values),
       all: async <Q extends AnyQuery>(q: Q) => (await staged(q)) as Row<Q>[],
       one: async <Q extends AnyQuery>(q: Q) => ((await staged(q.limit(1) as Q))[0] ?? null) as Row<Q> | null,
     };
@@ -259,19 +329,24 @@ export class Db {
     this.#call((h) => {
       if (!h.batch || !h.newIds) throw new JazzError("jazz-tools: this core has no batch support", { code: "unsupported" });
     });
-    return new OpCollector(this.#h, (t) => this.#table(t));
+    return new OpCollector((this.#ids ??= new IdPool(this.#h)), (t) => this.#table(t));
   }
 
   #commit(w: OpCollector): BatchResult {
     const batchId = w.newId();
-    const ops = JSON.stringify(w.ops);
+    const ops = writeJSON(w.ops);
     const rows =
       w.ops.length === 0
         ? Promise.resolve([])
-        : this.#write(async (h) => JSON.parse(await h.batch!(batchId, ops)) as (Record<string, unknown> | null)[]);
+        : this.#write(async (h) =>
+            (JSON.parse(await h.batch!(batchId, ops)) as (Record<string, unknown> | null)[]).map((r, i) => w.refs[i]!.revive(r)),
+          );
     const wait = async (options: { tier?: WaitTier } = {}) => {
-      await rows;
-      if ((options.tier ?? "local") === "edge" && w.ops.length > 0) await this.#async((h) => h.waitBatch!(batchId));
+      try {
+        await waitForTier(this.#h, rows, batchId, options.tier, w.ops.length > 0);
+      } catch (e) {
+        throw fromCoreError(e);
+      }
     };
     return { batchId, rows, wait };
   }
@@ -289,6 +364,7 @@ export class Db {
     // all in; the deltas that arrive meanwhile are applied, not shown.
     let held = tierOf(options) !== "local";
     const guarded = this.#guard((d: Delta<Row<Q>>) => {
+      for (const r of d.rows) query.table.revive(r);
       result = applyDelta(result, d);
       if (held) return;
       const pick = (is: number[]) => is.map((i) => d.rows[i]!);

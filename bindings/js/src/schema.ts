@@ -4,7 +4,7 @@ import { compileBundle } from "./bundle.js";
 import { definePermissions } from "./permissions.js";
 import { Query } from "./query.js";
 
-export type ColumnType = "string" | "boolean" | "int" | "float" | "timestamp" | "json" | "ref";
+export type ColumnType = "string" | "boolean" | "int" | "float" | "timestamp" | "json" | "ref" | "enum" | "bytes" | "array";
 
 /** One column as core/schema reads it. */
 export interface ColumnJSON {
@@ -13,6 +13,12 @@ export interface ColumnJSON {
   optional?: true;
   ref?: string;
   noIndex?: true;
+  /** An enum's values (also an array of enum's). */
+  enum?: string[];
+  /** An array's element type. */
+  items?: ColumnType;
+  /** What an insert that leaves the column out gets (JSON form: bytes as base64, timestamps as ms). */
+  default?: unknown;
 }
 
 export interface TableJSON {
@@ -30,16 +36,22 @@ interface ColumnSpec {
   readonly optional: boolean;
   readonly noIndex: boolean;
   readonly ref?: string;
+  readonly enum?: readonly string[];
+  readonly items?: ColumnType;
+  /** The default in its JSON form; undefined: none. */
+  readonly default?: unknown;
 }
 
 /**
  * A column declaration. R is the type rows carry, W what writes accept
- * (timestamps read as numbers but accept Dates), O whether it is optional.
+ * (timestamps read as numbers but accept Dates), O whether it is optional,
+ * D whether it has a default (inserts may then leave it out).
  */
-export class Column<R, W = R, O extends boolean = false> {
+export class Column<R, W = R, O extends boolean = false, D extends boolean = false> {
   declare readonly _read: R;
   declare readonly _write: W;
   declare readonly _optional: O;
+  declare readonly _default: D;
   /** @internal */
   readonly spec: ColumnSpec;
 
@@ -49,18 +61,55 @@ export class Column<R, W = R, O extends boolean = false> {
   }
 
   /** The column may be null; inserts may leave it out. */
-  optional(): Column<R, W, true> {
+  optional(): Column<R, W, true, D> {
     return new Column({ ...this.spec, optional: true });
   }
 
   /** Opts out of the equality index (long text, blobs of JSON). */
-  noIndex(): Column<R, W, O> {
+  noIndex(): Column<R, W, O, D> {
     return new Column({ ...this.spec, noIndex: true });
+  }
+
+  /**
+   * What an insert (or restore) that leaves the column out gets. The core
+   * applies it, locally and again on the server, and checks it fits the
+   * column when the app is defined.
+   */
+  default(value: W): Column<R, W, O, true> {
+    if (value === null || value === undefined) throw new TypeError("schema: a default is a value; an optional column left out is null anyway");
+    return new Column({ ...this.spec, default: toJSONValue(value) });
   }
 }
 
-export type AnyColumn = Column<any, any, boolean>;
+export type AnyColumn = Column<any, any, boolean, boolean>;
 export type Columns = Record<string, AnyColumn>;
+
+/** Bytes as JSON carries them: standard base64. */
+export function bytesToBase64(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i += 0x8000) s += String.fromCharCode(...b.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+export function base64ToBytes(s: string): Uint8Array {
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** A value in the JSON form the core reads: bytes as base64, Dates as ms. */
+function toJSONValue(v: unknown): unknown {
+  if (v instanceof Uint8Array) return bytesToBase64(v);
+  if (v instanceof Date) return v.getTime();
+  if (Array.isArray(v)) return v.map(toJSONValue);
+  return v;
+}
+
+/** JSON.stringify for values written to the core: Uint8Array (bytes columns) as base64. */
+export function writeJSON(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) => (x instanceof Uint8Array ? bytesToBase64(x) : x));
+}
 
 const col = <R, W = R>(type: ColumnType, ref?: string) =>
   new Column<R, W>(ref === undefined ? { type, optional: false, noIndex: false } : { type, optional: false, noIndex: false, ref });
@@ -84,9 +133,12 @@ export interface MagicColumns {
 const MAGIC = new Set(["id", "$createdBy", "$createdAt", "$updatedBy", "$updatedAt"]);
 
 type Simplify<T> = { [K in keyof T]: T[K] } & {};
-type ReadOf<K> = K extends Column<infer R, any, infer O> ? (O extends true ? R | null : R) : never;
-type WriteOf<K> = K extends Column<any, infer W, infer O> ? (O extends true ? W | null : W) : never;
-type OptionalKeys<C> = { [K in keyof C]: C[K] extends Column<any, any, true> ? K : never }[keyof C];
+type ReadOf<K> = K extends Column<infer R, any, infer O, any> ? (O extends true ? R | null : R) : never;
+type WriteOf<K> = K extends Column<any, infer W, infer O, any> ? (O extends true ? W | null : W) : never;
+/** Columns an insert may leave out: optional ones (null) and ones with a default. */
+type OptionalKeys<C> = {
+  [K in keyof C]: C[K] extends Column<any, any, true, any> ? K : C[K] extends Column<any, any, any, true> ? K : never;
+}[keyof C];
 type RequiredKeys<C> = Exclude<keyof C, OptionalKeys<C>>;
 
 /** A row as read: every column (optional ones `| null`) plus id and the magic columns. */
@@ -121,8 +173,8 @@ export interface Operators<V, S = never> {
   gte?: V | S;
   /** The column's value is one of these. */
   in?: readonly V[] | S;
-  /** Substring for strings; element of an array for json columns. */
-  contains?: (V extends string ? string : unknown) | S;
+  /** Substring for strings; element of an array for array and json columns. */
+  contains?: (V extends string ? string : V extends readonly (infer E)[] ? E : unknown) | S;
   isNull?: boolean;
 }
 
@@ -157,6 +209,21 @@ export class TableRef<N extends string = string, C extends Columns = Columns> ex
   hasColumn(name: string): boolean {
     return MAGIC.has(name) || Object.hasOwn(this.columns, name);
   }
+
+  #bytes?: string[];
+
+  /**
+   * Gives a row read from the core its JavaScript types: a bytes column
+   * arrives as base64 (JSON has no bytes) and becomes a Uint8Array.
+   * Changes row in place; rows of tables without bytes pass untouched.
+   */
+  revive<T>(row: T): T {
+    this.#bytes ??= Object.keys(this.columns).filter((k) => this.columns[k]!.spec.type === "bytes");
+    if (this.#bytes.length === 0 || row === null || typeof row !== "object") return row;
+    const r = row as Record<string, unknown>;
+    for (const k of this.#bytes) if (typeof r[k] === "string") r[k] = base64ToBytes(r[k]);
+    return row;
+  }
 }
 
 export type AnyTableRef = TableRef<any, any>;
@@ -176,7 +243,28 @@ function columnJSON(name: string, c: AnyColumn): ColumnJSON {
   if (c.spec.optional) out.optional = true;
   if (c.spec.ref !== undefined) out.ref = c.spec.ref;
   if (c.spec.noIndex) out.noIndex = true;
+  if (c.spec.enum !== undefined) out.enum = [...c.spec.enum];
+  if (c.spec.items !== undefined) out.items = c.spec.items;
+  if (c.spec.default !== undefined) out.default = c.spec.default;
   return out;
+}
+
+const ARRAY_ITEMS = new Set<ColumnType>(["string", "boolean", "int", "float", "timestamp", "enum"]);
+
+function enumColumn<const V extends readonly [string, ...string[]]>(...values: V): Column<V[number]> {
+  if (values.length === 0) throw new TypeError("schema.enum: list at least one value");
+  if (new Set(values).size !== values.length || values.some((v) => typeof v !== "string" || v === "")) {
+    throw new TypeError("schema.enum: values are distinct non-empty strings");
+  }
+  return new Column({ type: "enum", optional: false, noIndex: false, enum: [...values] });
+}
+
+function arrayColumn<R, W>(item: Column<R, W, false, false>): Column<R[], W[]> {
+  const s = item.spec;
+  if (!ARRAY_ITEMS.has(s.type) || s.optional || s.default !== undefined) {
+    throw new TypeError("schema.array: elements are a plain string, boolean, int, float, timestamp or enum column (not optional, no default)");
+  }
+  return new Column(s.enum === undefined ? { type: "array", optional: false, noIndex: false, items: s.type } : { type: "array", optional: false, noIndex: false, items: s.type, enum: s.enum });
 }
 
 /** Declares an app's tables. Names are checked as the core checks them, so mistakes fail here. */
@@ -216,6 +304,12 @@ export const schema = {
   timestamp: () => col<number, number | Date>("timestamp"),
   /** Any JSON value; T types it. Not indexed. */
   json: <T = unknown>() => col<T>("json"),
+  /** Binary data, read and written as a Uint8Array. Not indexed. */
+  bytes: () => col<Uint8Array>("bytes"),
+  /** One of the listed strings: `s.enum("todo", "done")`. */
+  enum: enumColumn,
+  /** A list of one scalar type: `s.array(s.string())`. Not indexed; `contains` finds an element. */
+  array: arrayColumn,
   /** The id of a row of `table`. */
   ref: (table: string) => col<string>("ref", table),
   table: <C extends Columns>(columns: C) => new Table(columns),

@@ -26,6 +26,32 @@ describe("schema", () => {
     });
   });
 
+  it("writes enum, array, bytes and defaults as core/schema reads them", () => {
+    const app = s.defineApp({
+      t: s.table({
+        status: s.enum("draft", "live").default("draft"),
+        tags: s.array(s.string()).default([]),
+        moods: s.array(s.enum("ok", "meh")).optional(),
+        body: s.bytes().default(new Uint8Array([1, 2])),
+        due: s.timestamp().default(new Date(5)),
+      }),
+    });
+    expect(app.$schema.tables[0]!.columns).toEqual([
+      { name: "status", type: "enum", enum: ["draft", "live"], default: "draft" },
+      { name: "tags", type: "array", items: "string", default: [] },
+      { name: "moods", type: "array", items: "enum", enum: ["ok", "meh"], optional: true },
+      { name: "body", type: "bytes", default: "AQI=" },
+      { name: "due", type: "timestamp", default: 5 },
+    ]);
+  });
+
+  it("refuses malformed enum, array and default declarations", () => {
+    expect(() => s.enum("a", "a")).toThrow(/distinct/);
+    expect(() => s.array(s.json())).toThrow(/elements are/);
+    expect(() => s.array(s.string().optional() as never)).toThrow(/not optional/);
+    expect(() => s.string().default(null as never)).toThrow(/a default is a value/);
+  });
+
   it("compiles a bundle without permissions to empty policies (all denied)", () => {
     expect(s.compileBundle(todoApp)).toEqual({ version: 1, schema: todoApp.$schema, policies: {} });
   });

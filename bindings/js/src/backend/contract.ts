@@ -25,6 +25,8 @@ export interface BackendHandle {
   insert(actor: ActorJSON, table: string, valuesJSON: string): Promise<string>;
   update(actor: ActorJSON, table: string, id: string, patchJSON: string): Promise<string>;
   delete(actor: ActorJSON, table: string, id: string): Promise<void>;
+  upsert(actor: ActorJSON, table: string, id: string, valuesJSON: string): Promise<string>;
+  restore(actor: ActorJSON, table: string, id: string, valuesJSON: string): Promise<string>;
   /** Live query: cb receives {"added","updated","removed","rows"}; onError a failure to start it. Returns unsubscribe. */
   subscribe(actor: ActorJSON, queryJSON: string, cb: (updateJSON: string) => void, onError: (errorJSON: string) => void): () => void;
   /** Flushes unacknowledged writes (bounded) and closes every connection. */

@@ -236,6 +236,14 @@ class ActorHandle implements DbHandle {
   delete(table: string, id: string): Promise<void> {
     return this.#core((h, a) => h.delete(a, table, id));
   }
+  upsert(table: string, id: string, valuesJSON: string): Promise<string> {
+    return this.#core((h, a) => h.upsert(a, table, id, valuesJSON));
+  }
+  restore(table: string, id: string, valuesJSON: string): Promise<string> {
+    return this.#core((h, a) => h.restore(a, table, id, valuesJSON));
+  }
+  /** A backend write settles only once the server answered it: every write is at the edge when it resolves. */
+  readonly acknowledgesWrites = true;
   subscribe(queryJSON: string, cb: (updateJSON: string) => void): () => void {
     if (this.#closed) throw new ClosedError("jazz-tools/backend: this Db is closed", { code: "closed" });
     let stop: (() => void) | undefined;

@@ -95,6 +95,18 @@ describe.skipIf(!hasGo)("jazz-tools/backend against a real server", () => {
     }
   });
 
+  it("upsert, restore and wait({ tier }) through the backend, each settled by the server", async () => {
+    const db = context.asBackend(app);
+    const row = await db.insert(app.todos, todo("to upsert", "alice")).wait({ tier: "edge" });
+    const up = await db.upsert(app.todos, todo("upserted", "alice"), { id: row.id });
+    expect(up).toMatchObject({ id: row.id, title: "upserted" });
+    await db.delete(app.todos, row.id).wait({ tier: "edge" });
+    expect(await db.one(app.todos.where({ id: row.id }))).toBeNull();
+    const back = await db.restore(app.todos, row.id, todo("restored", "alice")).wait({ tier: "edge" });
+    expect(back).toMatchObject({ id: row.id, title: "restored" });
+    expect((await db.one(app.todos.where({ id: row.id })))?.title).toBe("restored");
+  });
+
   it("forSession(): the user's permissions and authorship", async () => {
     await context.asBackend(app).insert(app.todos, todo("bob's", "bob"));
     const alice = context.forSession({ user_id: "alice", authMode: "external", claims: {} }, app);

@@ -91,3 +91,38 @@ s.definePermissions(fullApp, ({ policy, session, allOf, anyOf, not }) => {
   // @ts-expect-error user_id has no sub-fields
   void session.user_id.org;
 });
+
+// Enum, array, bytes and defaults: a default makes a column optional on
+// insert but never null on read.
+const typed = s.defineApp({
+  notes: s.table({
+    status: s.enum("draft", "live").default("draft"),
+    tags: s.array(s.string()).default([]),
+    scores: s.array(s.int()).optional(),
+    body: s.bytes().optional(),
+    kind: s.enum("a", "b"),
+  }),
+});
+type Note = Row<typeof typed.notes>;
+assert<Equal<Note["status"], "draft" | "live">>(true);
+assert<Equal<Note["tags"], string[]>>(true);
+assert<Equal<Note["scores"], number[] | null>>(true);
+assert<Equal<Note["body"], Uint8Array | null>>(true);
+type NewNote = Insert<typeof typed.notes>;
+assert<Equal<NewNote, { kind: "a" | "b"; status?: "draft" | "live"; tags?: string[]; scores?: number[] | null; body?: Uint8Array | null }>>(true);
+// @ts-expect-error not one of the enum's values
+const badNote: NewNote = { kind: "c" };
+// @ts-expect-error a default fits its column
+s.enum("a", "b").default("c");
+declare const tdb: Db;
+async function writeHandles() {
+  const h = tdb.insert(typed.notes, { kind: "a" });
+  const n: Note = await h;
+  const w: Note = await h.wait({ tier: "edge" });
+  const id: string = h.batchId;
+  await tdb.upsert(typed.notes, { kind: "b" }, { id });
+  await tdb.restore(typed.notes, id, { kind: "b" }).wait({ tier: "local" });
+  await tdb.all(typed.notes.where({ tags: { contains: "x" }, status: "live" }));
+  return [n, w, badNote];
+}
+void writeHandles;
