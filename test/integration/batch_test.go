@@ -242,8 +242,15 @@ func TestBatch_ResentAfterALostAckOrAKillIsAppliedOnce(t *testing.T) {
 		log.mu.Lock()
 		pushes := log.pushes
 		log.mu.Unlock()
-		if len(pushes) != 2 || pushes[0].Batch != res.ID || pushes[1].Batch != res.ID || len(pushes[1].Changes) != 5 {
-			t.Fatalf("kill=%v: %d pushes, want the batch twice", kill, len(pushes))
+		// At least twice (the fake clock's minutes may also time out a
+		// connection and send it a third time), always whole, applied once.
+		if len(pushes) < 2 {
+			t.Fatalf("kill=%v: %d pushes, want the batch at least twice", kill, len(pushes))
+		}
+		for _, p := range pushes {
+			if p.Batch != res.ID || len(p.Changes) != 5 {
+				t.Fatalf("kill=%v: a push of %d changes of batch %q, want the whole batch %q", kill, len(p.Changes), p.Batch, res.ID)
+			}
 		}
 		if rows, _ := db.All(&query.Query{Table: "todos"}); len(rows) != 5 {
 			t.Fatalf("kill=%v: %d local rows", kill, len(rows))
