@@ -192,8 +192,8 @@ export class Db {
 
   /** All rows matching query (a table or a query built from one). See ReadOptions for `tier`. */
   all<Q extends AnyQuery>(query: Q, options?: ReadOptions): Promise<Row<Q>[]> {
-    const json = this.#query(query);
     return this.#async(async (h) => {
+      const json = this.#query(query);
       await this.#reached(h, json, options);
       return (JSON.parse(await h.all(json)) as Row<Q>[]).map((r) => query.table.revive(r));
     });
@@ -201,8 +201,8 @@ export class Db {
 
   /** The first row matching query, or null. See ReadOptions for `tier`. */
   one<Q extends AnyQuery>(query: Q, options?: ReadOptions): Promise<Row<Q> | null> {
-    const json = this.#query(query);
     return this.#async(async (h) => {
+      const json = this.#query(query);
       await this.#reached(h, json, options);
       return query.table.revive(JSON.parse(await h.one(json)) as Row<Q> | null);
     });
