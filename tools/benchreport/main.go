@@ -429,8 +429,11 @@ func writeWasmSizes(b *strings.Builder) {
 		return
 	}
 	ok := sz.Brotli <= 1_500_000
-	fmt.Fprintf(b, "\n## WebAssembly client size (bindings/js/wasm/jazz.wasm)\n\n| raw | gzip -9 | brotli -q 11 |\n|---|---|---|\n| %.2f MB | %.2f MB | %.2f MB |\n\n- brotli %.2f MB (goal at most 1.5 MB) — %s the goal\n",
+	fmt.Fprintf(b, "\n## WebAssembly client size (bindings/js/wasm/jazz.wasm)\n\n| raw | gzip -9 | brotli -q 11 |\n|---|---|---|\n| %.2f MB | %.2f MB | %.2f MB |\n\n- brotli %.2f MB (budget at most 1.5 MB) — %s the budget\n",
 		float64(sz.Raw)/1e6, float64(sz.Gzip)/1e6, float64(sz.Brotli)/1e6, float64(sz.Brotli)/1e6, verdict(ok))
+	// The client's own target: what it weighed before the change-sized
+	// sync path, which was to cost no download.
+	fmt.Fprintf(b, "- brotli %d B (target at most 1,200,000 B) — %s the target\n", sz.Brotli, verdict(sz.Brotli <= 1_200_000))
 }
 
 // writeAdapterSizes runs the npm package's size script (esbuild, minified,
