@@ -185,3 +185,20 @@ func (u Update) RowsAt() ([]Row, uint64) {
 	defer s.db.mu.RUnlock()
 	return s.windowRowsLocked(), s.db.stamp.Load()
 }
+
+// Len is the number of rows in the subscription's current result, counted
+// without building them: a caller deciding whether a result is small
+// enough to save asks this first.
+func (u Update) Len() int {
+	s := u.sub
+	s.db.mu.RLock()
+	defer s.db.mu.RUnlock()
+	if s.bare {
+		return len(s.windowRowsLocked())
+	}
+	if s.first != nil && !s.isSorted.Load() {
+		return len(s.first)
+	}
+	s.sorted()
+	return len(window(s.ids, s.q.Offset, s.q.Limit))
+}

@@ -57,12 +57,14 @@ func TestSubscribe_StepsRebuildTheResult(t *testing.T) {
 		sub  *engine.Subscription
 		rows []engine.Row
 		sets int
+		last engine.Update
 	}
 	subs := make([]*kept, len(queries))
 	for i, js := range queries {
 		k := &kept{}
 		subs[i] = k
 		k.sub, err = db.Subscribe(engine.Actor{Backend: true}, q(t, js), func(u engine.Update) {
+			k.last = u
 			if u.First {
 				k.rows = append([]engine.Row(nil), u.Added...)
 				return
@@ -95,6 +97,9 @@ func TestSubscribe_StepsRebuildTheResult(t *testing.T) {
 			want := k.sub.Rows()
 			if !reflect.DeepEqual(ids(k.rows), ids(want)) {
 				t.Fatalf("query %d after change %d: steps give\n%v\nresult is\n%v", i, end, ids(k.rows), ids(want))
+			}
+			if n := k.last.Len(); n != len(want) {
+				t.Fatalf("query %d after change %d: Len() = %d, the result has %d rows", i, end, n, len(want))
 			}
 			if len(want) > 0 && !reflect.DeepEqual(k.rows, want) {
 				t.Fatalf("query %d after change %d: rows differ in content", i, end)

@@ -244,10 +244,10 @@ func (s *sub) saveNow(u engine.Update) {
 // encoded only here, a timer's time after the change, and only if small
 // enough: a result is never encoded whole on the way to the page.
 func (s *sub) saveTo(db *client.Db, u engine.Update) {
-	rows, stamp := u.RowsAt()
-	if len(rows) > maxSavedRows {
-		return
+	if u.Len() > maxSavedRows {
+		return // not built: the whole result, every 100 ms of a busy page
 	}
+	rows, stamp := u.RowsAt()
 	b, err := live.RowsJSON(rows)
 	if err != nil {
 		return

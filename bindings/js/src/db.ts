@@ -365,7 +365,7 @@ export class Db {
     let held = tierOf(options) !== "local";
     const guarded = this.#guard((d: Delta<Row<Q>>) => {
       for (const r of d.rows) query.table.revive(r);
-      result = applyDelta(result, d);
+      result = applyDelta(result, d, true); // the app only ever gets copies
       if (held) return;
       const pick = (is: number[]) => is.map((i) => d.rows[i]!);
       // A copy, so an app that sorts or edits the array it got cannot

@@ -29,9 +29,13 @@ export interface Delta<R> {
 /** Above this many rows moved by one step, a step is applied in one pass over the result rather than by splicing. */
 const SPLICE_MAX = 16;
 
-/** The result after d, given the one before (which is not changed). */
-export function applyDelta<R>(prev: readonly R[], d: Delta<R>): R[] {
-  let rows = d.reset ? (d.order ?? []).map((i) => d.rows[i]!) : prev.slice();
+/**
+ * The result after d, given the one before. prev is not changed unless
+ * owned is set, when the caller gives it up and it may be changed in place
+ * (one copy of a large result less per change).
+ */
+export function applyDelta<R>(prev: R[], d: Delta<R>, owned = false): R[] {
+  let rows = d.reset ? (d.order ?? []).map((i) => d.rows[i]!) : owned ? prev : prev.slice();
   for (const s of d.steps) rows = applyStep(rows, s, d.rows);
   return rows;
 }
