@@ -118,6 +118,22 @@ func (h *Handle) All(ctx context.Context, q *query.Query) ([]engine.Row, error) 
 	return cn.eng.All(h.actor.engine(), q)
 }
 
+// AllStaged is All over the rows as they would be after ops (a
+// transaction's writes, not written): see engine.DB.AllStaged.
+func (h *Handle) AllStaged(ctx context.Context, q *query.Query, ops []engine.Op) ([]engine.Row, error) {
+	ctx, cancel := h.cWait(ctx)
+	defer cancel()
+	cn, release, err := h.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if _, err := h.sync(ctx, cn, q, false); err != nil {
+		return nil, err
+	}
+	return cn.eng.AllStaged(h.actor.engine(), q, ops)
+}
+
 // One is All's first row, or nil.
 func (h *Handle) One(ctx context.Context, q *query.Query) (engine.Row, error) {
 	ctx, cancel := h.cWait(ctx)
@@ -248,6 +264,13 @@ func (h *Handle) fetchRow(ctx context.Context, cn *conn, table, id string) error
 // that failed. A batch has at most limits.MaxChangesPerPush ops and must
 // fit one frame (engine.ErrBatchTooLarge).
 func (h *Handle) Batch(ctx context.Context, ops []engine.Op) (*engine.BatchResult, error) {
+	return h.BatchWithID(ctx, "", ops)
+}
+
+// BatchWithID is Batch under batchID (a UUID the caller made, "" for a new
+// one): a caller that names the batch before it is written, as the
+// JavaScript package does, settles it under that name.
+func (h *Handle) BatchWithID(ctx context.Context, batchID string, ops []engine.Op) (*engine.BatchResult, error) {
 	cn, release, err := h.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -260,7 +283,7 @@ func (h *Handle) Batch(ctx context.Context, ops []engine.Op) (*engine.BatchResul
 			}
 		}
 	}
-	res, err := cn.eng.WriteBatch(ctx, h.actor.engine(), "", ops)
+	res, err := cn.eng.WriteBatch(ctx, h.actor.engine(), batchID, ops)
 	if err != nil {
 		return nil, err
 	}
@@ -271,9 +294,14 @@ func (h *Handle) Batch(ctx context.Context, ops []engine.Op) (*engine.BatchResul
 // BatchAndWait is Batch then WaitFor of the batch. Without a deadline on
 // ctx it waits at most Options.WaitTimeout.
 func (h *Handle) BatchAndWait(ctx context.Context, ops []engine.Op) (*engine.BatchResult, error) {
+	return h.BatchWithIDAndWait(ctx, "", ops)
+}
+
+// BatchWithIDAndWait is BatchWithID then WaitFor of the batch.
+func (h *Handle) BatchWithIDAndWait(ctx context.Context, batchID string, ops []engine.Op) (*engine.BatchResult, error) {
 	ctx, cancel := h.cWait(ctx)
 	defer cancel()
-	res, err := h.Batch(ctx, ops)
+	res, err := h.BatchWithID(ctx, batchID, ops)
 	if err != nil {
 		return nil, err
 	}

@@ -145,6 +145,8 @@ func createBackend(ctx context.Context, cfgJSON string) (*backendHandle, error) 
 	add("delete", asyncFunc(b.write("delete")))
 	add("upsert", asyncFunc(b.write("upsert")))
 	add("restore", asyncFunc(b.write("restore")))
+	add("batch", asyncFunc(b.batch))
+	add("allStaged", asyncFunc(b.allStaged))
 	add("subscribe", syncFunc(b.subscribe))
 	add("close", asyncFunc(func([]js.Value) (func(context.Context) (any, error), error) { return b.close, nil }))
 	return b, nil
@@ -267,6 +269,79 @@ func (b *backendHandle) schemaReady(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// batch(actor, batchId, opsJSON) writes one batch as the actor and
+// resolves, once the server acknowledged it, to the rows after it (JSON,
+// null for a delete); it rejects with the server's typed rejection, the
+// batch rolled back. Like every backend write, it settles at the edge.
+func (b *backendHandle) batch(args []js.Value) (func(context.Context) (any, error), error) {
+	h, err := b.actor(args)
+	if err != nil {
+		return nil, err
+	}
+	id, err := stringArg(args, 1, "batchId")
+	if err != nil {
+		return nil, err
+	}
+	opsJSON, err := stringArg(args, 2, "opsJSON")
+	if err != nil {
+		return nil, err
+	}
+	ops, err := decodeOps(opsJSON)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (any, error) {
+		if err := b.schemaReady(ctx); err != nil {
+			return nil, err
+		}
+		res, err := h.BatchWithIDAndWait(ctx, id, ops)
+		if err != nil {
+			return nil, backendErr(err)
+		}
+		j, err := json.Marshal(res.Rows)
+		return string(j), err
+	}, nil
+}
+
+// allStaged(actor, queryJSON, opsJSON) reads as a transaction does: the
+// rows as the server has them, as they would be after its writes.
+func (b *backendHandle) allStaged(args []js.Value) (func(context.Context) (any, error), error) {
+	h, err := b.actor(args)
+	if err != nil {
+		return nil, err
+	}
+	qs, err := stringArg(args, 1, "queryJSON")
+	if err != nil {
+		return nil, err
+	}
+	q, err := decodeQuery(qs)
+	if err != nil {
+		return nil, err
+	}
+	opsJSON, err := stringArg(args, 2, "opsJSON")
+	if err != nil {
+		return nil, err
+	}
+	ops, err := decodeOps(opsJSON)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) (any, error) {
+		if err := b.schemaReady(ctx); err != nil {
+			return nil, err
+		}
+		rs, err := h.AllStaged(ctx, q, ops)
+		if err != nil {
+			return nil, backendErr(err)
+		}
+		if rs == nil {
+			rs = []engine.Row{}
+		}
+		j, err := json.Marshal(rs)
+		return string(j), err
+	}, nil
 }
 
 func (b *backendHandle) read(one bool) func([]js.Value) (func(context.Context) (any, error), error) {
@@ -505,7 +580,7 @@ func (b *backendHandle) close(ctx context.Context) (any, error) {
 	err := b.ctx.Close()
 	closedErr := jserr.Describe(errBackendClosed)
 	closed := exported(jsutil.FuncOf(func(js.Value, []js.Value) any { return rejected(closedErr) }))
-	for _, name := range []string{"resolveRequest", "useSchema", "all", "one", "insert", "update", "delete", "upsert", "restore", "subscribe"} {
+	for _, name := range []string{"resolveRequest", "useSchema", "all", "one", "insert", "update", "delete", "upsert", "restore", "batch", "allStaged", "subscribe"} {
 		b.obj.Set(name, closed)
 	}
 	b.obj.Set("close", exported(jsutil.FuncOf(func(js.Value, []js.Value) any { return promiseCtor.Call("resolve", js.Undefined()) })))

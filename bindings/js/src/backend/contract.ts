@@ -27,6 +27,10 @@ export interface BackendHandle {
   delete(actor: ActorJSON, table: string, id: string): Promise<void>;
   upsert(actor: ActorJSON, table: string, id: string, valuesJSON: string): Promise<string>;
   restore(actor: ActorJSON, table: string, id: string, valuesJSON: string): Promise<string>;
+  /** Writes opsJSON as one batch named batchId; resolves once the server acknowledged it, to the rows after it. */
+  batch(actor: ActorJSON, batchId: string, opsJSON: string): Promise<string>;
+  /** Like all, over the rows as they would be after opsJSON (a transaction's writes, not committed). */
+  allStaged(actor: ActorJSON, queryJSON: string, opsJSON: string): Promise<string>;
   /** Live query: cb receives {"added","updated","removed","rows"}; onError a failure to start it. Returns unsubscribe. */
   subscribe(actor: ActorJSON, queryJSON: string, cb: (updateJSON: string) => void, onError: (errorJSON: string) => void): () => void;
   /** Flushes unacknowledged writes (bounded) and closes every connection. */

@@ -244,6 +244,19 @@ class ActorHandle implements DbHandle {
   }
   /** A backend write settles only once the server answered it: every write is at the edge when it resolves. */
   readonly acknowledgesWrites = true;
+  batch(batchId: string, opsJSON: string): Promise<string> {
+    return this.#core((h, a) => h.batch(a, batchId, opsJSON));
+  }
+  /** A batch resolves once the server acknowledged it, so there is nothing left to wait for. */
+  waitBatch(): Promise<void> {
+    return Promise.resolve();
+  }
+  allStaged(queryJSON: string, opsJSON: string): Promise<string> {
+    return this.#core((h, a) => h.allStaged(a, queryJSON, opsJSON));
+  }
+  newIds(n: number): string {
+    return JSON.stringify(Array.from({ length: n }, uuidv7));
+  }
   subscribe(queryJSON: string, cb: (updateJSON: string) => void): () => void {
     if (this.#closed) throw new ClosedError("jazz-tools/backend: this Db is closed", { code: "closed" });
     let stop: (() => void) | undefined;
@@ -298,6 +311,26 @@ class ActorHandle implements DbHandle {
     for (const stop of [...this.#stops]) stop();
     return Promise.resolve();
   }
+}
+
+/**
+ * A fresh UUIDv7 (RFC 9562: 48 bits of Unix milliseconds, version 7, the
+ * 10 variant, random bits), the form core/id makes. A batch names its rows
+ * synchronously, before the backend's core may have loaded, so the ids are
+ * made here.
+ */
+function uuidv7(): string {
+  const b = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(b);
+  let ms = Date.now();
+  for (let i = 5; i >= 0; i--) {
+    b[i] = ms % 256;
+    ms = Math.floor(ms / 256);
+  }
+  b[6] = 0x70 | (b[6]! & 0x0f);
+  b[8] = 0x80 | (b[8]! & 0x3f);
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
 /** A session as the core expects it (claims defaulting to {}). */

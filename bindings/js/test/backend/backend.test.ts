@@ -319,6 +319,33 @@ describe.skipIf(!hasGo)("jazz-tools/backend against a real server", () => {
     stop();
   });
 
+  it("batches and transactions: one unit, all or nothing, under the user's permissions", async () => {
+    const carol = context.forSession({ user_id: "carol", authMode: "external", claims: {} }, app);
+    const ok = carol.batch((b) => {
+      for (let i = 0; i < 20; i++) b.insert(app.todos, todo(`carol ${i}`, "carol"));
+    });
+    expect(ok.batchId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(await ok.rows).toHaveLength(20);
+    await ok.wait({ tier: "edge" });
+    const mine = async () => (await context.asBackend(app).all(app.todos.where({ owner_id: "carol" }))).length;
+    expect(await mine()).toBe(20);
+    // One row for someone else: the server refuses the whole batch.
+    const bad = carol.batch((b) => {
+      b.insert(app.todos, todo("carol 21", "carol"));
+      b.insert(app.todos, todo("not carol's", "dave"));
+    });
+    await expect(bad.wait({ tier: "edge" })).rejects.toBeInstanceOf(PermissionDeniedError);
+    expect(await mine()).toBe(20);
+    expect(await context.asBackend(app).all(app.todos.where({ owner_id: "dave" }))).toHaveLength(0);
+    // A transaction reads its own writes before they commit.
+    const tx = await carol.transaction(async (t) => {
+      t.insert(app.todos, todo("carol staged", "carol"));
+      expect(await t.all(app.todos.where({ title: "carol staged" }))).toHaveLength(1);
+    });
+    await tx.wait({ tier: "edge" });
+    expect(await mine()).toBe(21);
+  });
+
   it("verifyLocalFirstIdentityProof returns the proven user id", async () => {
     const lf = localFirstIdentity();
     expect(await verifyLocalFirstIdentityProof(lf.proof("https://auth.example.com"), "https://auth.example.com")).toBe(lf.userId);
