@@ -6,7 +6,6 @@ import (
 
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/hlc"
-	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 )
 
@@ -145,7 +144,7 @@ func (a *ackBuilder) add(ch *engine.Change, stamp hlc.Timestamp) {
 	}
 	a.seenRow[key] = true
 	if st, ok := visibleState(a.c.db, a.actor, ch.Table, ch.Row); ok {
-		if raw, err := limits.Marshal(st); err == nil && a.size+len(raw) <= ackRowsBytes {
+		if raw, err := st.AppendJSON(nil); err == nil && a.size+len(raw) <= ackRowsBytes {
 			a.rows = append(a.rows, raw)
 			a.size += len(raw)
 		}

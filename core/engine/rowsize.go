@@ -39,7 +39,7 @@ func (t *table) checkRowSize(c *Change, existing *row) error {
 		cells = maps.Clone(t.cellsOf(existing))
 	}
 	merge(cells, c.cells())
-	b, err := limits.Marshal(RowState{Table: c.Table, ID: c.Row, Cells: cells, Seq: math.MaxUint64})
+	b, err := RowState{Table: c.Table, ID: c.Row, Cells: cells, Seq: math.MaxUint64}.AppendJSON(nil)
 	if err != nil {
 		return fmt.Errorf("%w: %s/%s cannot be encoded: %v", ErrBadChange, c.Table, c.Row, err)
 	}

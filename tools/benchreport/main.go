@@ -348,7 +348,7 @@ var suites = []suite{
 		title: "Receiving rows, per row (scripts/wasm/bench-receive.sh: core/live BenchmarkReceiveRows, natively and as wasm in Node)",
 		cmd:   []string{"scripts/wasm/bench-receive.sh"},
 		notes: func(res map[string][]float64) []string {
-			native, wasm := median(res["BenchmarkReceiveRows|ns/row"]), median(res["BenchmarkReceiveRowsWasm|ns/row"])
+			native, wasm := medianOr0(res["BenchmarkReceiveRows|ns/row"]), medianOr0(res["BenchmarkReceiveRowsWasm|ns/row"])
 			if native == 0 || wasm == 0 {
 				return []string{"receiving rows: missing figures"}
 			}

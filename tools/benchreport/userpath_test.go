@@ -16,6 +16,8 @@ BenchmarkChromiumIngest/rows=5000	1	3000000000 ns/op
 BenchmarkChromiumIngest/rows=25000	1	18000000000 ns/op
 BenchmarkNativeNewClient/rows=25000-2  	       1	500000000 ns/op
 BenchmarkChromiumNewClient/rows=25000	1	120000000000 ns/op	120.000 timeout-s
+BenchmarkReceiveRows-2   	      10	 100000000 ns/op	     20000 ns/row
+BenchmarkReceiveRowsWasm 	       5	 500000000 ns/op	    100000 ns/row
 `
 
 func row(t *testing.T, table, prefix string) string {
@@ -56,6 +58,12 @@ func TestUserPathTable(t *testing.T) {
 	}
 	if nc := row(t, out, "a new client subscribes to the 25k"); !strings.Contains(nc, "native meets, Node not measured, Chromium MISSES") {
 		t.Errorf("new-client row does not judge the timeout:\n%s", nc)
+	}
+	// The floors come from the same run: 25k rows at 100 µs a row in wasm.
+	for _, want := range []string{"20 µs natively and 100 µs as wasm (5.0x)", "less than 2.50 s", "takes 5.00 s with the native client"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the floors lack %q:\n%s", want, out)
+		}
 	}
 	if fan := row(t, out, "50 subscribed clients"); strings.Count(fan, "not measured") != 6 {
 		t.Errorf("fan-out row should be not measured everywhere:\n%s", fan)
