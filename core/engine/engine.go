@@ -123,6 +123,9 @@ type DB struct {
 	lastCommit *storage.Commit
 
 	notify notifier
+	// includers are the subscriptions whose includes read a table, by
+	// table name (include.go).
+	includers includers
 }
 
 // table holds one table's rows, indexes and subscriptions.

@@ -18,6 +18,10 @@ type Update struct {
 	Updated []Row
 	// Removed holds the ids of rows that left the result.
 	Removed []string
+	// Related names the rows of other tables (or of this one, included)
+	// whose change reached this update through the query's includes, as
+	// they may now be included or no longer: a server sends them along.
+	Related []RowRef
 	// Seq is the DB's sequence number once this update's changes were
 	// installed (Sequenced DBs), the cursor a client may resume from.
 	Seq uint64
@@ -87,6 +91,9 @@ type Subscription struct {
 	bare bool
 	// steps is set for Subscribe: its updates carry Steps.
 	steps bool
+	// nodes are q's includes (include.go); the subscription is registered
+	// in DB.includers under each one's table.
+	nodes []*incNode
 	done  bool
 	// canceled is read by the notifier outside db.mu. It lives on the
 	// subscription rather than in a notifier map so that a canceled
@@ -118,7 +125,9 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 	// and a bare watch (see Subscription.bare) needs none. Only registering
 	// takes the write lock, and if a commit landed in between, the matches
 	// are found again under it.
-	bare := !initial && q.Offset == 0 && q.Limit == 0
+	// A query with includes is never bare: its rows change with the rows
+	// they include, which have no "before" in the commit's changed cells.
+	bare := !initial && q.Offset == 0 && q.Limit == 0 && !q.HasIncludes()
 	find := func(t *table) []keyedRow {
 		if bare {
 			return nil
@@ -159,6 +168,10 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 		s.sortOnce.Do(func() { s.install(keyed) })
 	}
 	s.reg = t.subs.add(s)
+	s.nodes = db.includeNodes(q, t, nil, nil)
+	for _, n := range s.nodes {
+		db.includers.add(n.t.def.Name, s)
+	}
 	if !initial {
 		db.unlockAndNotify()
 		return s, nil
@@ -166,7 +179,7 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 	var added []Row
 	if q.Limit > 0 && q.Offset+q.Limit < len(keyed) {
 		for _, r := range keyedWindow(keyed, q.OrderBy, q.Offset, q.Limit) {
-			added = append(added, r.public())
+			added = append(added, s.out(r))
 		}
 		s.first = added
 	} else {
@@ -189,6 +202,9 @@ func (s *Subscription) Cancel() {
 	if !s.done {
 		s.done = true
 		s.t.subs.remove(s)
+		for _, n := range s.nodes {
+			s.db.includers.remove(n.t.def.Name, s)
+		}
 	}
 	s.db.notify.cancel(s)
 }
@@ -226,7 +242,7 @@ func (s *Subscription) install(keyed []keyedRow) {
 
 func (s *Subscription) windowRowsLocked() []Row {
 	if s.bare {
-		return publicRows(orderedWindow(s.db.matching(s.actor, s.t, s.q), s.q.OrderBy, s.q.Offset, s.q.Limit))
+		return s.db.shapeRows(s.actor, s.q, s.t, orderedWindow(s.db.matching(s.actor, s.t, s.q), s.q.OrderBy, s.q.Offset, s.q.Limit))
 	}
 	if s.first != nil && !s.isSorted.Load() {
 		return slices.Clone(s.first)
@@ -235,7 +251,7 @@ func (s *Subscription) windowRowsLocked() []Row {
 	ids := window(s.ids, s.q.Offset, s.q.Limit)
 	out := make([]Row, len(ids))
 	for i, id := range ids {
-		out[i] = s.t.rows[id].public()
+		out[i] = s.out(s.t.rows[id])
 	}
 	return out
 }
@@ -306,7 +322,7 @@ func (s *Subscription) rowsChanged(changes []changedRow, d *Update) {
 		}
 		var pub Row
 		if is {
-			pub = r.public()
+			pub = s.out(r)
 		}
 		switch {
 		case was[r.id] && is:
@@ -483,7 +499,7 @@ func (s *Subscription) windowDelta(e *windowEdges, changed map[string]bool, d *U
 	sort.Slice(left, func(i, j int) bool { return left[i].at < left[j].at })
 	var st stepper
 	for _, p := range entered {
-		pub := s.t.rows[p.id].public()
+		pub := s.out(s.t.rows[p.id])
 		b := e.before[p.id]
 		if e.in(b) {
 			d.Updated = append(d.Updated, pub)
@@ -508,8 +524,11 @@ func (s *Subscription) windowDelta(e *windowEdges, changed map[string]bool, d *U
 
 // matches reports whether r belongs in the result now.
 func (s *Subscription) matches(r *row) bool {
-	return r.visible() && s.q.Where.Eval(r, nil) && s.db.readable(s.actor, s.t, r)
+	return r.visible() && s.q.Where.Eval(r, nil) && s.db.readable(s.actor, s.t, r) && s.db.joined(s.actor, s.q, s.t, r)
 }
+
+// out is r as the subscription's reader sees it (see DB.shape).
+func (s *Subscription) out(r *row) Row { return s.db.shape(s.actor, s.q, s.t, r) }
 
 // place moves r to where it now belongs in s.ids (or out of it): binary
 // search and one shift.

@@ -416,6 +416,17 @@ func (s *stage) commit(ctx context.Context) error {
 			}
 			touched[sub] = append(touched[sub], changedRow{u.r, before})
 		})
+		for sub := range db.includers[u.t.def.Name] {
+			r := u.r
+			sub.includedChanged(u.t, r, before, func(root *row) {
+				if _, seen := touched[sub]; !seen {
+					order = append(order, sub)
+				}
+				touched[sub] = append(touched[sub], changedRow{root, nil})
+			})
+			d := db.notify.pendingFor(sub)
+			d.Related = append(d.Related, RowRef{u.t.def.Name, r.id})
+		}
 	}
 	for _, sub := range order {
 		sub.rowsChanged(touched[sub], db.notify.pendingFor(sub))

@@ -1,0 +1,234 @@
+package engine
+
+import (
+	"github.com/jazzgo/jazz-tools/core/policy"
+	"github.com/jazzgo/jazz-tools/core/query"
+	"github.com/jazzgo/jazz-tools/core/schema"
+)
+
+// Relations (docs/queries.md). A query's includes are resolved for its
+// reader, row by row, with Jazz's inner-join rule: a row whose included
+// forward relation names a row that cannot be resolved (not here yet,
+// deleted, or not readable by the reader, or itself missing a required
+// include) is not in the result; a null reference is kept, as null, unless
+// the query sets requireIncludes. A reverse relation is the list of the
+// related rows that match its query, and never removes a row.
+
+// joined reports whether r (of t, matching q's own condition) has every
+// forward relation q requires.
+func (db *DB) joined(a Actor, q *query.Query, t *table, r *row) bool {
+	for name, sub := range q.Include {
+		rel, _ := db.schema.Relation(t.def.Name, name)
+		if rel.Reverse {
+			continue
+		}
+		if _, ok, _ := db.forward(a, q, rel, sub, r); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// forward finds the row rel leads to from r: the target (nil for a null
+// reference), whether r keeps its place in the result, and the target's
+// table.
+func (db *DB) forward(a Actor, q *query.Query, rel *schema.Relation, sub *query.Query, r *row) (*row, bool, *table) {
+	v, _ := r.Get(rel.Column)
+	id, _ := v.(string)
+	if v == nil || id == "" {
+		return nil, !q.RequireIncludes, nil
+	}
+	tt := db.tables[rel.To]
+	target := tt.rows[id]
+	if !db.seenBy(a, tt, target) || !db.joined(a, sub, tt, target) {
+		return nil, false, tt
+	}
+	return target, true, tt
+}
+
+// shape is r as q's reader sees it: narrowed to q's select, with its
+// includes resolved. r must be joined (see joined).
+func (db *DB) shape(a Actor, q *query.Query, t *table, r *row) Row {
+	if !q.Shaped() {
+		return r.public()
+	}
+	var out Row
+	if len(q.Select) == 0 {
+		out = r.public()
+	} else {
+		out = make(Row, len(q.Select)+len(q.Include)+1)
+		out[schema.ColID] = r.id
+		for _, c := range q.Select {
+			switch c {
+			case "*":
+				for _, col := range t.def.Columns {
+					out[col.Name], _ = r.Get(col.Name)
+				}
+			case query.ColCanRead, query.ColCanEdit, query.ColCanDelete:
+				out[c] = db.can(a, t, r, c)
+			default:
+				out[c], _ = r.Get(c)
+			}
+		}
+	}
+	for name, sub := range q.Include {
+		rel, _ := db.schema.Relation(t.def.Name, name)
+		if !rel.Reverse {
+			target, _, tt := db.forward(a, q, rel, sub, r)
+			if target == nil {
+				out[name] = nil
+			} else {
+				out[name] = db.shape(a, sub, tt, target)
+			}
+			continue
+		}
+		tt := db.tables[rel.To]
+		var kids []*row
+		for c := range db.referencing(tt, rel.Column, r.id) {
+			if c.visible() && sub.Where.Eval(c, nil) && db.readable(a, tt, c) && db.joined(a, sub, tt, c) {
+				kids = append(kids, c)
+			}
+		}
+		kids = orderedWindow(kids, sub.OrderBy, sub.Offset, sub.Limit)
+		list := make([]Row, len(kids))
+		for i, c := range kids {
+			list[i] = db.shape(a, sub, tt, c)
+		}
+		out[name] = list
+	}
+	return out
+}
+
+// referencing yields the rows of t whose column col holds id: through
+// col's equality index when it has one (built on first use: a reverse
+// relation looks rows up by it once per row of the result), else by a scan.
+func (db *DB) referencing(t *table, col, id string) func(yield func(*row) bool) {
+	if ci, ok := t.index[col]; ok {
+		k, _ := indexKey(id)
+		return ci.built(t, col)[k].all
+	}
+	return func(yield func(*row) bool) {
+		for _, r := range t.rows {
+			if v, _ := r.Get(col); v == id && !yield(r) {
+				return
+			}
+		}
+	}
+}
+
+// can is the value of a permission column ($canRead, $canEdit,
+// $canDelete) of r for a: null without a session (nothing to judge),
+// true for a backend actor (policies do not bind it), else what the
+// policies say. $canEdit asks whether an update leaving the row as it is
+// would be allowed, which is the update policy applied to the row now.
+func (db *DB) can(a Actor, t *table, r *row, col string) any {
+	switch {
+	case a.Backend:
+		return true
+	case a.Session == nil:
+		return nil
+	}
+	p := db.opts.Bundle.Policies
+	switch col {
+	case query.ColCanRead:
+		return p.CanRead(a.Session, t.def.Name, r)
+	case query.ColCanEdit:
+		return p.CheckWrite(a.Session, t.def.Name, policy.Update, r, r) == nil
+	default:
+		return p.CheckWrite(a.Session, t.def.Name, policy.Delete, r, nil) == nil
+	}
+}
+
+// incNode is one include of a subscription's query, with the way back to
+// the row of the result it hangs from.
+type incNode struct {
+	t      *table
+	rel    *schema.Relation // from parent's table to t
+	parent *incNode         // nil: the result's own rows
+}
+
+// includeNodes lists the includes of q (of t), depth first.
+func (db *DB) includeNodes(q *query.Query, t *table, parent *incNode, out []*incNode) []*incNode {
+	for name, sub := range q.Include {
+		rel, _ := db.schema.Relation(t.def.Name, name)
+		n := &incNode{t: db.tables[rel.To], rel: rel, parent: parent}
+		out = append(db.includeNodes(sub, n.t, n, out), n)
+	}
+	return out
+}
+
+// RowRef names a row.
+type RowRef struct {
+	Table, ID string
+}
+
+// includedChanged adds to touched the rows of s's result whose includes a
+// commit's change to r (of t; before is its cells before the commit) may
+// have changed, walking from each place r may be included up to the
+// result's rows: through a forward relation to the rows that name it,
+// through a reverse one to the row it names (before and after the change).
+// The rows found are placed again like changed rows, so one whose include
+// changed is an update of that row, and one whose include was lost (or
+// found) leaves (or enters) the result.
+func (s *Subscription) includedChanged(t *table, r *row, before map[string]cell, touched func(*row)) {
+	for _, n := range s.nodes {
+		if n.t != t {
+			continue
+		}
+		ids := map[string]struct{}{r.id: {}}
+		first := true
+		for ; n != nil && len(ids) > 0; n = n.parent {
+			up := map[string]struct{}{}
+			from := s.t
+			if n.parent != nil {
+				from = n.parent.t
+			}
+			for id := range ids {
+				if !n.rel.Reverse {
+					for p := range s.db.referencing(from, n.rel.Column, id) {
+						up[p.id] = struct{}{}
+					}
+					continue
+				}
+				if c := n.t.rows[id]; c != nil {
+					if v, ok := c.Get(n.rel.Column); ok {
+						if p, ok := v.(string); ok {
+							up[p] = struct{}{}
+						}
+					}
+				}
+				if first {
+					if p, ok := before[n.rel.Column].V.(string); ok {
+						up[p] = struct{}{}
+					}
+				}
+			}
+			ids, first = up, false
+		}
+		for id := range ids {
+			if root := s.t.rows[id]; root != nil {
+				touched(root)
+			}
+		}
+	}
+}
+
+// includers is DB.includers.
+type includers map[string]map[*Subscription]struct{}
+
+func (x *includers) add(table string, s *Subscription) {
+	if *x == nil {
+		*x = includers{}
+	}
+	if (*x)[table] == nil {
+		(*x)[table] = map[*Subscription]struct{}{}
+	}
+	(*x)[table][s] = struct{}{}
+}
+
+func (x includers) remove(table string, s *Subscription) {
+	delete(x[table], s)
+	if len(x[table]) == 0 {
+		delete(x, table)
+	}
+}
