@@ -82,14 +82,7 @@ func (db *DB) shape(a Actor, q *query.Query, t *table, r *row) Row {
 			}
 			continue
 		}
-		tt := db.tables[rel.To]
-		var kids []*row
-		for c := range db.referencing(tt, rel.Column, r.id) {
-			if c.visible() && sub.Where.Eval(c, nil) && db.readable(a, tt, c) && db.joined(a, sub, tt, c) {
-				kids = append(kids, c)
-			}
-		}
-		kids = orderedWindow(kids, sub.OrderBy, sub.Offset, sub.Limit)
+		tt, kids := db.reverse(a, rel, sub, r)
 		list := make([]Row, len(kids))
 		for i, c := range kids {
 			list[i] = db.shape(a, sub, tt, c)
@@ -97,6 +90,63 @@ func (db *DB) shape(a Actor, q *query.Query, t *table, r *row) Row {
 		out[name] = list
 	}
 	return out
+}
+
+// reverse returns the rows rel (a reverse relation) leads to from r, as
+// sub selects them for a, and their table.
+func (db *DB) reverse(a Actor, rel *schema.Relation, sub *query.Query, r *row) (*table, []*row) {
+	tt := db.tables[rel.To]
+	var kids []*row
+	for c := range db.referencing(tt, rel.Column, r.id) {
+		if c.visible() && sub.Where.Eval(c, nil) && db.readable(a, tt, c) && db.joined(a, sub, tt, c) {
+			kids = append(kids, c)
+		}
+	}
+	return tt, orderedWindow(kids, sub.OrderBy, sub.Offset, sub.Limit)
+}
+
+// Included names the rows that q's includes resolve to, for a, from the
+// rows ids of q's table that are in q's result: what a server sends along
+// with those rows so that the client, which resolves includes itself, has
+// them. Each row is named once.
+func (db *DB) Included(a Actor, q *query.Query, ids []string) ([]RowRef, error) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	if db.closed {
+		return nil, ErrClosed
+	}
+	t, err := db.checkQuery(q)
+	if err != nil || !q.HasIncludes() {
+		return nil, err
+	}
+	seen := map[RowRef]struct{}{}
+	var out []RowRef
+	var walk func(q *query.Query, t *table, r *row)
+	walk = func(q *query.Query, t *table, r *row) {
+		for name, sub := range q.Include {
+			rel, _ := db.schema.Relation(t.def.Name, name)
+			var tt *table
+			var rows []*row
+			if rel.Reverse {
+				tt, rows = db.reverse(a, rel, sub, r)
+			} else if target, _, ft := db.forward(a, q, rel, sub, r); target != nil {
+				tt, rows = ft, []*row{target}
+			}
+			for _, x := range rows {
+				if ref := (RowRef{tt.def.Name, x.id}); !has(seen, ref) {
+					seen[ref] = struct{}{}
+					out = append(out, ref)
+				}
+				walk(sub, tt, x) // again: another path may include more of it
+			}
+		}
+	}
+	for _, id := range ids {
+		if r := t.rows[id]; db.seenBy(a, t, r) && q.Where.Eval(r, nil) && db.joined(a, q, t, r) {
+			walk(q, t, r)
+		}
+	}
+	return out, nil
 }
 
 // referencing yields the rows of t whose column col holds id: through
@@ -232,3 +282,5 @@ func (x includers) remove(table string, s *Subscription) {
 		delete(x, table)
 	}
 }
+
+func has(m map[RowRef]struct{}, k RowRef) bool { _, ok := m[k]; return ok }

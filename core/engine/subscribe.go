@@ -18,9 +18,11 @@ type Update struct {
 	Updated []Row
 	// Removed holds the ids of rows that left the result.
 	Removed []string
-	// Related names the rows of other tables (or of this one, included)
-	// whose change reached this update through the query's includes, as
-	// they may now be included or no longer: a server sends them along.
+	// Related names every row of a table the query includes from that
+	// changed (Watch of an unwindowed query only): a server sends each one
+	// its client may read, so that the rows a client holds to resolve
+	// includes from stay current, deletes included, even while no row of
+	// the result includes them. An update may carry only Related.
 	Related []RowRef
 	// Seq is the DB's sequence number once this update's changes were
 	// installed (Sequenced DBs), the cursor a client may resume from.
@@ -87,7 +89,12 @@ type Subscription struct {
 	// keeps no result at all, neither ids nor keys, and judges each commit
 	// from the changed rows' cells before and after it (bareDelta). Its
 	// memory does not grow with its result, and registering it reads no
-	// rows.
+	// rows. With includes it follows every row that matches the query's
+	// own condition, whether its includes resolve or not: a server sends
+	// them all (ChangedPage does too), and the client, which resolves
+	// includes itself, then holds each one current, ready for the day its
+	// included row arrives. A change to an included row reaches it as the
+	// rows including it, each as Added.
 	bare bool
 	// steps is set for Subscribe: its updates carry Steps.
 	steps bool
@@ -125,9 +132,7 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 	// and a bare watch (see Subscription.bare) needs none. Only registering
 	// takes the write lock, and if a commit landed in between, the matches
 	// are found again under it.
-	// A query with includes is never bare: its rows change with the rows
-	// they include, which have no "before" in the commit's changed cells.
-	bare := !initial && q.Offset == 0 && q.Limit == 0 && !q.HasIncludes()
+	bare := !initial && q.Offset == 0 && q.Limit == 0
 	find := func(t *table) []keyedRow {
 		if bare {
 			return nil
@@ -392,6 +397,9 @@ func (b *stepper) finish(d *Update) {
 type changedRow struct {
 	r      *row
 	before map[string]cell
+	// included marks a row that did not change itself but includes one
+	// that did (include.go); it has no before.
+	included bool
 }
 
 // bareDelta is rowsChanged for a subscription that keeps no result: a row
@@ -400,11 +408,16 @@ type changedRow struct {
 func (s *Subscription) bareDelta(changes []changedRow, d *Update) {
 	seen := make(map[string]bool, len(changes))
 	for _, c := range changes {
-		if seen[c.r.id] {
+		if !c.included {
+			seen[c.r.id] = false // judged below, from its own before
+		}
+	}
+	for _, c := range changes {
+		if done, own := seen[c.r.id]; done || (own && c.included) {
 			continue
 		}
 		seen[c.r.id] = true
-		was := s.matches(&row{id: c.r.id, base: c.before, view: c.before})
+		was := !c.included && s.matches(&row{id: c.r.id, base: c.before, view: c.before})
 		switch is := s.matches(c.r); {
 		case was && is:
 			d.Updated = append(d.Updated, c.r.public())
@@ -524,7 +537,7 @@ func (s *Subscription) windowDelta(e *windowEdges, changed map[string]bool, d *U
 
 // matches reports whether r belongs in the result now.
 func (s *Subscription) matches(r *row) bool {
-	return r.visible() && s.q.Where.Eval(r, nil) && s.db.readable(s.actor, s.t, r) && s.db.joined(s.actor, s.q, s.t, r)
+	return r.visible() && s.q.Where.Eval(r, nil) && s.db.readable(s.actor, s.t, r) && (s.bare || s.db.joined(s.actor, s.q, s.t, r))
 }
 
 // out is r as the subscription's reader sees it (see DB.shape).
@@ -708,7 +721,7 @@ func (db *DB) unlockAndNotify() {
 	n := &db.notify
 	for _, s := range n.order {
 		u := n.batch[s]
-		if len(u.Added)+len(u.Updated)+len(u.Removed) > 0 && !s.done {
+		if len(u.Added)+len(u.Updated)+len(u.Removed)+len(u.Related) > 0 && !s.done {
 			u.Seq = db.seq
 			n.queue(s, *u)
 		}

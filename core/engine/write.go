@@ -414,7 +414,7 @@ func (s *stage) commit(ctx context.Context) error {
 			if _, seen := touched[sub]; !seen {
 				order = append(order, sub)
 			}
-			touched[sub] = append(touched[sub], changedRow{u.r, before})
+			touched[sub] = append(touched[sub], changedRow{r: u.r, before: before})
 		})
 		for sub := range db.includers[u.t.def.Name] {
 			r := u.r
@@ -422,10 +422,12 @@ func (s *stage) commit(ctx context.Context) error {
 				if _, seen := touched[sub]; !seen {
 					order = append(order, sub)
 				}
-				touched[sub] = append(touched[sub], changedRow{root, nil})
+				touched[sub] = append(touched[sub], changedRow{r: root, included: true})
 			})
-			d := db.notify.pendingFor(sub)
-			d.Related = append(d.Related, RowRef{u.t.def.Name, r.id})
+			if sub.bare {
+				d := db.notify.pendingFor(sub)
+				d.Related = append(d.Related, RowRef{u.t.def.Name, r.id})
+			}
 		}
 	}
 	for _, sub := range order {

@@ -343,11 +343,11 @@ func TestCheck_Includes(t *testing.T) {
 		}
 	}
 	bad := map[string]string{
-		`{"table":"todos","include":{"projects":{"table":"projects"}}}`:                                                 "no relation",
-		`{"table":"todos","include":{"project":{"table":"todos"}}}`:                                                     "reads",
-		`{"table":"todos","include":{"project":null}}`:                                                                  "null",
-		`{"table":"todos","include":{"project":{"table":"projects","limit":1}}}`:                                        "forward relation",
-		`{"table":"todos","select":["nope"]}`:                                                                           "select",
+		`{"table":"todos","include":{"projects":{"table":"projects"}}}`:          "no relation",
+		`{"table":"todos","include":{"project":{"table":"todos"}}}`:              "reads",
+		`{"table":"todos","include":{"project":null}}`:                           "null",
+		`{"table":"todos","include":{"project":{"table":"projects","limit":1}}}`: "forward relation",
+		`{"table":"todos","select":["nope"]}`:                                    "select",
 		`{"table":"todos","include":{"project":{"table":"projects","include":{"todosViaProject":{"table":"todos","include":{"project":{"table":"projects","include":{"todosViaProject":{"table":"todos","include":{"project":{"table":"projects"}}}}}}}}}}}`: "deep",
 	}
 	for src, want := range bad {
