@@ -70,7 +70,7 @@ const (
 
 // Limits on includes, which a query multiplies its work by.
 const (
-	MaxIncludeDepth = 4
+	MaxIncludeDepth = 4  // as the messages of check say
 	MaxIncludes     = 16 // in the whole query
 )
 
@@ -141,7 +141,7 @@ func (q *Query) Check(s *schema.Schema) (*schema.Table, error) {
 // n counts the includes seen so far.
 func (q *Query) check(s *schema.Schema, rel *schema.Relation, depth int, n *int) (*schema.Table, error) {
 	if q == nil {
-		return nil, fmt.Errorf("%w: include %q: null; pass {\"table\": %q} to include it", ErrInvalid, rel.Name, rel.To)
+		return nil, invalid("include " + rel.Name + `: null; pass {"table": "` + rel.To + `"} to include it`)
 	}
 	if err := q.basicCheck(); err != nil {
 		return nil, err
@@ -164,30 +164,25 @@ func (q *Query) check(s *schema.Schema, rel *schema.Relation, depth int, n *int)
 		}
 	}
 	if rel != nil && !rel.Reverse && (q.Where != nil || len(q.OrderBy) > 0 || q.Limit > 0 || q.Offset > 0) {
-		return nil, fmt.Errorf("%w: include %q: a forward relation leads to one row; only select, include and requireIncludes apply to it", ErrInvalid, rel.Name)
+		return nil, invalid("include " + rel.Name + ": a forward relation leads to one row; only select, include and requireIncludes apply to it")
 	}
 	for _, c := range q.Select {
-		switch c {
-		case "*", ColCanRead, ColCanEdit, ColCanDelete:
-			continue
-		}
-		if _, ok := t.Column(c); !ok {
-			return nil, fmt.Errorf("%w: select: %q has no column %q", ErrInvalid, t.Name, c)
+		if _, ok := t.Column(c); !ok && c != "*" && c != ColCanRead && c != ColCanEdit && c != ColCanDelete {
+			return nil, invalid("select: " + t.Name + " has no column " + c)
 		}
 	}
 	if len(q.Include) > 0 && depth >= MaxIncludeDepth {
-		return nil, fmt.Errorf("%w: includes nest at most %d levels deep", ErrInvalid, MaxIncludeDepth)
+		return nil, invalid("includes nest at most 4 levels deep")
 	}
 	for name, sub := range q.Include {
-		if *n++; *n > MaxIncludes {
-			return nil, fmt.Errorf("%w: at most %d includes in a query", ErrInvalid, MaxIncludes)
-		}
 		r, ok := s.Relation(t.Name, name)
-		if !ok {
-			return nil, fmt.Errorf("%w: include: %q has no relation %q (a ref column projectId gives the relation project; the table it refers to gets %sViaProject)", ErrInvalid, t.Name, name, t.Name)
-		}
-		if sub != nil && sub.Table != r.To {
-			return nil, fmt.Errorf("%w: include %q reads %q, not %q", ErrInvalid, name, r.To, sub.Table)
+		switch *n++; {
+		case *n > MaxIncludes:
+			return nil, invalid("at most 16 includes in a query")
+		case !ok:
+			return nil, invalid("include: " + t.Name + " has no relation " + name + " (a ref column projectId gives the relation project, and its table the relation " + t.Name + "ViaProject)")
+		case sub != nil && sub.Table != r.To:
+			return nil, invalid("include " + name + " reads " + r.To + ", not " + sub.Table)
 		}
 		if _, err := sub.check(s, r, depth+1, n); err != nil {
 			return nil, err
@@ -195,6 +190,16 @@ func (q *Query) check(s *schema.Schema, rel *schema.Relation, depth int, n *int)
 	}
 	return t, nil
 }
+
+// invalid is an ErrInvalid saying why. Messages are concatenated rather
+// than formatted: each formatted argument costs code in the browser's
+// download.
+func invalid(why string) error { return &invalidError{why} }
+
+type invalidError struct{ why string }
+
+func (e *invalidError) Error() string { return ErrInvalid.Error() + ": " + e.why }
+func (e *invalidError) Unwrap() error { return ErrInvalid }
 
 // HasIncludes reports whether q resolves any relation.
 func (q *Query) HasIncludes() bool { return len(q.Include) > 0 }

@@ -49,37 +49,35 @@ func ForwardName(col string) string {
 // a query could not say which one it means.
 func (s *Schema) initRelations() error {
 	s.relations = map[string]map[string]*Relation{}
-	add := func(r *Relation) error {
-		t := s.byName[r.From]
-		if _, taken := t.Column(r.Name); taken {
-			return fmt.Errorf("%w: relation %s.%s has the name of a column; rename the ref column", ErrInvalidSchema, r.From, r.Name)
-		}
-		m := s.relations[r.From]
-		if m == nil {
-			m = map[string]*Relation{}
-			s.relations[r.From] = m
-		}
-		if _, dup := m[r.Name]; dup {
-			return fmt.Errorf("%w: two relations of %s are named %q; rename one of the ref columns", ErrInvalidSchema, r.From, r.Name)
-		}
-		m[r.Name] = r
-		return nil
-	}
 	for _, t := range s.Tables {
 		for _, c := range t.Columns {
 			name := ForwardName(c.Name)
 			if c.Type != Ref || name == "" {
 				continue
 			}
-			if err := add(&Relation{Name: name, From: t.Name, To: c.Ref, Column: c.Name, Optional: c.Optional}); err != nil {
+			if err := s.addRelation(&Relation{Name: name, From: t.Name, To: c.Ref, Column: c.Name, Optional: c.Optional}); err != nil {
 				return err
 			}
-			rev := t.Name + "Via" + strings.ToUpper(name[:1]) + name[1:]
-			if err := add(&Relation{Name: rev, From: c.Ref, To: t.Name, Column: c.Name, Reverse: true}); err != nil {
+			rev := &Relation{Name: t.Name + "Via" + upperFirst(name), From: c.Ref, To: t.Name, Column: c.Name, Reverse: true}
+			if err := s.addRelation(rev); err != nil {
 				return err
 			}
 		}
 	}
+	return nil
+}
+
+func (s *Schema) addRelation(r *Relation) error {
+	m := s.relations[r.From]
+	if m == nil {
+		m = map[string]*Relation{}
+		s.relations[r.From] = m
+	}
+	_, taken := s.byName[r.From].Column(r.Name)
+	if _, dup := m[r.Name]; dup || taken {
+		return fmt.Errorf("%w: relation %s is named like a column or another relation; rename a ref column", ErrInvalidSchema, r.From+"."+r.Name)
+	}
+	m[r.Name] = r
 	return nil
 }
 
@@ -91,3 +89,13 @@ func (s *Schema) Relation(table, name string) (*Relation, bool) {
 
 // Relations returns the relations of table, by name.
 func (s *Schema) Relations(table string) map[string]*Relation { return s.relations[table] }
+
+// upperFirst capitalizes an identifier's first letter (ASCII, as
+// identifiers are). strings.ToUpper would link the Unicode case tables
+// into the browser's download.
+func upperFirst(s string) string {
+	if c := s[0]; 'a' <= c && c <= 'z' {
+		return string(c-'a'+'A') + s[1:]
+	}
+	return s
+}
