@@ -46,15 +46,25 @@ func (db *DB) forward(a Actor, q *query.Query, rel *schema.Relation, sub *query.
 	return target, true, tt
 }
 
+// shapeMemo holds the rows included by forward relations already shaped,
+// so that the 10k todos of 100 projects make 100 project rows, not 10k
+// (the result's rows then share them: they are read-only).
+type shapeMemo map[memoKey]Row
+
+type memoKey struct {
+	r *row
+	q *query.Query
+}
+
 // shape is r as q's reader sees it: narrowed to q's select, with its
-// includes resolved. r must be joined (see joined).
-func (db *DB) shape(a Actor, q *query.Query, t *table, r *row) Row {
+// includes resolved. r must be joined (see joined). memo may be nil.
+func (db *DB) shape(a Actor, q *query.Query, t *table, r *row, memo shapeMemo) Row {
 	if !q.Shaped() {
 		return r.public()
 	}
 	var out Row
 	if len(q.Select) == 0 {
-		out = r.public()
+		out = r.publicWith(len(q.Include))
 	} else {
 		out = make(Row, len(q.Select)+len(q.Include)+1)
 		out[schema.ColID] = r.id
@@ -75,17 +85,23 @@ func (db *DB) shape(a Actor, q *query.Query, t *table, r *row) Row {
 		rel, _ := db.schema.Relation(t.def.Name, name)
 		if !rel.Reverse {
 			target, _, tt := db.forward(a, q, rel, sub, r)
-			if target == nil {
+			switch k := (memoKey{target, sub}); {
+			case target == nil:
 				out[name] = nil
-			} else {
-				out[name] = db.shape(a, sub, tt, target)
+			case memo[k] != nil:
+				out[name] = memo[k]
+			default:
+				out[name] = db.shape(a, sub, tt, target, memo)
+				if memo != nil {
+					memo[k] = out[name].(Row)
+				}
 			}
 			continue
 		}
 		tt, kids := db.reverse(a, rel, sub, r)
 		list := make([]Row, len(kids))
 		for i, c := range kids {
-			list[i] = db.shape(a, sub, tt, c)
+			list[i] = db.shape(a, sub, tt, c, memo)
 		}
 		out[name] = list
 	}

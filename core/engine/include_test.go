@@ -360,3 +360,49 @@ func TestIncludes_LiveUpdates(t *testing.T) {
 		t.Fatalf("watch: %+v", watched)
 	}
 }
+
+// BenchmarkInclude reads 10k todos spread over 100 projects, each with its
+// project included, against the same query without the include: what
+// resolving a forward relation costs a full read (goal: at most 2x).
+func BenchmarkInclude(b *testing.B) {
+	bn, err := bundle.Decode([]byte(relBundle))
+	if err != nil {
+		b.Fatal(err)
+	}
+	db, err := engine.Open(ctx, engine.Options{Bundle: bn, Node: "bench", EnforcePolicies: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	var ops []engine.Op
+	flush := func() {
+		if _, err := db.WriteBatch(ctx, system, "", ops); err != nil {
+			b.Fatal(err)
+		}
+		ops = ops[:0]
+	}
+	for i := range 100 {
+		ops = append(ops, ins("projects", fmt.Sprint("p", i), map[string]any{"name": fmt.Sprint("project ", i), "secret": false}))
+	}
+	flush()
+	for i := range 10_000 {
+		ops = append(ops, ins("todos", fmt.Sprint("t", i), relTodo(fmt.Sprint("todo ", i), i, fmt.Sprint("p", i%100), nil)))
+		if len(ops) == 500 {
+			flush()
+		}
+	}
+	for name, js := range map[string]string{
+		"plain":   `{"table":"todos"}`,
+		"include": `{"table":"todos","include":{"project":{"table":"projects"}}}`,
+	} {
+		b.Run(name, func(b *testing.B) {
+			qq := q(b, js)
+			for b.Loop() {
+				rows, err := db.All(reader, qq)
+				if err != nil || len(rows) != 10_000 {
+					b.Fatalf("%d rows, %v", len(rows), err)
+				}
+			}
+		})
+	}
+}

@@ -73,14 +73,19 @@ func (db *DB) All(a Actor, q *query.Query) ([]Row, error) {
 	return db.shapeRows(a, q, t, orderedWindow(db.matching(a, t, q), q.OrderBy, q.Offset, q.Limit)), nil
 }
 
-// shapeRows is each row as q's reader sees it (see shape).
+// shapeRows is each row as q's reader sees it (see shape). A row that
+// several rows include is shaped once and shared by them.
 func (db *DB) shapeRows(a Actor, q *query.Query, t *table, rows []*row) []Row {
 	if !q.Shaped() {
 		return publicRows(rows)
 	}
 	out := make([]Row, len(rows))
+	var memo shapeMemo
+	if q.HasIncludes() {
+		memo = shapeMemo{}
+	}
 	for i, r := range rows {
-		out[i] = db.shape(a, q, t, r)
+		out[i] = db.shape(a, q, t, r, memo)
 	}
 	return out
 }

@@ -183,9 +183,7 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 	}
 	var added []Row
 	if q.Limit > 0 && q.Offset+q.Limit < len(keyed) {
-		for _, r := range keyedWindow(keyed, q.OrderBy, q.Offset, q.Limit) {
-			added = append(added, s.out(r))
-		}
+		added = db.shapeRows(a, q, t, keyedWindow(keyed, q.OrderBy, q.Offset, q.Limit))
 		s.first = added
 	} else {
 		added = s.windowRowsLocked()
@@ -254,11 +252,11 @@ func (s *Subscription) windowRowsLocked() []Row {
 	}
 	s.sorted()
 	ids := window(s.ids, s.q.Offset, s.q.Limit)
-	out := make([]Row, len(ids))
+	rows := make([]*row, len(ids))
 	for i, id := range ids {
-		out[i] = s.out(s.t.rows[id])
+		rows[i] = s.t.rows[id]
 	}
-	return out
+	return s.db.shapeRows(s.actor, s.q, s.t, rows)
 }
 
 func (s *Subscription) windowed() bool { return s.q.Offset > 0 || s.q.Limit > 0 }
@@ -541,7 +539,7 @@ func (s *Subscription) matches(r *row) bool {
 }
 
 // out is r as the subscription's reader sees it (see DB.shape).
-func (s *Subscription) out(r *row) Row { return s.db.shape(s.actor, s.q, s.t, r) }
+func (s *Subscription) out(r *row) Row { return s.db.shape(s.actor, s.q, s.t, r, nil) }
 
 // place moves r to where it now belongs in s.ids (or out of it): binary
 // search and one shift.
