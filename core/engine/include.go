@@ -279,24 +279,4 @@ func (s *Subscription) includedChanged(t *table, r *row, before map[string]cell,
 	}
 }
 
-// includers is DB.includers.
-type includers map[string]map[*Subscription]struct{}
-
-func (x *includers) add(table string, s *Subscription) {
-	if *x == nil {
-		*x = includers{}
-	}
-	if (*x)[table] == nil {
-		(*x)[table] = map[*Subscription]struct{}{}
-	}
-	(*x)[table][s] = struct{}{}
-}
-
-func (x includers) remove(table string, s *Subscription) {
-	delete(x[table], s)
-	if len(x[table]) == 0 {
-		delete(x, table)
-	}
-}
-
 func has(m map[RowRef]struct{}, k RowRef) bool { _, ok := m[k]; return ok }

@@ -3,7 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
-	"slices"
+	"sort"
 	"strconv"
 	"unicode/utf8"
 
@@ -76,7 +76,7 @@ func appendCellsJSON(b []byte, cells map[string]cell) ([]byte, error) {
 	for name := range cells {
 		names = append(names, name)
 	}
-	slices.Sort(names)
+	sort.Strings(names)
 	b = append(b, '{')
 	var ts [64]byte
 	for i, name := range names {

@@ -99,7 +99,7 @@ type Subscription struct {
 	// steps is set for Subscribe: its updates carry Steps.
 	steps bool
 	// nodes are q's includes (include.go); the subscription is registered
-	// in DB.includers under each one's table.
+	// in the includers of each one's table.
 	nodes []*incNode
 	done  bool
 	// canceled is read by the notifier outside db.mu. It lives on the
@@ -175,7 +175,10 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 	s.reg = t.subs.add(s)
 	s.nodes = db.includeNodes(q, t, nil, nil)
 	for _, n := range s.nodes {
-		db.includers.add(n.t.def.Name, s)
+		if n.t.includers == nil {
+			n.t.includers = map[*Subscription]struct{}{}
+		}
+		n.t.includers[s] = struct{}{}
 	}
 	if !initial {
 		db.unlockAndNotify()
@@ -206,7 +209,7 @@ func (s *Subscription) Cancel() {
 		s.done = true
 		s.t.subs.remove(s)
 		for _, n := range s.nodes {
-			s.db.includers.remove(n.t.def.Name, s)
+			delete(n.t.includers, s)
 		}
 	}
 	s.db.notify.cancel(s)

@@ -416,7 +416,7 @@ func (s *stage) commit(ctx context.Context) error {
 			}
 			touched[sub] = append(touched[sub], changedRow{r: u.r, before: before})
 		})
-		for sub := range db.includers[u.t.def.Name] {
+		for sub := range u.t.includers {
 			r := u.r
 			sub.includedChanged(u.t, r, before, func(root *row) {
 				if _, seen := touched[sub]; !seen {
