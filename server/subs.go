@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"slices"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/hlc"
@@ -35,9 +36,10 @@ type sub struct {
 	// catchUp is the initial (or resumed) result while it is being
 	// streamed; nil once its last page went out.
 	catchUp *catchUp
-	// pending holds the ids of rows changed since they were last sent,
-	// current to pendingSeq; they go out once catchUp is done.
-	pending    map[string]struct{}
+	// pending holds the rows changed since they were last sent, current
+	// to pendingSeq; they go out once catchUp is done. Rows of other
+	// tables are rows the query includes, or included until the change.
+	pending    map[engine.RowRef]struct{}
 	pendingSeq uint64
 	// queued is set while the sub waits in conn.work.
 	queued bool
@@ -68,6 +70,22 @@ type catchUp struct {
 	// startSeq is the DB's seq once the live subscription was registered:
 	// what a window, read page by page, is current to.
 	startSeq uint64
+	// tables are the included tables whose rows changed since cursor are
+	// still to be read, after the query's own (a resumed subscription
+	// with includes); table is the one being read ("" for the query's).
+	tables []string
+	table  string
+}
+
+// includedTables lists the tables q includes rows of, each once.
+func includedTables(q *query.Query, into []string) []string {
+	for _, sub := range q.Include {
+		if !slices.Contains(into, sub.Table) {
+			into = append(into, sub.Table)
+		}
+		into = includedTables(sub, into)
+	}
+	return into
 }
 
 // keepCursor, as the cursor of sendRowsLocked, keeps the last one sent:
@@ -103,7 +121,7 @@ func (c *conn) onSub(m *protocol.Sub) {
 	}
 	// Reusing an id replaces that subscription. A cursor received under
 	// other claims may skip rows they hid (protocol.Sub.Scope): start over.
-	s := &sub{id: m.ID, q: m.Query, request: req, cursor: m.Cursor}
+	s := &sub{id: m.ID, q: followed(m.Query), request: req, cursor: m.Cursor}
 	if m.Scope != c.scope {
 		s.cursor = 0
 	}
@@ -120,6 +138,22 @@ func (c *conn) onSub(m *protocol.Sub) {
 	if !paused { // else started by the auth that ends the pause
 		c.startSub(s)
 	}
+}
+
+// followed is the query a subscription to q follows. With includes it is
+// q without its window: the client resolves includes and applies the
+// window itself, from its own copy, so every row that may enter its
+// window (and every change to one, deletes included) must reach it. A
+// window of the joined result would leave rows the client holds out of
+// date once they fell out of it, and they could come back in the
+// client's window as they were.
+func followed(q *query.Query) *query.Query {
+	if !q.HasIncludes() || (q.Limit == 0 && q.Offset == 0) {
+		return q
+	}
+	all := *q
+	all.Limit, all.Offset = 0, 0
+	return &all
 }
 
 // takeSubscriptionLocked counts one more subscription against the budgets,
@@ -170,6 +204,12 @@ func (c *conn) startSub(s *sub) {
 	windowed := s.q.Limit > 0 || s.q.Offset > 0
 	s.es, s.pending = nil, nil
 	s.catchUp = &catchUp{cursor: s.cursor, window: windowed, inWindow: windowed}
+	if s.q.HasIncludes() && s.cursor > 0 {
+		// Resuming, the rows of the query's table changed since the
+		// cursor are not enough: an included row may have changed (or
+		// gone) under one that did not. Its tables' changes follow.
+		s.catchUp.tables = includedTables(s.q, nil)
+	}
 	c.enqueueLocked(s)
 	c.mu.Unlock()
 	if old != nil {
@@ -223,16 +263,20 @@ func (c *conn) onUpdate(s *sub, gen uint64, u engine.Update) {
 		return
 	}
 	if s.pending == nil {
-		s.pending = map[string]struct{}{}
+		s.pending = map[engine.RowRef]struct{}{}
 	}
+	table := s.q.Table
 	for _, r := range u.Added {
-		s.pending[r.ID()] = struct{}{}
+		s.pending[engine.RowRef{Table: table, ID: r.ID()}] = struct{}{}
 	}
 	for _, r := range u.Updated {
-		s.pending[r.ID()] = struct{}{}
+		s.pending[engine.RowRef{Table: table, ID: r.ID()}] = struct{}{}
 	}
 	for _, id := range u.Removed {
-		s.pending[id] = struct{}{}
+		s.pending[engine.RowRef{Table: table, ID: id}] = struct{}{}
+	}
+	for _, ref := range u.Related {
+		s.pending[ref] = struct{}{}
 	}
 	s.pendingSeq = max(s.pendingSeq, u.Seq)
 	if s.catchUp == nil {
@@ -343,12 +387,33 @@ func (c *conn) catchUpPage(s *sub, gen uint64, es *engine.Subscription, actor en
 			}
 		}
 	} else {
-		p, err := c.db.ChangedPageJSON(actor, s.q, cu.cursor, cu.after, n, rowsChunkBytes)
+		q := s.q
+		if cu.table != "" {
+			q = &query.Query{Table: cu.table}
+		}
+		p, err := c.db.ChangedPageJSON(actor, q, cu.cursor, cu.after, n, rowsChunkBytes)
 		if err != nil {
 			return
 		}
 		rows, cu.after, done = p.Rows, p.After, p.Done
-		if !cu.window || done {
+		if cu.table == "" {
+			// The included rows come in the same frames, before the rows
+			// that include them: a client merges a frame in one commit.
+			if inc := c.includedStates(s, actor, rows); len(inc) > 0 {
+				rows = append(inc, rows...)
+			}
+		}
+		switch {
+		case done && len(cu.tables) > 0:
+			cu.table, cu.tables, cu.after, done = cu.tables[0], cu.tables[1:], 0, false
+		case cu.tables != nil || cu.table != "":
+			// Phases read to different points: only the end is a cursor
+			// safe for them all, and only the live subscription's start
+			// is known to be behind every one.
+			if done {
+				cursor = cu.startSeq
+			}
+		case !cu.window || done:
 			cursor = max(p.After, cu.startSeq)
 		}
 	}
@@ -369,6 +434,58 @@ func (c *conn) catchUpPage(s *sub, gen uint64, es *engine.Subscription, actor en
 		*s.catchUp = cu
 	}
 	c.enqueueLocked(s)
+}
+
+// withIncluded is refs plus the rows that s's query includes from those
+// of its own table, as actor may read them: the client resolves includes
+// itself, from its own copy, so it needs them. A related row actor may not
+// read is never among them.
+func (c *conn) withIncluded(s *sub, actor engine.Actor, refs []engine.RowRef) []engine.RowRef {
+	if !s.q.HasIncludes() {
+		return refs
+	}
+	var ids []string
+	seen := make(map[engine.RowRef]struct{}, len(refs))
+	for _, ref := range refs {
+		seen[ref] = struct{}{}
+		if ref.Table == s.q.Table {
+			ids = append(ids, ref.ID)
+		}
+	}
+	more, err := c.db.Included(actor, s.q, ids)
+	if err != nil {
+		return refs
+	}
+	for _, ref := range more {
+		if _, dup := seen[ref]; !dup {
+			seen[ref] = struct{}{}
+			refs = append(refs, ref)
+		}
+	}
+	return refs
+}
+
+// includedStates encodes the rows s's query includes from the rows of a
+// page (rows, encoded RowStates of its table), for catchUpPage.
+func (c *conn) includedStates(s *sub, actor engine.Actor, rows []json.RawMessage) []json.RawMessage {
+	if !s.q.HasIncludes() || len(rows) == 0 {
+		return nil
+	}
+	ids := make([]string, len(rows))
+	for i, raw := range rows {
+		ids[i] = rowID(raw)
+	}
+	more, err := c.db.Included(actor, s.q, ids)
+	if err != nil {
+		return nil
+	}
+	var states []engine.RowState
+	for _, ref := range more {
+		if st, ok := visibleState(c.db, actor, ref.Table, ref.ID); ok {
+			states = append(states, st)
+		}
+	}
+	return c.encodeStates(states)
 }
 
 // encodeStates encodes states for sendRowsLocked; a state that cannot be
@@ -426,27 +543,28 @@ func (c *conn) answerPing(p *protocol.Ping) {
 	c.send(protocol.TPong, p)
 }
 
-// takePending removes up to n of s's pending row ids and returns them;
+// takePending removes up to n of s's pending rows and returns them;
 // callers hold c.mu.
-func takePending(s *sub, n int) []string {
-	ids := make([]string, 0, min(n, len(s.pending)))
-	for id := range s.pending {
-		if len(ids) == n {
+func takePending(s *sub, n int) []engine.RowRef {
+	refs := make([]engine.RowRef, 0, min(n, len(s.pending)))
+	for ref := range s.pending {
+		if len(refs) == n {
 			break
 		}
-		ids = append(ids, id)
-		delete(s.pending, id)
+		refs = append(refs, ref)
+		delete(s.pending, ref)
 	}
-	return ids
+	return refs
 }
 
-// sendUpdateLocked sends the current states of ids, re-checked against the
-// session at send time: the update may be older than the row.
-func (c *conn) sendUpdateLocked(s *sub, ids []string, cursor uint64) {
+// sendUpdateLocked sends the current states of refs, re-checked against
+// the session at send time: the update may be older than the row. With
+// includes, the rows the query's rows include go along (withIncluded).
+func (c *conn) sendUpdateLocked(s *sub, refs []engine.RowRef, cursor uint64) {
 	actor := c.actor
 	var states []engine.RowState
-	for _, id := range ids {
-		if st, ok := visibleState(c.db, actor, s.q.Table, id); ok {
+	for _, ref := range c.withIncluded(s, actor, refs) {
+		if st, ok := visibleState(c.db, actor, ref.Table, ref.ID); ok {
 			states = append(states, st)
 		}
 	}

@@ -528,6 +528,10 @@ func (db *DB) AllStaged(a Actor, q *query.Query, ops []Op) ([]Row, error) {
 	if len(ops) == 0 {
 		return db.All(a, q)
 	}
+	if q.HasIncludes() {
+		// The related rows would be read as committed, not as staged.
+		return nil, fmt.Errorf("%w: include is not supported in a read of a transaction's own writes", query.ErrInvalid)
+	}
 	// The write lock: staging materializes the rows it touches and draws
 	// ids and times, though nothing is committed.
 	db.mu.Lock()
@@ -555,5 +559,5 @@ func (db *DB) AllStaged(a Actor, q *query.Query, ops []Op) ([]Row, error) {
 			out = append(out, r)
 		}
 	}
-	return publicRows(orderedWindow(out, q.OrderBy, q.Offset, q.Limit)), nil
+	return db.shapeRows(a, q, t, orderedWindow(out, q.OrderBy, q.Offset, q.Limit)), nil
 }

@@ -133,6 +133,9 @@ type table struct {
 	// when queries need it (see colIndex).
 	index map[string]*colIndex
 	subs  subIndex
+	// includers are the subscriptions whose includes read this table
+	// (include.go).
+	includers map[*Subscription]struct{}
 	// packs is the number of packs stored for the table, tail the ids of
 	// its rows stored one by one (pack.go); kept with PackRows only.
 	packs uint32

@@ -70,7 +70,24 @@ func (db *DB) All(a Actor, q *query.Query) ([]Row, error) {
 	if err != nil {
 		return nil, err
 	}
-	return publicRows(orderedWindow(db.matching(a, t, q), q.OrderBy, q.Offset, q.Limit)), nil
+	return db.shapeRows(a, q, t, orderedWindow(db.matching(a, t, q), q.OrderBy, q.Offset, q.Limit)), nil
+}
+
+// shapeRows is each row as q's reader sees it (see shape). A row that
+// several rows include is shaped once and shared by them.
+func (db *DB) shapeRows(a Actor, q *query.Query, t *table, rows []*row) []Row {
+	if !q.Shaped() {
+		return publicRows(rows)
+	}
+	out := make([]Row, len(rows))
+	var memo shapeMemo
+	if q.HasIncludes() {
+		memo = shapeMemo{}
+	}
+	for i, r := range rows {
+		out[i] = db.shape(a, q, t, r, memo)
+	}
+	return out
 }
 
 // publicRows is each row's public copy.
@@ -122,7 +139,7 @@ func (db *DB) matching(a Actor, t *table, q *query.Query) []*row {
 	}
 	var out []*row
 	consider := func(r *row) {
-		if r.visible() && q.Where.Eval(r, nil) && db.readable(a, t, r) {
+		if r.visible() && q.Where.Eval(r, nil) && db.readable(a, t, r) && db.joined(a, q, t, r) {
 			out = append(out, r)
 		}
 	}

@@ -98,11 +98,15 @@ func (r *row) Get(col string) (any, bool) {
 }
 
 // public copies the visible state out for callers.
-func (r *row) public() Row {
+func (r *row) public() Row { return r.publicWith(0) }
+
+// publicWith is public with room for extra more entries (the relations a
+// query includes), so adding them does not grow the map.
+func (r *row) publicWith(extra int) Row {
 	if r.encoded() {
 		return encodedPublic(r.id, r.stored)
 	}
-	out := make(Row, len(r.view)+1)
+	out := make(Row, len(r.view)+1+extra)
 	for k, c := range r.view {
 		if k != deletedCell {
 			out[k] = c.V

@@ -55,6 +55,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strconv"
 	"unicode/utf8"
 
@@ -101,7 +102,7 @@ func encodeStored(cells map[string]cell, seq uint64) ([]byte, error) {
 			size += 9
 		}
 	}
-	slices.Sort(names)
+	sort.Strings(names)
 	// Timestamps in order of first use; a row rarely has more than a few.
 	var tsBuf [4]hlc.Timestamp
 	tss := tsBuf[:0]

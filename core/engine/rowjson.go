@@ -3,7 +3,7 @@ package engine
 import (
 	"fmt"
 	"math"
-	"slices"
+	"sort"
 	"strconv"
 	"unicode/utf8"
 
@@ -76,7 +76,7 @@ func appendCellsJSON(b []byte, cells map[string]cell) ([]byte, error) {
 	for name := range cells {
 		names = append(names, name)
 	}
-	slices.Sort(names)
+	sort.Strings(names)
 	b = append(b, '{')
 	var ts [64]byte
 	for i, name := range names {
@@ -166,7 +166,7 @@ func AppendRowsJSON(b []byte, rows []Row) ([]byte, error) {
 		for name := range r {
 			names = append(names, name)
 		}
-		slices.Sort(names)
+		sort.Strings(names)
 		b = append(b, '{')
 		for j, name := range names {
 			if j > 0 {

@@ -1,10 +1,6 @@
 package engine
 
-import (
-	"cmp"
-	"slices"
-	"sort"
-)
+import "sort"
 
 // seqIndex lists a table's rows in sequence-number order, so that each
 // page of ChangedPage starts with a binary search for its position instead
@@ -26,6 +22,15 @@ type seqEntry struct {
 	r   *row
 }
 
+// bySeq sorts entries with sort.Sort rather than slices.SortFunc: each
+// generic sort instantiation adds some 19 KB to the browser's download,
+// a sort.Interface three small methods.
+type bySeq []seqEntry
+
+func (x bySeq) Len() int           { return len(x) }
+func (x bySeq) Less(i, j int) bool { return x[i].seq < x[j].seq }
+func (x bySeq) Swap(i, j int)      { x[i], x[j] = x[j], x[i] }
+
 // compactAfter is the number of stale entries below which compacting is
 // not worth its pass over the list.
 const compactAfter = 1024
@@ -43,7 +48,7 @@ func (t *table) seqIndex() *seqIndex {
 				x.entries = append(x.entries, seqEntry{r.seq, r})
 			}
 		}
-		slices.SortFunc(x.entries, func(a, b seqEntry) int { return cmp.Compare(a.seq, b.seq) })
+		sort.Sort(bySeq(x.entries))
 		t.bySeq = x
 	}
 	return t.bySeq
@@ -86,7 +91,7 @@ func (s *stage) noteSeqs() {
 	for t, start := range starts {
 		x := t.bySeq
 		added := x.entries[start:]
-		slices.SortFunc(added, func(a, b seqEntry) int { return cmp.Compare(a.seq, b.seq) })
+		sort.Sort(bySeq(added))
 		if start > 0 && x.entries[start-1].seq >= added[0].seq {
 			t.bySeq = nil
 			continue

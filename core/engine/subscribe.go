@@ -18,6 +18,12 @@ type Update struct {
 	Updated []Row
 	// Removed holds the ids of rows that left the result.
 	Removed []string
+	// Related names every row of a table the query includes from that
+	// changed (Watch of an unwindowed query only): a server sends each one
+	// its client may read, so that the rows a client holds to resolve
+	// includes from stay current, deletes included, even while no row of
+	// the result includes them. An update may carry only Related.
+	Related []RowRef
 	// Seq is the DB's sequence number once this update's changes were
 	// installed (Sequenced DBs), the cursor a client may resume from.
 	Seq uint64
@@ -83,10 +89,18 @@ type Subscription struct {
 	// keeps no result at all, neither ids nor keys, and judges each commit
 	// from the changed rows' cells before and after it (bareDelta). Its
 	// memory does not grow with its result, and registering it reads no
-	// rows.
+	// rows. With includes it follows every row that matches the query's
+	// own condition, whether its includes resolve or not: a server sends
+	// them all (ChangedPage does too), and the client, which resolves
+	// includes itself, then holds each one current, ready for the day its
+	// included row arrives. A change to an included row reaches it as the
+	// rows including it, each as Added.
 	bare bool
 	// steps is set for Subscribe: its updates carry Steps.
 	steps bool
+	// nodes are q's includes (include.go); the subscription is registered
+	// in the includers of each one's table.
+	nodes []*incNode
 	done  bool
 	// canceled is read by the notifier outside db.mu. It lives on the
 	// subscription rather than in a notifier map so that a canceled
@@ -159,15 +173,20 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 		s.sortOnce.Do(func() { s.install(keyed) })
 	}
 	s.reg = t.subs.add(s)
+	s.nodes = db.includeNodes(q, t, nil, nil)
+	for _, n := range s.nodes {
+		if n.t.includers == nil {
+			n.t.includers = map[*Subscription]struct{}{}
+		}
+		n.t.includers[s] = struct{}{}
+	}
 	if !initial {
 		db.unlockAndNotify()
 		return s, nil
 	}
 	var added []Row
 	if q.Limit > 0 && q.Offset+q.Limit < len(keyed) {
-		for _, r := range keyedWindow(keyed, q.OrderBy, q.Offset, q.Limit) {
-			added = append(added, r.public())
-		}
+		added = db.shapeRows(a, q, t, keyedWindow(keyed, q.OrderBy, q.Offset, q.Limit))
 		s.first = added
 	} else {
 		added = s.windowRowsLocked()
@@ -189,6 +208,9 @@ func (s *Subscription) Cancel() {
 	if !s.done {
 		s.done = true
 		s.t.subs.remove(s)
+		for _, n := range s.nodes {
+			delete(n.t.includers, s)
+		}
 	}
 	s.db.notify.cancel(s)
 }
@@ -226,18 +248,18 @@ func (s *Subscription) install(keyed []keyedRow) {
 
 func (s *Subscription) windowRowsLocked() []Row {
 	if s.bare {
-		return publicRows(orderedWindow(s.db.matching(s.actor, s.t, s.q), s.q.OrderBy, s.q.Offset, s.q.Limit))
+		return s.db.shapeRows(s.actor, s.q, s.t, orderedWindow(s.db.matching(s.actor, s.t, s.q), s.q.OrderBy, s.q.Offset, s.q.Limit))
 	}
 	if s.first != nil && !s.isSorted.Load() {
 		return slices.Clone(s.first)
 	}
 	s.sorted()
 	ids := window(s.ids, s.q.Offset, s.q.Limit)
-	out := make([]Row, len(ids))
+	rows := make([]*row, len(ids))
 	for i, id := range ids {
-		out[i] = s.t.rows[id].public()
+		rows[i] = s.t.rows[id]
 	}
-	return out
+	return s.db.shapeRows(s.actor, s.q, s.t, rows)
 }
 
 func (s *Subscription) windowed() bool { return s.q.Offset > 0 || s.q.Limit > 0 }
@@ -306,7 +328,7 @@ func (s *Subscription) rowsChanged(changes []changedRow, d *Update) {
 		}
 		var pub Row
 		if is {
-			pub = r.public()
+			pub = s.out(r)
 		}
 		switch {
 		case was[r.id] && is:
@@ -376,6 +398,9 @@ func (b *stepper) finish(d *Update) {
 type changedRow struct {
 	r      *row
 	before map[string]cell
+	// included marks a row that did not change itself but includes one
+	// that did (include.go); it has no before.
+	included bool
 }
 
 // bareDelta is rowsChanged for a subscription that keeps no result: a row
@@ -384,11 +409,16 @@ type changedRow struct {
 func (s *Subscription) bareDelta(changes []changedRow, d *Update) {
 	seen := make(map[string]bool, len(changes))
 	for _, c := range changes {
-		if seen[c.r.id] {
+		if !c.included {
+			seen[c.r.id] = false // judged below, from its own before
+		}
+	}
+	for _, c := range changes {
+		if done, own := seen[c.r.id]; done || (own && c.included) {
 			continue
 		}
 		seen[c.r.id] = true
-		was := s.matches(&row{id: c.r.id, base: c.before, view: c.before})
+		was := !c.included && s.matches(&row{id: c.r.id, base: c.before, view: c.before})
 		switch is := s.matches(c.r); {
 		case was && is:
 			d.Updated = append(d.Updated, c.r.public())
@@ -483,7 +513,7 @@ func (s *Subscription) windowDelta(e *windowEdges, changed map[string]bool, d *U
 	sort.Slice(left, func(i, j int) bool { return left[i].at < left[j].at })
 	var st stepper
 	for _, p := range entered {
-		pub := s.t.rows[p.id].public()
+		pub := s.out(s.t.rows[p.id])
 		b := e.before[p.id]
 		if e.in(b) {
 			d.Updated = append(d.Updated, pub)
@@ -508,8 +538,11 @@ func (s *Subscription) windowDelta(e *windowEdges, changed map[string]bool, d *U
 
 // matches reports whether r belongs in the result now.
 func (s *Subscription) matches(r *row) bool {
-	return r.visible() && s.q.Where.Eval(r, nil) && s.db.readable(s.actor, s.t, r)
+	return r.visible() && s.q.Where.Eval(r, nil) && s.db.readable(s.actor, s.t, r) && (s.bare || s.db.joined(s.actor, s.q, s.t, r))
 }
+
+// out is r as the subscription's reader sees it (see DB.shape).
+func (s *Subscription) out(r *row) Row { return s.db.shape(s.actor, s.q, s.t, r, nil) }
 
 // place moves r to where it now belongs in s.ids (or out of it): binary
 // search and one shift.
@@ -689,7 +722,7 @@ func (db *DB) unlockAndNotify() {
 	n := &db.notify
 	for _, s := range n.order {
 		u := n.batch[s]
-		if len(u.Added)+len(u.Updated)+len(u.Removed) > 0 && !s.done {
+		if len(u.Added)+len(u.Updated)+len(u.Removed)+len(u.Related) > 0 && !s.done {
 			u.Seq = db.seq
 			n.queue(s, *u)
 		}

@@ -454,8 +454,21 @@ func (s *stage) commit(ctx context.Context) error {
 			if _, seen := touched[sub]; !seen {
 				order = append(order, sub)
 			}
-			touched[sub] = append(touched[sub], changedRow{u.r, before})
+			touched[sub] = append(touched[sub], changedRow{r: u.r, before: before})
 		})
+		for sub := range u.t.includers {
+			r := u.r
+			sub.includedChanged(u.t, r, before, func(root *row) {
+				if _, seen := touched[sub]; !seen {
+					order = append(order, sub)
+				}
+				touched[sub] = append(touched[sub], changedRow{r: root, included: true})
+			})
+			if sub.bare {
+				d := db.notify.pendingFor(sub)
+				d.Related = append(d.Related, RowRef{u.t.def.Name, r.id})
+			}
+		}
 	}
 	for _, sub := range order {
 		sub.rowsChanged(touched[sub], db.notify.pendingFor(sub))

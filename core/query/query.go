@@ -5,7 +5,14 @@
 // JSON form:
 //
 //	{"table": "todos", "where": <condition>, "orderBy": [{"col": "title", "desc": true}],
-//	 "limit": 20, "offset": 0}
+//	 "limit": 20, "offset": 0, "select": ["title"], "requireIncludes": true,
+//	 "include": {"project": {"table": "projects"},
+//	             "todosViaOwner": {"table": "todos", "where": ..., "limit": 5}}}
+//
+// An include names a relation of the table (schema.Relation) and holds the
+// query of the related table: its where, orderBy, limit and offset filter
+// and shape a reverse relation's list; a forward relation takes only
+// select, include and requireIncludes.
 package query
 
 import (
@@ -41,7 +48,31 @@ type Query struct {
 	OrderBy []Order    `json:"orderBy,omitempty"`
 	Limit   int        `json:"limit,omitempty"`
 	Offset  int        `json:"offset,omitempty"`
+	// Select narrows each row to id and these columns (and its includes);
+	// "*" stands for every declared column. Empty: every column, magic
+	// ones included.
+	Select []string `json:"select,omitempty"`
+	// Include resolves relations, by name, into each row (see Include).
+	Include map[string]*Query `json:"include,omitempty"`
+	// RequireIncludes drops rows whose included forward relation is null,
+	// not only those whose related row cannot be read.
+	RequireIncludes bool `json:"requireIncludes,omitempty"`
 }
+
+// Magic columns a select may ask for that no row stores: whether the
+// reading session may read, update or delete the row (null without a
+// session).
+const (
+	ColCanRead   = "$canRead"
+	ColCanEdit   = "$canEdit"
+	ColCanDelete = "$canDelete"
+)
+
+// Limits on includes, which a query multiplies its work by.
+const (
+	MaxIncludeDepth = 4  // as the messages of check say
+	MaxIncludes     = 16 // in the whole query
+)
 
 // Decode parses a query strictly.
 func Decode(data []byte) (*Query, error) {
@@ -49,11 +80,14 @@ func Decode(data []byte) (*Query, error) {
 		return nil, fmt.Errorf("%w: %d bytes is over the %d byte limit", ErrInvalid, len(data), MaxSize)
 	}
 	var w struct {
-		Table   string          `json:"table"`
-		Where   json.RawMessage `json:"where"`
-		OrderBy []Order         `json:"orderBy"`
-		Limit   int             `json:"limit"`
-		Offset  int             `json:"offset"`
+		Table   string            `json:"table"`
+		Where   json.RawMessage   `json:"where"`
+		OrderBy []Order           `json:"orderBy"`
+		Limit   int               `json:"limit"`
+		Offset  int               `json:"offset"`
+		Select  []string          `json:"select"`
+		Include map[string]*Query `json:"include"`
+		Require bool              `json:"requireIncludes"`
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -64,7 +98,11 @@ func Decode(data []byte) (*Query, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: trailing data", ErrInvalid)
 	}
-	q := &Query{Table: w.Table, OrderBy: w.OrderBy, Limit: w.Limit, Offset: w.Offset}
+	q := &Query{Table: w.Table, OrderBy: w.OrderBy, Limit: w.Limit, Offset: w.Offset,
+		Select: w.Select, Include: w.Include, RequireIncludes: w.Require}
+	if len(q.Include) == 0 {
+		q.Include = nil
+	}
 	if len(w.Where) > 0 && string(w.Where) != "null" {
 		e, err := expr.Decode(w.Where)
 		if err != nil {
@@ -95,6 +133,16 @@ func (q *Query) basicCheck() error {
 // reads or orders by exists, and it does not read the session (queries are
 // the caller's own filter; only policies speak of the session).
 func (q *Query) Check(s *schema.Schema) (*schema.Table, error) {
+	n := 0
+	return q.check(s, nil, 0, &n)
+}
+
+// check is Check of q, included through rel at depth (nil, 0 at the top);
+// n counts the includes seen so far.
+func (q *Query) check(s *schema.Schema, rel *schema.Relation, depth int, n *int) (*schema.Table, error) {
+	if q == nil {
+		return nil, invalid("include " + rel.Name + `: null; pass {"table": "` + rel.To + `"} to include it`)
+	}
 	if err := q.basicCheck(); err != nil {
 		return nil, err
 	}
@@ -115,8 +163,50 @@ func (q *Query) Check(s *schema.Schema) (*schema.Table, error) {
 			return nil, fmt.Errorf("%w: orderBy: %q has no column %q", ErrInvalid, t.Name, o.Col)
 		}
 	}
+	if rel != nil && !rel.Reverse && (q.Where != nil || len(q.OrderBy) > 0 || q.Limit > 0 || q.Offset > 0) {
+		return nil, invalid("include " + rel.Name + ": a forward relation leads to one row; only select, include and requireIncludes apply to it")
+	}
+	for _, c := range q.Select {
+		if _, ok := t.Column(c); !ok && c != "*" && c != ColCanRead && c != ColCanEdit && c != ColCanDelete {
+			return nil, invalid("select: " + t.Name + " has no column " + c)
+		}
+	}
+	if len(q.Include) > 0 && depth >= MaxIncludeDepth {
+		return nil, invalid("includes nest at most 4 levels deep")
+	}
+	for name, sub := range q.Include {
+		r, ok := s.Relation(t.Name, name)
+		switch *n++; {
+		case *n > MaxIncludes:
+			return nil, invalid("at most 16 includes in a query")
+		case !ok:
+			return nil, invalid("include: " + t.Name + " has no relation " + name + " (a ref column projectId gives the relation project, and its table the relation " + t.Name + "ViaProject)")
+		case sub != nil && sub.Table != r.To:
+			return nil, invalid("include " + name + " reads " + r.To + ", not " + sub.Table)
+		}
+		if _, err := sub.check(s, r, depth+1, n); err != nil {
+			return nil, err
+		}
+	}
 	return t, nil
 }
+
+// invalid is an ErrInvalid saying why. Messages are concatenated rather
+// than formatted: each formatted argument costs code in the browser's
+// download.
+func invalid(why string) error { return &invalidError{why} }
+
+type invalidError struct{ why string }
+
+func (e *invalidError) Error() string { return ErrInvalid.Error() + ": " + e.why }
+func (e *invalidError) Unwrap() error { return ErrInvalid }
+
+// HasIncludes reports whether q resolves any relation.
+func (q *Query) HasIncludes() bool { return len(q.Include) > 0 }
+
+// Shaped reports whether rows of q differ from stored rows: it selects
+// columns or includes relations.
+func (q *Query) Shaped() bool { return len(q.Select) > 0 || len(q.Include) > 0 }
 
 // EqualityTerms returns the column = literal comparisons that every matching
 // row must satisfy (top level, or inside a top-level and). The engine uses

@@ -321,3 +321,39 @@ func TestUnmarshalJSON_IsAsStrictAsDecode(t *testing.T) {
 		}
 	}
 }
+
+func TestCheck_Includes(t *testing.T) {
+	s, err := schema.New(
+		&schema.Table{Name: "projects", Columns: []schema.Column{{Name: "name", Type: schema.String}}},
+		&schema.Table{Name: "todos", Columns: []schema.Column{
+			{Name: "title", Type: schema.String},
+			{Name: "projectId", Type: schema.Ref, Ref: "projects", Optional: true},
+		}},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := []string{
+		`{"table":"todos","include":{"project":{"table":"projects","select":["name","$canEdit"]}},"select":["*"],"requireIncludes":true}`,
+		`{"table":"projects","include":{"todosViaProject":{"table":"todos","where":{"eq":[{"col":"title"},{"value":"x"}]},"orderBy":[{"col":"title"}],"limit":3,"include":{"project":{"table":"projects"}}}}}`,
+	}
+	for _, src := range ok {
+		if _, err := mustDecode(t, src).Check(s); err != nil {
+			t.Errorf("%s: %v", src, err)
+		}
+	}
+	bad := map[string]string{
+		`{"table":"todos","include":{"projects":{"table":"projects"}}}`:          "no relation",
+		`{"table":"todos","include":{"project":{"table":"todos"}}}`:              "reads",
+		`{"table":"todos","include":{"project":null}}`:                           "null",
+		`{"table":"todos","include":{"project":{"table":"projects","limit":1}}}`: "forward relation",
+		`{"table":"todos","select":["nope"]}`:                                    "select",
+		`{"table":"todos","include":{"project":{"table":"projects","include":{"todosViaProject":{"table":"todos","include":{"project":{"table":"projects","include":{"todosViaProject":{"table":"todos","include":{"project":{"table":"projects"}}}}}}}}}}}`: "deep",
+	}
+	for src, want := range bad {
+		_, err := mustDecode(t, src).Check(s)
+		if !errors.Is(err, query.ErrInvalid) || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want an ErrInvalid saying %q", src, err, want)
+		}
+	}
+}

@@ -122,6 +122,8 @@ type Table struct {
 type Schema struct {
 	Tables []*Table `json:"tables"`
 	byName map[string]*Table
+	// relations are derived from the ref columns (relations.go).
+	relations map[string]map[string]*Relation
 }
 
 // maxIdent is the longest table or column name, in bytes.
@@ -220,7 +222,7 @@ func (s *Schema) Init() error {
 			}
 		}
 	}
-	return nil
+	return s.initRelations()
 }
 
 // checkShape checks what a column's type asks of its other fields: an

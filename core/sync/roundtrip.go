@@ -2,7 +2,7 @@ package sync
 
 import (
 	"context"
-	"slices"
+	"sort"
 
 	"github.com/jazzgo/jazz-tools/core/protocol"
 )
@@ -121,7 +121,7 @@ func (c *Client) requeueRoundtrips(cs *connState) {
 	for n := range cs.rtWait {
 		ns = append(ns, n)
 	}
-	slices.Sort(ns)
+	sort.Slice(ns, func(i, j int) bool { return ns[i] < ns[j] }) // not slices.Sort: a generic instantiation is ~12 KB of wasm
 	for _, n := range ns {
 		c.rtQueue = append(c.rtQueue, cs.rtWait[n])
 	}

@@ -228,6 +228,17 @@ var suites = []suite{
 		},
 	},
 	{
+		title:   "Includes (core/engine)",
+		pkg:     "./core/engine",
+		pattern: "BenchmarkInclude$",
+		args:    []string{"-benchtime", "20x"},
+		notes: func(res map[string][]float64) []string {
+			return []string{
+				ratio(res, "BenchmarkInclude/plain", "BenchmarkInclude/include", 2, "10k todos with their projects included vs without"),
+			}
+		},
+	},
+	{
 		// What a browser tab pays to read a table and to pack it (pack.go),
 		// measured natively: the browser section has the wasm figures.
 		title:   "Loading and packing 10k rows (core/engine, natively)",

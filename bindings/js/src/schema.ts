@@ -81,6 +81,21 @@ export class Column<R, W = R, O extends boolean = false, D extends boolean = fal
   }
 }
 
+/**
+ * A ref column: the id of a row of table T. Named `<name>Id` or `<name>_id`,
+ * it gives its table the relation `<name>` and table T the reverse relation
+ * `<thisTable>Via<Name>` (see include()).
+ */
+export class RefColumn<T extends string = string, O extends boolean = false> extends Column<string, string, O, false> {
+  declare readonly _ref: T;
+  override optional(): RefColumn<T, true> {
+    return new RefColumn({ ...this.spec, optional: true });
+  }
+  override noIndex(): RefColumn<T, O> {
+    return new RefColumn({ ...this.spec, noIndex: true });
+  }
+}
+
 export type AnyColumn = Column<any, any, boolean, boolean>;
 export type Columns = Record<string, AnyColumn>;
 
@@ -148,8 +163,8 @@ export type InsertOf<C extends Columns> = Simplify<
   { [K in RequiredKeys<C>]: WriteOf<C[K]> } & { [K in OptionalKeys<C>]?: WriteOf<C[K]> }
 >;
 
-/** The row type of a table or query: `Row<typeof app.todos>`. */
-export type Row<T> = T extends Query<infer C, any> ? RowOf<C> : never;
+/** The row type of a table or query: `Row<typeof app.todos>`; a query's select and include shape it. */
+export type Row<T> = T extends Query<any, any, infer S, infer I, any> ? Simplify<S & I> : never;
 /** The insert type of a table: `Insert<typeof app.todos>`. */
 export type Insert<T> = T extends Query<infer C, any> ? InsertOf<C> : never;
 /** The update patch type of a table: any subset of its columns. */
@@ -159,6 +174,13 @@ type FilterValues<C extends Columns> = Omit<MagicColumns, "$createdAt" | "$updat
   $createdAt: number | Date;
   $updatedAt: number | Date;
 } & { [K in keyof C]: WriteOf<C[K]> };
+
+/** Columns a select may add that no row stores: what the reading session may do with the row (null without a session). */
+export interface PermissionColumns {
+  $canRead: boolean | null;
+  $canEdit: boolean | null;
+  $canDelete: boolean | null;
+}
 
 /** Every column a query can filter or sort on, magic columns included. */
 export type ColumnName<C extends Columns> = keyof FilterValues<C> & string;
@@ -192,10 +214,12 @@ export interface AppSchema {
  * A table of an app: also the query that reads all of it. Carries its app so
  * a Db can register the whole schema the first time one of its tables is used.
  */
-export class TableRef<N extends string = string, C extends Columns = Columns> extends Query<C, N> {
+export class TableRef<N extends string = string, C extends Columns = Columns, T extends Tables = any> extends Query<C, N, RowOf<C>, {}, T> {
   readonly name: N;
   readonly columns: C;
   readonly app: AppSchema;
+  /** @internal This table's relations, by name (set by defineApp). */
+  readonly relations: Record<string, RelationInfo> = {};
 
   /** @internal Created by defineApp. */
   constructor(name: N, columns: C, app: AppSchema) {
@@ -226,11 +250,51 @@ export class TableRef<N extends string = string, C extends Columns = Columns> ex
   }
 }
 
-export type AnyTableRef = TableRef<any, any>;
+export type AnyTableRef = TableRef<any, any, any>;
+
+/** @internal A relation as a TableRef knows it at run time. */
+export interface RelationInfo {
+  readonly table: AnyTableRef;
+  readonly reverse: boolean;
+}
+
+/** The tables of an app. */
+export type Tables = Record<string, Table>;
+
+// Relations at the type level, by the rule core/schema applies at run time
+// (schema.ForwardName): a ref column projectId or project_id is the
+// relation project of its table and the relation <table>ViaProject of the
+// table it refers to.
+type ForwardName<K> = K extends `${infer P}_id` ? (P extends "" ? never : P) : K extends `${infer P}Id` ? (P extends "" ? never : P) : never;
+type RefTarget<Col> = Col extends RefColumn<infer R, any> ? R : never;
+
+/** A relation's target table, whether it is a list, and whether it may be null. */
+export interface Rel<To extends string, Many extends boolean, Nullable extends boolean> {
+  to: To;
+  many: Many;
+  nullable: Nullable;
+}
+
+type ForwardRels<T extends Tables, N extends keyof T> = {
+  [K in keyof T[N]["columns"] & string as RefTarget<T[N]["columns"][K]> extends never ? never : ForwardName<K>]:
+    T[N]["columns"][K] extends RefColumn<infer R, infer O> ? Rel<R, false, O> : never;
+};
+type ReverseEntries<T extends Tables, N extends string> = {
+  [S in keyof T & string]: {
+    [K in keyof T[S]["columns"] & string]: RefTarget<T[S]["columns"][K]> extends N
+      ? ForwardName<K> extends never ? never : { name: `${S}Via${Capitalize<ForwardName<K>>}`; rel: Rel<S, true, false> }
+      : never;
+  }[keyof T[S]["columns"] & string];
+}[keyof T & string];
+type ReverseRels<T extends Tables, N extends string> = {
+  [E in ReverseEntries<T, N> as E["name"]]: E["rel"];
+};
+/** The relations of table N of app tables T, by name. */
+export type Relations<T extends Tables, N extends string> = ForwardRels<T, N> & ReverseRels<T, N>;
 
 /** An app: one TableRef per table, plus its schema JSON under `$schema`. */
 export type App<T extends Record<string, Table>> = {
-  readonly [K in keyof T & string]: TableRef<K, T[K]["columns"]>;
+  readonly [K in keyof T & string]: TableRef<K, T[K]["columns"], T>;
 } & AppSchema;
 
 /** Any app made by defineApp. */
@@ -267,6 +331,19 @@ function arrayColumn<R, W>(item: Column<R, W, false, false>): Column<R[], W[]> {
   return new Column(s.enum === undefined ? { type: "array", optional: false, noIndex: false, items: s.type } : { type: "array", optional: false, noIndex: false, items: s.type, enum: s.enum });
 }
 
+/** The relation a ref column gives its table, "" for none (core/schema's ForwardName). */
+function forwardName(column: string): string {
+  const m = /^(.+?)(?:_id|Id)$/.exec(column);
+  return m ? m[1]! : "";
+}
+
+function addRelation(t: AnyTableRef, name: string, rel: RelationInfo) {
+  if (t.hasColumn(name) || Object.hasOwn(t.relations, name)) {
+    throw new TypeError(`defineApp: relation ${t.name}.${name} clashes with a column or another relation; rename the ref column`);
+  }
+  t.relations[name] = rel;
+}
+
 /** Declares an app's tables. Names are checked as the core checks them, so mistakes fail here. */
 function defineApp<T extends Record<string, Table>>(tables: T): App<T> {
   const names = Object.keys(tables);
@@ -289,7 +366,17 @@ function defineApp<T extends Record<string, Table>>(tables: T): App<T> {
     schemaJSON.tables.push({ name, columns });
   }
   const app = { $schema: schemaJSON } as { $schema: SchemaJSON } & Record<string, unknown>;
-  for (const name of names) app[name] = new TableRef(name, tables[name]!.columns, app);
+  const refs: Record<string, AnyTableRef> = {};
+  for (const name of names) app[name] = refs[name] = new TableRef(name, tables[name]!.columns, app);
+  for (const name of names) {
+    for (const [cname, c] of Object.entries(tables[name]!.columns)) {
+      const rel = c.spec.ref === undefined ? "" : forwardName(cname);
+      if (rel === "") continue;
+      const target = refs[c.spec.ref!]!;
+      addRelation(refs[name]!, rel, { table: target, reverse: false });
+      addRelation(target, `${name}Via${rel[0]!.toUpperCase()}${rel.slice(1)}`, { table: refs[name]!, reverse: true });
+    }
+  }
   return Object.freeze(app) as unknown as App<T>;
 }
 
@@ -310,8 +397,11 @@ export const schema = {
   enum: enumColumn,
   /** A list of one scalar type: `s.array(s.string())`. Not indexed; `contains` finds an element. */
   array: arrayColumn,
-  /** The id of a row of `table`. */
-  ref: (table: string) => col<string>("ref", table),
+  /**
+   * The id of a row of `table`. Name the column `<name>Id` or `<name>_id` to
+   * get the relation `<name>` (and `<thisTable>Via<Name>` on `table`).
+   */
+  ref: <T extends string>(table: T) => new RefColumn<T>({ type: "ref", optional: false, noIndex: false, ref: table }),
   table: <C extends Columns>(columns: C) => new Table(columns),
   defineApp,
   definePermissions,

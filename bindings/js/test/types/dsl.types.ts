@@ -126,3 +126,34 @@ async function writeHandles() {
   return [n, w, badNote];
 }
 void writeHandles;
+// Relations: a ref column projectId gives the relation project, and its
+// table the reverse relation todosViaProject.
+const relApp = s.defineApp({
+  projects: s.table({ name: s.string() }),
+  todos: s.table({
+    title: s.string(),
+    projectId: s.ref("projects").optional(),
+    owner_id: s.ref("projects"),
+    parent_id: s.ref("todos").optional(),
+  }),
+});
+type Project = Row<typeof relApp.projects>;
+type Flat<T> = { [K in keyof T]: T[K] } & {};
+type RelTodo = Row<typeof relApp.todos>;
+const withProject = relApp.todos.include({ project: true, owner: true });
+assert<Equal<Row<typeof withProject>, Flat<RelTodo & { project: Project | null; owner: Project }>>>(true);
+const withTodos = relApp.projects.include({ todosViaProject: relApp.todos.where({ title: "x" }).select("title") });
+assert<Equal<Row<typeof withTodos>, Flat<Project & { todosViaProject: { id: string; title: string }[] }>>>(true);
+const nested = relApp.todos.select("title").include({ parent: relApp.todos.include({ project: relApp.projects.select("name") }) });
+assert<Equal<Row<typeof nested>, { id: string; title: string; parent: Flat<RelTodo & { project: { id: string; name: string } | null }> | null }>>(true);
+const perms = relApp.todos.select("title", "$canEdit");
+assert<Equal<Row<typeof perms>, { id: string; title: string; $canEdit: boolean | null }>>(true);
+assert<Equal<Row<ReturnType<typeof withProject.requireIncludes>>, Row<typeof withProject>>>(true);
+// @ts-expect-error unknown relation
+relApp.todos.include({ projects: true });
+// @ts-expect-error a reverse relation of another table
+relApp.todos.include({ todosViaProject: true });
+// @ts-expect-error an include takes a query of the related table
+relApp.todos.include({ project: relApp.todos });
+// @ts-expect-error unknown column
+relApp.todos.select("nope");
