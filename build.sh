@@ -45,12 +45,13 @@ build_wasm() {
 	# Inlining copies a function's body into each caller; in WebAssembly that
 	# is download size. It is turned off only where a page spends no time
 	# per row or per call (identity and bundle: once per open; the IndexedDB,
-	# WebSocket and error adapters: JavaScript's time dominates; fmt and
-	# time: errors and clocks), which saves ~20 KB brotli. Everywhere else it
+	# WebSocket and error adapters: JavaScript's time dominates; fmt, time
+	# and unicode: errors, clocks and the odd string check), which saves
+	# ~25 KB brotli. Everywhere else it
 	# measurably pays (engine, live, sync, client, bridge: 5-20% slower
 	# without it through the package in Node).
 	local noinline="" p
-	for p in ./core/identity ./core/bundle ./wasm/idbstore ./wasm/jserr ./wasm/jsws fmt time; do
+	for p in ./core/identity ./core/bundle ./wasm/idbstore ./wasm/jserr ./wasm/jsws fmt time unicode; do
 		noinline="$noinline -gcflags=$p=-l"
 	done
 	# shellcheck disable=SC2086 # one flag per package
