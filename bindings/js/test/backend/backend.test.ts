@@ -320,26 +320,27 @@ describe.skipIf(!hasGo)("jazz-tools/backend against a real server", () => {
   });
 
   it("batches and transactions: one unit, all or nothing, under the user's permissions", async () => {
-    const carol = context.forSession({ user_id: "carol", authMode: "external", claims: {} }, app);
+    // A user of its own: other tests write rows for carol and dave.
+    const carol = context.forSession({ user_id: "batch-carol", authMode: "external", claims: {} }, app);
     const ok = carol.batch((b) => {
-      for (let i = 0; i < 20; i++) b.insert(app.todos, todo(`carol ${i}`, "carol"));
+      for (let i = 0; i < 20; i++) b.insert(app.todos, todo(`carol ${i}`, "batch-carol"));
     });
     expect(ok.batchId).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(await ok.rows).toHaveLength(20);
     await ok.wait({ tier: "edge" });
-    const mine = async () => (await context.asBackend(app).all(app.todos.where({ owner_id: "carol" }))).length;
+    const mine = async () => (await context.asBackend(app).all(app.todos.where({ owner_id: "batch-carol" }))).length;
     expect(await mine()).toBe(20);
     // One row for someone else: the server refuses the whole batch.
     const bad = carol.batch((b) => {
-      b.insert(app.todos, todo("carol 21", "carol"));
-      b.insert(app.todos, todo("not carol's", "dave"));
+      b.insert(app.todos, todo("carol 21", "batch-carol"));
+      b.insert(app.todos, todo("not carol's", "batch-dave"));
     });
     await expect(bad.wait({ tier: "edge" })).rejects.toBeInstanceOf(PermissionDeniedError);
     expect(await mine()).toBe(20);
-    expect(await context.asBackend(app).all(app.todos.where({ owner_id: "dave" }))).toHaveLength(0);
+    expect(await context.asBackend(app).all(app.todos.where({ owner_id: "batch-dave" }))).toHaveLength(0);
     // A transaction reads its own writes before they commit.
     const tx = await carol.transaction(async (t) => {
-      t.insert(app.todos, todo("carol staged", "carol"));
+      t.insert(app.todos, todo("carol staged", "batch-carol"));
       expect(await t.all(app.todos.where({ title: "carol staged" }))).toHaveLength(1);
     });
     await tx.wait({ tier: "edge" });
