@@ -143,7 +143,7 @@ func (a *ackBuilder) add(ch *engine.Change, stamp hlc.Timestamp) {
 		return
 	}
 	a.seenRow[key] = true
-	if st, ok := visibleState(a.c.db, a.actor, ch.Table, ch.Row); ok {
+	if st, ok := visibleState(a.c.db, a.actor, ch.Table, ch.Row, true); ok {
 		if raw, err := st.AppendJSON(nil); err == nil && a.size+len(raw) <= ackRowsBytes {
 			a.rows = append(a.rows, raw)
 			a.size += len(raw)

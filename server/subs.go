@@ -481,7 +481,7 @@ func (c *conn) includedStates(s *sub, actor engine.Actor, rows []json.RawMessage
 	}
 	var states []engine.RowState
 	for _, ref := range more {
-		if st, ok := visibleState(c.db, actor, ref.Table, ref.ID); ok {
+		if st, ok := visibleState(c.db, actor, ref.Table, ref.ID, false); ok {
 			states = append(states, st)
 		}
 	}
@@ -564,7 +564,11 @@ func (c *conn) sendUpdateLocked(s *sub, refs []engine.RowRef, cursor uint64) {
 	actor := c.actor
 	var states []engine.RowState
 	for _, ref := range c.withIncluded(s, actor, refs) {
-		if st, ok := visibleState(c.db, actor, ref.Table, ref.ID); ok {
+		// A row of the query's own table named by an update was in the
+		// result or is now; if the session may no longer read it, the
+		// client is told to forget it. Included rows are never named
+		// hidden: they may be rows the client never saw.
+		if st, ok := visibleState(c.db, actor, ref.Table, ref.ID, ref.Table == s.q.Table); ok {
 			states = append(states, st)
 		}
 	}
@@ -610,11 +614,12 @@ func rowID(raw json.RawMessage) string {
 }
 
 // visibleState returns the row state a's client may receive: the full state
-// of a row it may read, only the tombstone cell of a deleted one, nothing
-// otherwise. The state is read again after the permission check and used
-// only if unchanged in between, so a row that became unreadable meanwhile
-// never leaks.
-func visibleState(db *engine.DB, a engine.Actor, table, id string) (engine.RowState, bool) {
+// of a row it may read, only the tombstone cell of a deleted one, with hide
+// a hidden state (no cells) for a row it may not read, nothing otherwise.
+// The state is read again after the permission check and used only if
+// unchanged in between, so a row that became unreadable meanwhile never
+// leaks.
+func visibleState(db *engine.DB, a engine.Actor, table, id string, hide bool) (engine.RowState, bool) {
 	for range 3 {
 		st, ok := db.State(table, id)
 		if !ok {
@@ -628,6 +633,9 @@ func visibleState(db *engine.DB, a engine.Actor, table, id string) (engine.RowSt
 					}
 				}
 				return st, true
+			}
+			if hide {
+				return engine.HiddenState(table, id), true
 			}
 			return engine.RowState{}, false
 		}

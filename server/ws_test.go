@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -301,13 +302,26 @@ func TestWS_SubscriptionNeverReceivesAnotherUsersPrivateRows(t *testing.T) {
 	if rows := expectFrame(t, bc, protocol.TRows, wait).Body.(*protocol.Rows).Rows; len(rows) != 1 || rows[0].ID != public.Row {
 		t.Fatalf("bob got rows %v, want only the public one", rowIDs(rows))
 	}
-	// The public row turns private: bob must not see its new state; the
-	// next rows he gets are those of a later public row.
+	// The public row turns private: bob must not see its new state, only
+	// that he is to forget it (a hidden state, no cells); then the rows of
+	// a later public row.
 	push(t, ac, w.update(public.Row, map[string]any{"public": false, "title": "secret now"}))
 	marker := w.insert("alice public, later", alice.UserID, true)
 	push(t, ac, marker)
-	if rows := expectFrame(t, bc, protocol.TRows, wait).Body.(*protocol.Rows).Rows; len(rows) != 1 || rows[0].ID != marker.Row {
-		t.Fatalf("bob got rows %v after the row became private, want only the later public one", rowIDs(rows))
+	var got []engine.RowState
+	for !slices.ContainsFunc(got, func(st engine.RowState) bool { return st.ID == marker.Row }) {
+		got = append(got, expectFrame(t, bc, protocol.TRows, wait).Body.(*protocol.Rows).Rows...)
+	}
+	for _, st := range got {
+		switch {
+		case st.ID == marker.Row && !st.Hidden:
+		case st.ID == public.Row && st.Hidden && len(st.Cells) == 0:
+		default:
+			t.Fatalf("bob got %s after the row became private, want it hidden and the later public one", mustJSON(st))
+		}
+	}
+	if len(got) != 2 {
+		t.Fatalf("bob got rows %v after the row became private, want it hidden and the later public one", rowIDs(got))
 	}
 	// Nor on resume.
 	bc2, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, bob, time.Hour)})

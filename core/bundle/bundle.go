@@ -112,7 +112,7 @@ func Decode(data []byte) (*Bundle, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%w: policies.%s.%s: %v", ErrInvalid, name, f.name, err)
 			}
-			if err := CheckRefs(t, e); err != nil {
+			if err := CheckRefs(s, t, e); err != nil {
 				return nil, fmt.Errorf("%w: policies.%s.%s: %v", ErrInvalid, name, f.name, err)
 			}
 			*f.dst = e
@@ -122,24 +122,70 @@ func Decode(data []byte) (*Bundle, error) {
 	return b, nil
 }
 
-// CheckRefs verifies that every column e reads exists in t and every session
-// field is one policies can use.
-func CheckRefs(t *schema.Table, e *expr.Expr) error {
-	for _, c := range e.Columns() {
-		if _, ok := t.Column(c); !ok {
-			return fmt.Errorf("unknown column %q of %q", c, t.Name)
-		}
+// CheckRefs verifies that every column e reads exists in t, every session
+// field is one policies can use, every allowedTo follows a ref column of its
+// table, and every exists names a table whose columns its condition reads
+// (its outer operands reading the enclosing row's). It fills in each
+// allowedTo's Target.
+func CheckRefs(s *schema.Schema, t *schema.Table, e *expr.Expr) error {
+	return checkRefs(s, []*schema.Table{t}, e)
+}
+
+// checkRefs is CheckRefs of e judged against scope's last table, the
+// tables of the exists around it before.
+func checkRefs(s *schema.Schema, scope []*schema.Table, e *expr.Expr) error {
+	if e == nil {
+		return nil
 	}
-	var bad error
-	e.Walk(func(n *expr.Expr) {
-		for _, o := range []expr.Operand{n.L, n.R} {
-			if o.Session != "" && bad == nil && !validSessionPath(o.Session) {
-				bad = fmt.Errorf("unknown session field %q (use user_id, authMode or claims.<name>)", o.Session)
+	cur := scope[len(scope)-1]
+	for _, o := range []expr.Operand{e.L, e.R} {
+		switch {
+		case o.Col != "":
+			if _, ok := cur.Column(o.Col); !ok {
+				return fmt.Errorf("unknown column %q of %q", o.Col, cur.Name)
+			}
+		case o.Outer != "":
+			if len(scope) < 2 {
+				return fmt.Errorf("outer column %q outside exists: there is no outer row", o.Outer)
+			}
+			if out := scope[len(scope)-2]; !hasColumn(out, o.Outer) {
+				return fmt.Errorf("unknown outer column %q of %q", o.Outer, out.Name)
+			}
+		case o.Session != "":
+			if !validSessionPath(o.Session) {
+				return fmt.Errorf("unknown session field %q (use user_id, authMode or claims.<name>)", o.Session)
 			}
 		}
-	})
-	return bad
+	}
+	switch e.Op {
+	case expr.OpAllowedTo:
+		c, ok := cur.Column(e.Via)
+		if !ok || c.Type != schema.Ref {
+			var refs []string
+			for _, c := range cur.Columns {
+				if c.Type == schema.Ref {
+					refs = append(refs, c.Name)
+				}
+			}
+			return fmt.Errorf("allowedTo.%s(%q): %q is not a ref column of %q (its ref columns: %v)", e.Action, e.Via, e.Via, cur.Name, refs)
+		}
+		e.Target = c.Ref
+	case expr.OpExists:
+		tt, err := s.Table(e.Table)
+		if err != nil {
+			return fmt.Errorf("exists: unknown table %q", e.Table)
+		}
+		return checkRefs(s, append(scope[:len(scope):len(scope)], tt), e.Args[0])
+	}
+	for _, a := range e.Args {
+		if err := checkRefs(s, scope, a); err != nil {
+			return err
+		}
+	}
+	return nil
 }
+
+func hasColumn(t *schema.Table, name string) bool { _, ok := t.Column(name); return ok }
 
 func validSessionPath(p string) bool {
 	if p == "user_id" || p == "authMode" {

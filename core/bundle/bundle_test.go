@@ -296,7 +296,7 @@ func TestCheckRefs(t *testing.T) {
 		{expr.Not(expr.Cmp(expr.OpEq, expr.Val(1), expr.Sess("email"))), false},
 	}
 	for _, tc := range cases {
-		if err := bundle.CheckRefs(todos, tc.e); (err == nil) != tc.ok {
+		if err := bundle.CheckRefs(b.Schema, todos, tc.e); (err == nil) != tc.ok {
 			t.Errorf("CheckRefs(%s) = %v, want ok=%v", tc.e, err, tc.ok)
 		}
 	}

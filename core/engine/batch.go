@@ -142,7 +142,7 @@ func (db *DB) stageLocked(a Actor, ops []Op) ([]*Change, *stagedRows, error) {
 		if t != nil {
 			existing = s.get(t, c.Row)
 		}
-		if err := db.authorizeLocked(a, c, existing); err != nil {
+		if err := db.authorizeLocked(a, c, existing, s); err != nil {
 			return nil, nil, fmt.Errorf("write %d of the batch: %w", i, err)
 		}
 		s.add(t, c)
@@ -509,7 +509,7 @@ func (db *DB) submitOneLocked(s *stage, a Actor, c *Change) error {
 		existing = &row{id: c.Row, base: u.base, view: u.base}
 	}
 	c.TS = db.hlc.Now()
-	if err := db.authorizeLocked(a, c, existing); err != nil {
+	if err := db.authorizeLocked(a, c, existing, s); err != nil {
 		return err
 	}
 	if err := t.checkRowSize(c, existing); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/hlc"
+	"github.com/jazzgo/jazz-tools/core/policy"
 	"github.com/jazzgo/jazz-tools/core/id"
 	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/storage"
@@ -136,6 +137,12 @@ type table struct {
 	// includers are the subscriptions whose includes read this table
 	// (include.go).
 	includers map[*Subscription]struct{}
+	// readDeps are the tables whose rows the read policy of this one
+	// consults (allowedTo, exists: policy.Set.Deps); watchers are the
+	// subscriptions to check again whenever a row of this table changes,
+	// since that may show or hide rows of theirs (relational.go).
+	readDeps []*table
+	watchers map[*Subscription]struct{}
 	// packs is the number of packs stored for the table, tail the ids of
 	// its rows stored one by one (pack.go); kept with PackRows only.
 	packs uint32
@@ -179,6 +186,11 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	db.deferred, _ = opts.Store.(storage.Deferrer)
 	for _, t := range db.schema.Tables {
 		db.tables[t.Name] = newTable(t)
+	}
+	for _, t := range db.tables {
+		for dep := range opts.Bundle.Policies.Deps(t.def.Name, policy.Read) {
+			t.readDeps = append(t.readDeps, db.tables[dep])
+		}
 	}
 	if err := db.load(ctx); err != nil {
 		return nil, err

@@ -113,7 +113,7 @@ func (db *DB) shape(a Actor, q *query.Query, t *table, r *row, memo shapeMemo) R
 func (db *DB) reverse(a Actor, rel *schema.Relation, sub *query.Query, r *row) (*table, []*row) {
 	tt := db.tables[rel.To]
 	var kids []*row
-	for c := range db.referencing(tt, rel.Column, r.id) {
+	for c := range db.rowsWhere(tt, rel.Column, r.id) {
 		if c.visible() && sub.Where.Eval(c, nil) && db.readable(a, tt, c) && db.joined(a, sub, tt, c) {
 			kids = append(kids, c)
 		}
@@ -165,23 +165,6 @@ func (db *DB) Included(a Actor, q *query.Query, ids []string) ([]RowRef, error) 
 	return out, nil
 }
 
-// referencing yields the rows of t whose column col holds id: through
-// col's equality index when it has one (built on first use: a reverse
-// relation looks rows up by it once per row of the result), else by a scan.
-func (db *DB) referencing(t *table, col, id string) func(yield func(*row) bool) {
-	if ci, ok := t.index[col]; ok {
-		k, _ := indexKey(id)
-		return ci.built(t, col)[k].all
-	}
-	return func(yield func(*row) bool) {
-		for _, r := range t.rows {
-			if v, _ := r.Get(col); v == id && !yield(r) {
-				return
-			}
-		}
-	}
-}
-
 // can is the value of a permission column ($canRead, $canEdit,
 // $canDelete) of r for a: null without a session (nothing to judge),
 // true for a backend actor (policies do not bind it), else what the
@@ -197,11 +180,11 @@ func (db *DB) can(a Actor, t *table, r *row, col string) any {
 	p := db.opts.Bundle.Policies
 	switch col {
 	case query.ColCanRead:
-		return p.CanRead(a.Session, t.def.Name, r)
+		return p.CanRead(a.Session, t.def.Name, r, db.world(nil))
 	case query.ColCanEdit:
-		return p.CheckWrite(a.Session, t.def.Name, policy.Update, r, r) == nil
+		return p.CheckWrite(a.Session, t.def.Name, policy.Update, r, r, db.world(nil)) == nil
 	default:
-		return p.CheckWrite(a.Session, t.def.Name, policy.Delete, r, nil) == nil
+		return p.CheckWrite(a.Session, t.def.Name, policy.Delete, r, nil, db.world(nil)) == nil
 	}
 }
 
@@ -251,7 +234,7 @@ func (s *Subscription) includedChanged(t *table, r *row, before map[string]cell,
 			}
 			for id := range ids {
 				if !n.rel.Reverse {
-					for p := range s.db.referencing(from, n.rel.Column, id) {
+					for p := range s.db.rowsWhere(from, n.rel.Column, id) {
 						up[p.id] = struct{}{}
 					}
 					continue

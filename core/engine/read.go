@@ -56,7 +56,7 @@ func (db *DB) table(name string) (*table, error) {
 }
 
 func (db *DB) readable(a Actor, t *table, r *row) bool {
-	return !db.enforce(a) || db.opts.Bundle.Policies.CanRead(a.Session, t.def.Name, r)
+	return !db.enforce(a) || db.opts.Bundle.Policies.CanRead(a.Session, t.def.Name, r, db.world(nil))
 }
 
 // All runs q and returns the matching rows a may read, ordered and windowed.
@@ -121,6 +121,12 @@ func (db *DB) checkQuery(q *query.Query) (*table, error) {
 // starting from the smallest equality index that applies (building the
 // indexes of the columns q filters on, the first time).
 func (db *DB) matching(a Actor, t *table, q *query.Query) []*row {
+	return db.scan(t, q, func(r *row) bool { return db.readable(a, t, r) && db.joined(a, q, t, r) })
+}
+
+// scan returns the live rows of t that satisfy q's condition and keep
+// (nil: every one), through the smallest equality index q's terms allow.
+func (db *DB) scan(t *table, q *query.Query, keep func(*row) bool) []*row {
 	var best rowSet
 	indexed := false
 	for col, v := range q.EqualityTerms() {
@@ -139,7 +145,7 @@ func (db *DB) matching(a Actor, t *table, q *query.Query) []*row {
 	}
 	var out []*row
 	consider := func(r *row) {
-		if r.visible() && q.Where.Eval(r, nil) && db.readable(a, t, r) && db.joined(a, q, t, r) {
+		if r.visible() && q.Where.Eval(r, nil) && (keep == nil || keep(r)) {
 			out = append(out, r)
 		}
 	}

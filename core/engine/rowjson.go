@@ -25,6 +25,9 @@ func (st RowState) AppendJSON(b []byte) ([]byte, error) {
 	if err != nil {
 		return b, err
 	}
+	if st.Hidden {
+		b = append(b, `,"hidden":true`...)
+	}
 	return appendStateTail(b, st.Seq), nil
 }
 

@@ -25,6 +25,8 @@ func DecodeRowStates(r *limits.Reader) ([]RowState, bool) {
 				st.Seq, ok = r.Uint()
 			case "cells":
 				st.Cells, ok = readCells(r)
+			case "hidden":
+				st.Hidden, ok = r.Bool()
 			}
 			return ok
 		})

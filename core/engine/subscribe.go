@@ -101,7 +101,10 @@ type Subscription struct {
 	// nodes are q's includes (include.go); the subscription is registered
 	// in the includers of each one's table.
 	nodes []*incNode
-	done  bool
+	// deps are the tables whose changes can show or hide rows of the
+	// result through its read policies (relational.go).
+	deps []*table
+	done bool
 	// canceled is read by the notifier outside db.mu. It lives on the
 	// subscription rather than in a notifier map so that a canceled
 	// subscription is not kept alive forever (a long-running server cancels
@@ -132,8 +135,13 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 	// and a bare watch (see Subscription.bare) needs none. Only registering
 	// takes the write lock, and if a commit landed in between, the matches
 	// are found again under it.
-	bare := !initial && q.Offset == 0 && q.Limit == 0
+	unwindowed := !initial && q.Offset == 0 && q.Limit == 0
+	var bare bool
 	find := func(t *table) []keyedRow {
+		// A bare subscription judges a row from its own cells before and
+		// after a change; one whose policy reads other rows cannot, so it
+		// keeps its result to compare with (relational.go).
+		bare = unwindowed && len(db.policyDeps(a, t, q)) == 0
 		if bare {
 			return nil
 		}
@@ -180,6 +188,7 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 		}
 		n.t.includers[s] = struct{}{}
 	}
+	s.watch(db.policyDeps(a, t, q))
 	if !initial {
 		db.unlockAndNotify()
 		return s, nil
@@ -210,6 +219,9 @@ func (s *Subscription) Cancel() {
 		s.t.subs.remove(s)
 		for _, n := range s.nodes {
 			delete(n.t.includers, s)
+		}
+		for _, t := range s.deps {
+			delete(t.watchers, s)
 		}
 	}
 	s.db.notify.cancel(s)
@@ -290,11 +302,24 @@ func (s *Subscription) rowsChanged(changes []changedRow, d *Update) {
 	distinct := make([]*row, 0, len(changes))
 	was := make(map[string]bool, len(changes))
 	seen := make(map[string]bool, len(changes))
+	// quiet are the rows only checked again: unchanged, they are news
+	// only when they enter or leave. (With includes, what a row includes
+	// may have been shown or hidden, so every one is news.)
+	var quiet map[string]bool
 	for _, c := range changes {
-		if r := c.r; !seen[r.id] {
+		r := c.r
+		if !seen[r.id] {
 			seen[r.id] = true
 			distinct = append(distinct, r)
 			_, was[r.id] = s.keys[r.id]
+			if c.recheck && len(s.nodes) == 0 {
+				if quiet == nil {
+					quiet = map[string]bool{}
+				}
+				quiet[r.id] = true
+			}
+		} else if !c.recheck {
+			delete(quiet, r.id)
 		}
 	}
 	var edges *windowEdges
@@ -317,13 +342,16 @@ func (s *Subscription) rowsChanged(changes []changedRow, d *Update) {
 		s.placeAll(distinct, was)
 	}
 	if edges != nil {
+		for id := range quiet {
+			delete(seen, id)
+		}
 		s.windowDelta(edges, seen, d)
 		return
 	}
 	var st stepper
 	for _, r := range distinct {
 		_, is := s.keys[r.id]
-		if !was[r.id] && !is {
+		if !was[r.id] && !is || was[r.id] && is && quiet[r.id] {
 			continue
 		}
 		var pub Row
@@ -401,6 +429,10 @@ type changedRow struct {
 	// included marks a row that did not change itself but includes one
 	// that did (include.go); it has no before.
 	included bool
+	// recheck marks a row that did not change itself but whose policy
+	// reads a row that did (relational.go): it is news only if it entered
+	// or left the result.
+	recheck bool
 }
 
 // bareDelta is rowsChanged for a subscription that keeps no result: a row

@@ -101,7 +101,7 @@ func (db *DB) write(ctx context.Context, a Actor, c *Change) (Row, string, error
 	id := c.ID // c is shared once committed: read nothing of it after unlocking
 	c.TS = db.hlc.Now()
 	if err == nil {
-		err = db.authorizeLocked(a, c, db.tables[c.Table].writableRow(c.Row))
+		err = db.authorizeLocked(a, c, db.tables[c.Table].writableRow(c.Row), nil)
 	}
 	if err == nil {
 		if db.opts.Optimistic {
@@ -149,7 +149,7 @@ func (db *DB) Authorize(a Actor, c *Change) error {
 	if db.closed {
 		return ErrClosed
 	}
-	return db.authorizeLocked(a, c, db.tables[c.Table].rowOrNil(c.Row))
+	return db.authorizeLocked(a, c, db.tables[c.Table].rowOrNil(c.Row), nil)
 }
 
 // rowOrNil is nil-safe so an unknown table reaches the schema error.
@@ -175,7 +175,7 @@ func (t *table) writableRow(rid string) *row {
 // there is none). A row a may not read is taken as missing (seenBy), before
 // the patch is validated, so neither the error nor its kind tells a writer
 // that the id exists.
-func (db *DB) authorizeLocked(a Actor, c *Change, existing *row) error {
+func (db *DB) authorizeLocked(a Actor, c *Change, existing *row, ov overlay) error {
 	t := db.tables[c.Table]
 	if t == nil {
 		return fmt.Errorf("%w %q", schema.ErrUnknownTable, c.Table)
@@ -243,7 +243,7 @@ func (db *DB) authorizeLocked(a Actor, c *Change, existing *row) error {
 		merge(newRow.base, c.cells())
 		newRow.view = newRow.base
 	}
-	return db.opts.Bundle.Policies.CheckWrite(a.Session, c.Table, c.Kind.operation(), asExprRow(oldRow), asExprRow(newRow))
+	return db.opts.Bundle.Policies.CheckWrite(a.Session, c.Table, c.Kind.operation(), asExprRow(oldRow), asExprRow(newRow), db.world(ov))
 }
 
 // Apply merges changes that were authorized elsewhere (or by Authorize) into
@@ -350,6 +350,9 @@ type rowUpdate struct {
 	seq     uint64
 	persist bool
 	stored  []byte // base and seq encoded, once persisted
+	// forget drops the row from memory once installed, when nothing of
+	// it is pending (RowState.Hidden).
+	forget bool
 }
 
 type stage struct {
@@ -436,6 +439,7 @@ func (s *stage) commit(ctx context.Context) error {
 	db.commits++
 	db.stamp.Store(stamp)
 	touched := map[*Subscription][]changedRow{}
+	rechecked := map[*Subscription]bool{}
 	var order []*Subscription
 	for _, u := range s.list {
 		before := u.r.view
@@ -447,7 +451,7 @@ func (s *stage) commit(ctx context.Context) error {
 		}
 		u.r.recompute()
 		u.t.indexRow(u.r, true)
-		if !wasVisible && !u.r.visible() && len(u.r.view) == 0 {
+		if (!wasVisible || u.forget) && !u.r.visible() && len(u.r.view) == 0 {
 			delete(u.t.rows, u.r.id)
 		}
 		u.t.subs.affected(u.r, before, func(sub *Subscription) {
@@ -456,6 +460,13 @@ func (s *stage) commit(ctx context.Context) error {
 			}
 			touched[sub] = append(touched[sub], changedRow{r: u.r, before: before})
 		})
+		for sub := range u.t.watchers {
+			if _, seen := touched[sub]; !seen {
+				order = append(order, sub)
+				touched[sub] = nil
+			}
+			rechecked[sub] = true
+		}
 		for sub := range u.t.includers {
 			r := u.r
 			sub.includedChanged(u.t, r, before, func(root *row) {
@@ -471,7 +482,13 @@ func (s *stage) commit(ctx context.Context) error {
 		}
 	}
 	for _, sub := range order {
-		sub.rowsChanged(touched[sub], db.notify.pendingFor(sub))
+		changes := touched[sub]
+		if rechecked[sub] {
+			changes = sub.recheck(changes)
+		}
+		if len(changes) > 0 {
+			sub.rowsChanged(changes, db.notify.pendingFor(sub))
+		}
 	}
 	if db.opts.PackRows {
 		db.packLocked(ctx, s.list)
@@ -652,6 +669,10 @@ type RowState struct {
 	ID    string          `json:"id"`
 	Cells map[string]cell `json:"cells"`
 	Seq   uint64          `json:"seq,omitempty"`
+	// Hidden says the row still exists but the client's session may no
+	// longer read it (a share was revoked): the client forgets it, with
+	// no cells, where a deleted row would keep its tombstone.
+	Hidden bool `json:"hidden,omitempty"`
 }
 
 // Acked names a pending change the server acknowledged, with the stamp it
@@ -704,6 +725,15 @@ func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked []Acked,
 		t := db.tables[st.Table]
 		if t == nil {
 			continue // a table this client's schema does not know yet
+		}
+		if st.Hidden {
+			if t.rows[st.ID] != nil {
+				u := s.of(t, st.ID)
+				// Stored empty rather than deleted: an empty row stored
+				// one by one outranks the row's copy in a pack.
+				u.base, u.persist, u.forget = map[string]cell{}, true, true
+			}
+			continue
 		}
 		cells, err := decodeCells(t.def, st.Cells)
 		if err != nil {

@@ -21,10 +21,26 @@ type MapRow map[string]any
 
 func (m MapRow) Get(col string) (any, bool) { v, ok := m[col]; return v, ok }
 
+// Env resolves the relational forms of a policy for one evaluation: it
+// knows the other rows and the other tables' policies (core/policy).
+type Env interface {
+	// AllowedTo reports whether the row e.Via of row leads to is allowed
+	// e.Action by its table's policy.
+	AllowedTo(e *Expr, row Row) bool
+	// Exists reports whether a row of e.Table satisfies e.Args[0], with row
+	// as its outer row.
+	Exists(e *Expr, row Row) bool
+}
+
 // Eval reports whether row satisfies e for sess. A nil e is true. Comparisons
 // between values of different kinds are false rather than errors, so a policy
-// never fails open on odd data.
-func (e *Expr) Eval(row Row, sess *session.Session) bool {
+// never fails open on odd data. Without an Env, allowedTo and exists are
+// false.
+func (e *Expr) Eval(row Row, sess *session.Session) bool { return e.EvalIn(row, nil, sess, nil) }
+
+// EvalIn is Eval with outer, the row that outer operands read (the row an
+// exists was reached from), and env for allowedTo and exists.
+func (e *Expr) EvalIn(row, outer Row, sess *session.Session, env Env) bool {
 	if e == nil {
 		return true
 	}
@@ -35,26 +51,30 @@ func (e *Expr) Eval(row Row, sess *session.Session) bool {
 		return false
 	case OpAnd:
 		for _, a := range e.Args {
-			if !a.Eval(row, sess) {
+			if !a.EvalIn(row, outer, sess, env) {
 				return false
 			}
 		}
 		return true
 	case OpOr:
 		for _, a := range e.Args {
-			if a.Eval(row, sess) {
+			if a.EvalIn(row, outer, sess, env) {
 				return true
 			}
 		}
 		return false
 	case OpNot:
-		return !e.Args[0].Eval(row, sess)
+		return !e.Args[0].EvalIn(row, outer, sess, env)
 	case OpIsNull:
-		v, ok := e.L.resolve(row, sess)
+		v, ok := e.L.Resolve(row, outer, sess)
 		return !ok || v == nil
+	case OpAllowedTo:
+		return env != nil && row != nil && env.AllowedTo(e, row)
+	case OpExists:
+		return env != nil && env.Exists(e, row)
 	}
-	l, lok := e.L.resolve(row, sess)
-	r, rok := e.R.resolve(row, sess)
+	l, lok := e.L.Resolve(row, outer, sess)
+	r, rok := e.R.Resolve(row, outer, sess)
 	if !lok || !rok {
 		// A missing session field or column compares as null: only ne can
 		// hold, and only against a present non-null value.
@@ -98,13 +118,20 @@ func (e *Expr) Eval(row Row, sess *session.Session) bool {
 	return false
 }
 
-func (o Operand) resolve(row Row, sess *session.Session) (any, bool) {
+// Resolve is the operand's value for row, whose outer row is outer; ok is
+// false when it has none.
+func (o Operand) Resolve(row, outer Row, sess *session.Session) (any, bool) {
 	switch {
 	case o.Col != "":
 		if row == nil {
 			return nil, false
 		}
 		return row.Get(o.Col)
+	case o.Outer != "":
+		if outer == nil {
+			return nil, false
+		}
+		return outer.Get(o.Outer)
 	case o.Session != "":
 		return sess.Field(o.Session)
 	default:

@@ -14,6 +14,12 @@
 //	{"col": "owner_id"}          a column of the row (magic columns included)
 //	{"session": "user_id"}       a field of the session: user_id, authMode, claims.x.y
 //	{"value": <any JSON>}        a literal
+//	{"outer": "id"}              inside exists: a column of the row the policy judges
+//
+// Policies (never queries) may also follow relations (relational.go):
+//
+//	{"allowedTo": {"op": "read", "via": "projectId", "maxDepth": 5}}
+//	{"exists": {"table": "shares", "where": e}}
 package expr
 
 import (
@@ -39,15 +45,21 @@ const (
 	OpIn       Op = "in"
 	OpContains Op = "contains"
 	OpIsNull   Op = "isNull"
+	// OpAllowedTo and OpExists are the relational forms of policies.
+	OpAllowedTo Op = "allowedTo"
+	OpExists    Op = "exists"
 )
 
 var binaryOps = map[Op]bool{OpEq: true, OpNe: true, OpLt: true, OpLte: true, OpGt: true, OpGte: true, OpIn: true, OpContains: true}
 
-// Operand is one side of a comparison: exactly one of Col, Session or a literal
-// (IsValue with Value).
+// Operand is one side of a comparison: exactly one of Col, Session, Outer
+// or a literal (IsValue with Value).
 type Operand struct {
 	Col     string
 	Session string
+	// Outer is a column of the row an exists condition was reached from
+	// (the row the policy judges), for correlating the two.
+	Outer   string
 	IsValue bool
 	Value   any
 }
@@ -62,12 +74,25 @@ func Sess(path string) Operand { return Operand{Session: path} }
 // string, float64/int64/json.Number, []any, map[string]any).
 func Val(v any) Operand { return Operand{IsValue: true, Value: v} }
 
-// Expr is a node of a condition. Args holds the children of and/or/not; L and
-// R the operands of comparisons (only L for isNull).
+// Expr is a node of a condition. Args holds the children of and/or/not (and
+// the where of exists); L and R the operands of comparisons (only L for
+// isNull).
 type Expr struct {
 	Op   Op
 	Args []*Expr
 	L, R Operand
+	// Action, Via and MaxDepth are allowedTo's: the operation (read, insert,
+	// update, delete) the row that the ref column Via leads to must be
+	// allowed, and how many times the same relation may be followed in one
+	// check (0: DefaultMaxDepth).
+	Action   string
+	Via      string
+	MaxDepth int
+	// Table is the table exists looks in; its condition is Args[0].
+	Table string
+	// Target is the table Via refers to, filled in by the bundle's checks
+	// (it is the schema's to know, and not part of the JSON).
+	Target string
 }
 
 // True and False are the constant conditions.
@@ -88,7 +113,8 @@ func Eq(col string, v any) *Expr { return Cmp(OpEq, Col(col), Val(v)) }
 // IsNull builds a null test.
 func IsNull(a Operand) *Expr { return &Expr{Op: OpIsNull, L: a} }
 
-// Walk calls fn on e and every descendant, depth first.
+// Walk calls fn on e and every descendant, depth first, the conditions
+// inside exists (which speak of another table's rows) included.
 func (e *Expr) Walk(fn func(*Expr)) {
 	if e == nil {
 		return
@@ -99,18 +125,60 @@ func (e *Expr) Walk(fn func(*Expr)) {
 	}
 }
 
-// Columns returns the distinct column names e reads, in first-seen order.
+// Columns returns the distinct column names of the row e judges that it
+// reads, in first-seen order: the columns it compares, the ref columns its
+// allowedTo follow, and the outer columns its exists conditions correlate
+// with (but not the columns of the rows exists looks at).
 func (e *Expr) Columns() []string {
 	var out []string
 	seen := map[string]bool{}
-	add := func(o Operand) {
-		if o.Col != "" && !seen[o.Col] {
-			seen[o.Col] = true
-			out = append(out, o.Col)
+	add := func(c string) {
+		if c != "" && !seen[c] {
+			seen[c] = true
+			out = append(out, c)
 		}
 	}
-	e.Walk(func(n *Expr) { add(n.L); add(n.R) })
+	e.WalkScoped(func(n *Expr, level int) {
+		switch level {
+		case 0:
+			add(n.L.Col)
+			add(n.R.Col)
+			add(n.Via)
+		case 1:
+			add(n.L.Outer)
+			add(n.R.Outer)
+		}
+	})
 	return out
+}
+
+// WalkScoped is Walk that also says how many exists conditions each node is
+// inside: at level 0 columns are the judged row's, at level n they are the
+// rows of the nth exists, whose outer row is level n-1's.
+func (e *Expr) WalkScoped(fn func(n *Expr, level int)) { e.walkScoped(fn, 0) }
+
+func (e *Expr) walkScoped(fn func(*Expr, int), level int) {
+	if e == nil {
+		return
+	}
+	fn(e, level)
+	inner := level
+	if e.Op == OpExists {
+		inner++
+	}
+	for _, a := range e.Args {
+		a.walkScoped(fn, inner)
+	}
+}
+
+// Relational reports whether e uses the forms only policies may use:
+// allowedTo, exists or outer operands.
+func (e *Expr) Relational() bool {
+	found := false
+	e.Walk(func(n *Expr) {
+		found = found || n.Op == OpAllowedTo || n.Op == OpExists || n.L.Outer != "" || n.R.Outer != ""
+	})
+	return found
 }
 
 // UsesSession reports whether any operand of e reads the session.
@@ -138,6 +206,10 @@ func (e *Expr) String() string {
 		return "not " + e.Args[0].String()
 	case OpIsNull:
 		return e.L.String() + " isNull"
+	case OpAllowedTo:
+		return "allowedTo." + e.Action + "(" + e.Via + ")"
+	case OpExists:
+		return "exists " + e.Table + " where " + e.Args[0].String()
 	default:
 		return e.L.String() + " " + string(e.Op) + " " + e.R.String()
 	}
@@ -149,6 +221,8 @@ func (o Operand) String() string {
 		return o.Col
 	case o.Session != "":
 		return "session." + o.Session
+	case o.Outer != "":
+		return "outer." + o.Outer
 	default:
 		return fmt.Sprintf("%#v", o.Value)
 	}

@@ -92,6 +92,10 @@ func node(op Op, body any, depth int, nodes *int) (*Expr, error) {
 			return nil, err
 		}
 		return IsNull(a), nil
+	case op == OpAllowedTo:
+		return allowedToFromJSON(body)
+	case op == OpExists:
+		return existsFromJSON(body, depth, nodes)
 	case binaryOps[op]:
 		pair, ok := body.([]any)
 		if !ok || len(pair) != 2 {
@@ -113,19 +117,22 @@ func node(op Op, body any, depth int, nodes *int) (*Expr, error) {
 func operand(raw any) (Operand, error) {
 	m, ok := raw.(map[string]any)
 	if !ok || len(m) != 1 {
-		return Operand{}, fmt.Errorf("%w: an operand is {\"col\":...}, {\"session\":...} or {\"value\":...}", ErrSyntax)
+		return Operand{}, fmt.Errorf("%w: an operand is {\"col\":...}, {\"session\":...}, {\"outer\":...} or {\"value\":...}", ErrSyntax)
 	}
 	for k, v := range m {
 		switch k {
 		case "value":
 			return Val(v), nil
-		case "col", "session":
+		case "col", "session", "outer":
 			s, ok := v.(string)
 			if !ok || s == "" {
 				return Operand{}, fmt.Errorf("%w: %q takes a non-empty string", ErrSyntax, k)
 			}
-			if k == "col" {
+			switch k {
+			case "col":
 				return Col(s), nil
+			case "outer":
+				return Operand{Outer: s}, nil
 			}
 			return Sess(s), nil
 		default:
@@ -155,6 +162,14 @@ func (e *Expr) ToJSON() any {
 		return map[string]any{"not": e.Args[0].ToJSON()}
 	case OpIsNull:
 		return map[string]any{"isNull": e.L.toJSON()}
+	case OpAllowedTo:
+		body := map[string]any{"op": e.Action, "via": e.Via}
+		if e.MaxDepth > 0 {
+			body["maxDepth"] = e.MaxDepth
+		}
+		return map[string]any{"allowedTo": body}
+	case OpExists:
+		return map[string]any{"exists": map[string]any{"table": e.Table, "where": e.Args[0].ToJSON()}}
 	}
 	return map[string]any{string(e.Op): []any{e.L.toJSON(), e.R.toJSON()}}
 }
@@ -165,6 +180,8 @@ func (o Operand) toJSON() any {
 		return map[string]any{"col": o.Col}
 	case o.Session != "":
 		return map[string]any{"session": o.Session}
+	case o.Outer != "":
+		return map[string]any{"outer": o.Outer}
 	}
 	return map[string]any{"value": o.Value}
 }

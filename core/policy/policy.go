@@ -68,19 +68,30 @@ func CheckAnonymous(sess *session.Session, table string, op Operation) error {
 	return nil
 }
 
-// CanRead reports whether sess may see row in table.
-func (s Set) CanRead(sess *session.Session, table string, row expr.Row) bool {
-	t := s[table]
-	return t != nil && t.Read != nil && t.Read.Eval(row, sess)
+// CanRead reports whether sess may see row in table; w is the data the
+// relational forms (allowedTo, exists) consult (nil: they deny).
+func (s Set) CanRead(sess *session.Session, table string, row expr.Row, w World) bool {
+	return s.Checker(sess, w).CanRead(table, row)
 }
 
 // CheckWrite decides a write. old is nil for inserts, new is nil for deletes.
 // The anonymous check runs first, whatever the policies say.
-func (s Set) CheckWrite(sess *session.Session, table string, op Operation, old, new expr.Row) error {
-	if err := CheckAnonymous(sess, table, op); err != nil {
+func (s Set) CheckWrite(sess *session.Session, table string, op Operation, old, new expr.Row, w World) error {
+	return s.Checker(sess, w).CheckWrite(table, op, old, new)
+}
+
+// CanRead is Set.CanRead within c's evaluation.
+func (c *Checker) CanRead(table string, row expr.Row) bool {
+	t := c.set[table]
+	return t != nil && t.Read != nil && c.eval(t.Read, row)
+}
+
+// CheckWrite is Set.CheckWrite within c's evaluation.
+func (c *Checker) CheckWrite(table string, op Operation, old, new expr.Row) error {
+	if err := CheckAnonymous(c.sess, table, op); err != nil {
 		return err
 	}
-	t := s[table]
+	t := c.set[table]
 	deny := func(reason string) error { return &DeniedError{Table: table, Operation: op, Reason: reason} }
 	if t == nil {
 		return deny("no policy")
@@ -90,24 +101,24 @@ func (s Set) CheckWrite(sess *session.Session, table string, op Operation, old, 
 		if t.Insert == nil {
 			return deny("no policy")
 		}
-		if !t.Insert.Eval(new, sess) {
+		if !c.eval(t.Insert, new) {
 			return deny("the new row does not satisfy " + t.Insert.String())
 		}
 	case Update:
 		if t.UpdateOld == nil && t.UpdateNew == nil {
 			return deny("no policy")
 		}
-		if t.UpdateOld != nil && !t.UpdateOld.Eval(old, sess) {
+		if t.UpdateOld != nil && !c.eval(t.UpdateOld, old) {
 			return deny("the current row does not satisfy " + t.UpdateOld.String())
 		}
-		if t.UpdateNew != nil && !t.UpdateNew.Eval(new, sess) {
+		if t.UpdateNew != nil && !c.eval(t.UpdateNew, new) {
 			return deny("the updated row does not satisfy " + t.UpdateNew.String())
 		}
 	case Delete:
 		if t.Delete == nil {
 			return deny("no policy")
 		}
-		if !t.Delete.Eval(old, sess) {
+		if !c.eval(t.Delete, old) {
 			return deny("the row does not satisfy " + t.Delete.String())
 		}
 	default:

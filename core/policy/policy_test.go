@@ -85,10 +85,10 @@ func wantAnonymousDenied(t *testing.T, err error, table string, op policy.Operat
 
 func TestCheckWrite_InsertChecksTheNewRow(t *testing.T) {
 	s := ownedTodos(t)
-	wantAllowed(t, s.CheckWrite(alice, "todos", policy.Insert, nil, alicesRow))
-	wantDenied(t, s.CheckWrite(alice, "todos", policy.Insert, nil, bobsRow), "todos", policy.Insert, "the new row does not satisfy")
+	wantAllowed(t, s.CheckWrite(alice, "todos", policy.Insert, nil, alicesRow, nil))
+	wantDenied(t, s.CheckWrite(alice, "todos", policy.Insert, nil, bobsRow, nil), "todos", policy.Insert, "the new row does not satisfy")
 	// The old row is ignored for inserts.
-	wantDenied(t, s.CheckWrite(alice, "todos", policy.Insert, alicesRow, bobsRow), "todos", policy.Insert, "the new row does not satisfy")
+	wantDenied(t, s.CheckWrite(alice, "todos", policy.Insert, alicesRow, bobsRow, nil), "todos", policy.Insert, "the new row does not satisfy")
 }
 
 func TestCheckWrite_UpdateChecksOldAndNewRows(t *testing.T) {
@@ -105,7 +105,7 @@ func TestCheckWrite_UpdateChecksOldAndNewRows(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := s.CheckWrite(alice, "todos", policy.Update, tc.old, tc.new)
+			err := s.CheckWrite(alice, "todos", policy.Update, tc.old, tc.new, nil)
 			if tc.reason == "" {
 				wantAllowed(t, err)
 			} else {
@@ -117,19 +117,19 @@ func TestCheckWrite_UpdateChecksOldAndNewRows(t *testing.T) {
 
 func TestCheckWrite_UpdateWithOnlyOneSideChecksThatSide(t *testing.T) {
 	oldOnly := policy.Set{"todos": &policy.Table{UpdateOld: mustCond(t, ownerIsMe)}}
-	wantAllowed(t, oldOnly.CheckWrite(alice, "todos", policy.Update, alicesRow, bobsRow))
-	wantDenied(t, oldOnly.CheckWrite(alice, "todos", policy.Update, bobsRow, alicesRow), "todos", policy.Update, "the current row does not satisfy")
+	wantAllowed(t, oldOnly.CheckWrite(alice, "todos", policy.Update, alicesRow, bobsRow, nil))
+	wantDenied(t, oldOnly.CheckWrite(alice, "todos", policy.Update, bobsRow, alicesRow, nil), "todos", policy.Update, "the current row does not satisfy")
 
 	newOnly := policy.Set{"todos": &policy.Table{UpdateNew: mustCond(t, ownerIsMe)}}
-	wantAllowed(t, newOnly.CheckWrite(alice, "todos", policy.Update, bobsRow, alicesRow))
-	wantDenied(t, newOnly.CheckWrite(alice, "todos", policy.Update, alicesRow, bobsRow), "todos", policy.Update, "the updated row does not satisfy")
+	wantAllowed(t, newOnly.CheckWrite(alice, "todos", policy.Update, bobsRow, alicesRow, nil))
+	wantDenied(t, newOnly.CheckWrite(alice, "todos", policy.Update, alicesRow, bobsRow, nil), "todos", policy.Update, "the updated row does not satisfy")
 }
 
 func TestCheckWrite_DeleteChecksTheOldRow(t *testing.T) {
 	s := ownedTodos(t)
-	wantAllowed(t, s.CheckWrite(alice, "todos", policy.Delete, alicesRow, nil))
-	wantDenied(t, s.CheckWrite(alice, "todos", policy.Delete, bobsRow, nil), "todos", policy.Delete, "the row does not satisfy")
-	wantDenied(t, s.CheckWrite(alice, "todos", policy.Delete, bobsRow, alicesRow), "todos", policy.Delete, "the row does not satisfy")
+	wantAllowed(t, s.CheckWrite(alice, "todos", policy.Delete, alicesRow, nil, nil))
+	wantDenied(t, s.CheckWrite(alice, "todos", policy.Delete, bobsRow, nil, nil), "todos", policy.Delete, "the row does not satisfy")
+	wantDenied(t, s.CheckWrite(alice, "todos", policy.Delete, bobsRow, alicesRow, nil), "todos", policy.Delete, "the row does not satisfy")
 }
 
 func TestCheckWrite_ConstantPolicies(t *testing.T) {
@@ -137,8 +137,8 @@ func TestCheckWrite_ConstantPolicies(t *testing.T) {
 	deny := policy.Set{"t": &policy.Table{Insert: expr.False(), UpdateOld: expr.False(), UpdateNew: expr.False(), Delete: expr.False()}}
 	for _, op := range []policy.Operation{policy.Insert, policy.Update, policy.Delete} {
 		t.Run(string(op), func(t *testing.T) {
-			wantAllowed(t, allow.CheckWrite(alice, "t", op, bobsRow, bobsRow))
-			wantDenied(t, deny.CheckWrite(alice, "t", op, alicesRow, alicesRow), "t", op, "the ")
+			wantAllowed(t, allow.CheckWrite(alice, "t", op, bobsRow, bobsRow, nil))
+			wantDenied(t, deny.CheckWrite(alice, "t", op, alicesRow, alicesRow, nil), "t", op, "the ")
 		})
 	}
 }
@@ -155,7 +155,7 @@ func TestCheckWrite_NoPolicyDeniesEveryOperation(t *testing.T) {
 		for _, op := range []policy.Operation{policy.Insert, policy.Update, policy.Delete} {
 			t.Run(name+"/"+string(op), func(t *testing.T) {
 				for _, sess := range []*session.Session{alice, bob, system} {
-					wantDenied(t, s.CheckWrite(sess, "todos", op, alicesRow, alicesRow), "todos", op, "no policy")
+					wantDenied(t, s.CheckWrite(sess, "todos", op, alicesRow, alicesRow, nil), "todos", op, "no policy")
 				}
 			})
 		}
@@ -165,7 +165,7 @@ func TestCheckWrite_NoPolicyDeniesEveryOperation(t *testing.T) {
 func TestCheckWrite_UnknownOperationDenied(t *testing.T) {
 	s := policy.Set{"todos": &policy.Table{Read: expr.True(), Insert: expr.True(), UpdateOld: expr.True(), Delete: expr.True()}}
 	for _, op := range []policy.Operation{policy.Read, "upsert", ""} {
-		wantDenied(t, s.CheckWrite(alice, "todos", op, alicesRow, alicesRow), "todos", op, "unknown operation")
+		wantDenied(t, s.CheckWrite(alice, "todos", op, alicesRow, alicesRow, nil), "todos", op, "unknown operation")
 	}
 }
 
@@ -184,12 +184,12 @@ func TestCheckWrite_AnonymousIsRefusedBeforeAnyPolicy(t *testing.T) {
 	for name, s := range sets {
 		for _, op := range []policy.Operation{policy.Insert, policy.Update, policy.Delete, "upsert"} {
 			t.Run(name+"/"+string(op), func(t *testing.T) {
-				wantAnonymousDenied(t, s.CheckWrite(anon, "todos", op, alicesRow, alicesRow), "todos", op)
+				wantAnonymousDenied(t, s.CheckWrite(anon, "todos", op, alicesRow, alicesRow, nil), "todos", op)
 			})
 		}
 	}
 	// An anonymous session with no user id is refused just the same.
-	wantAnonymousDenied(t, allowAll.CheckWrite(&session.Session{AuthMode: session.Anonymous}, "todos", policy.Insert, nil, alicesRow), "todos", policy.Insert)
+	wantAnonymousDenied(t, allowAll.CheckWrite(&session.Session{AuthMode: session.Anonymous}, "todos", policy.Insert, nil, alicesRow, nil), "todos", policy.Insert)
 }
 
 func TestCheckAnonymous(t *testing.T) {
@@ -211,11 +211,11 @@ func TestCheckWrite_SystemSessionIsCheckedAgainstPolicies(t *testing.T) {
 		"open":  &policy.Table{Insert: expr.True(), UpdateNew: mustCond(t, `{"isNull":{"session":"user_id"}}`)},
 	}
 	// A nil session has no user_id, so a policy comparing against it fails closed.
-	wantDenied(t, s.CheckWrite(system, "owned", policy.Insert, nil, alicesRow), "owned", policy.Insert, "the new row does not satisfy")
-	wantAllowed(t, s.CheckWrite(system, "owned", policy.Delete, alicesRow, nil))
-	wantAllowed(t, s.CheckWrite(system, "open", policy.Insert, nil, alicesRow))
-	wantAllowed(t, s.CheckWrite(system, "open", policy.Update, alicesRow, alicesRow))
-	wantDenied(t, s.CheckWrite(alice, "open", policy.Update, alicesRow, alicesRow), "open", policy.Update, "the updated row does not satisfy")
+	wantDenied(t, s.CheckWrite(system, "owned", policy.Insert, nil, alicesRow, nil), "owned", policy.Insert, "the new row does not satisfy")
+	wantAllowed(t, s.CheckWrite(system, "owned", policy.Delete, alicesRow, nil, nil))
+	wantAllowed(t, s.CheckWrite(system, "open", policy.Insert, nil, alicesRow, nil))
+	wantAllowed(t, s.CheckWrite(system, "open", policy.Update, alicesRow, alicesRow, nil))
+	wantDenied(t, s.CheckWrite(alice, "open", policy.Update, alicesRow, alicesRow, nil), "open", policy.Update, "the updated row does not satisfy")
 }
 
 func TestDeniedError_Message(t *testing.T) {
@@ -261,13 +261,13 @@ func TestCanRead(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := s.CanRead(tc.sess, tc.table, tc.row); got != tc.want {
+			if got := s.CanRead(tc.sess, tc.table, tc.row, nil); got != tc.want {
 				t.Errorf("CanRead = %v, want %v", got, tc.want)
 			}
 		})
 	}
 	var none policy.Set
-	if none.CanRead(alice, "todos", alicesRow) {
+	if none.CanRead(alice, "todos", alicesRow, nil) {
 		t.Error("a nil Set allows reads")
 	}
 }
@@ -309,13 +309,13 @@ func TestCheckWrite_ClaimsArrayMembership(t *testing.T) {
 		for i, tc := range cases {
 			want := c.want(i)
 			t.Run(c.name+"/"+tc.name, func(t *testing.T) {
-				err := s.CheckWrite(tc.sess, "t", policy.Delete, alicesRow, nil)
+				err := s.CheckWrite(tc.sess, "t", policy.Delete, alicesRow, nil, nil)
 				if want {
 					wantAllowed(t, err)
 				} else {
 					wantDenied(t, err, "t", policy.Delete, "the row does not satisfy")
 				}
-				if got := s.CanRead(tc.sess, "t", alicesRow); got != want {
+				if got := s.CanRead(tc.sess, "t", alicesRow, nil); got != want {
 					t.Errorf("CanRead = %v, want %v", got, want)
 				}
 			})
@@ -364,7 +364,7 @@ func TestCheckWrite_CombinedConditions(t *testing.T) {
 		{"nested", admin, expr.MapRow{"owner_id": "alice"}, true}, // missing locked: eq false, not holds
 	}
 	for _, tc := range cases {
-		err := s.CheckWrite(tc.sess, tc.table, policy.Insert, nil, tc.row)
+		err := s.CheckWrite(tc.sess, tc.table, policy.Insert, nil, tc.row, nil)
 		if (err == nil) != tc.want {
 			t.Errorf("%s by %+v on %v: err = %v, want allowed=%v", tc.table, tc.sess, tc.row, err, tc.want)
 		}

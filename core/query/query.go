@@ -126,6 +126,9 @@ func (q *Query) basicCheck() error {
 	if len(q.OrderBy) > 8 {
 		return fmt.Errorf("%w: at most 8 orderBy keys", ErrInvalid)
 	}
+	if q.Where.Relational() {
+		return fmt.Errorf("%w: where: allowedTo, exists and outer are for permission policies, not queries", ErrInvalid)
+	}
 	return nil
 }
 
