@@ -17,8 +17,8 @@ import (
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/hlc"
-	"github.com/jazzgo/jazz-tools/core/policy"
 	"github.com/jazzgo/jazz-tools/core/id"
+	"github.com/jazzgo/jazz-tools/core/policy"
 	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/storage"
 )
