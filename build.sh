@@ -44,14 +44,17 @@ build_wasm() {
 	log "building $WASM_OUT/jazz.wasm"
 	# Inlining copies a function's body into each caller; in WebAssembly that
 	# is download size. It is turned off only where a page spends no time
-	# per row or per call (identity and bundle: once per open; the IndexedDB,
-	# WebSocket and error adapters: JavaScript's time dominates; fmt, time
-	# and unicode: errors, clocks and the odd string check), which saves
-	# ~25 KB brotli. Everywhere else it
-	# measurably pays (engine, live, sync, client, bridge: 5-20% slower
-	# without it through the package in Node).
+	# per row or per call (identity and bundle: once per open; session:
+	# once per auth; the IndexedDB, WebSocket and error adapters:
+	# JavaScript's time dominates; fmt, time, unicode, strings, strconv,
+	# sort and context: errors, clocks and the odd string check; reflect and
+	# encoding/json: no frame on a hot path goes through reflection any
+	# more, rows, deltas, acks and pushes have their own codecs), which saves
+	# ~45 KB brotli. Everywhere else it measurably pays (engine, live, sync,
+	# client, bridge: 5-20% slower without it through the package in Node).
 	local noinline="" p
-	for p in ./core/identity ./core/bundle ./wasm/idbstore ./wasm/jserr ./wasm/jsws fmt time unicode; do
+	for p in ./core/identity ./core/bundle ./core/session ./wasm/idbstore ./wasm/jserr ./wasm/jsws \
+		fmt time unicode strings strconv sort context reflect encoding/json; do
 		noinline="$noinline -gcflags=$p=-l"
 	done
 	# shellcheck disable=SC2086 # one flag per package

@@ -163,15 +163,22 @@ func (e *Expr) ToJSON() any {
 	case OpIsNull:
 		return map[string]any{"isNull": e.L.toJSON()}
 	case OpAllowedTo:
-		body := map[string]any{"op": e.Action, "via": e.Via}
-		if e.MaxDepth > 0 {
-			body["maxDepth"] = e.MaxDepth
-		}
-		return map[string]any{"allowedTo": body}
+		return map[string]any{"allowedTo": allowedToJSON{e.Action, e.Via, e.MaxDepth}}
 	case OpExists:
-		return map[string]any{"exists": map[string]any{"table": e.Table, "where": e.Args[0].ToJSON()}}
+		return map[string]any{"exists": existsJSON{e.Table, e.Args[0].ToJSON()}}
 	}
 	return map[string]any{string(e.Op): []any{e.L.toJSON(), e.R.toJSON()}}
+}
+
+type allowedToJSON struct {
+	Op       string `json:"op"`
+	Via      string `json:"via"`
+	MaxDepth int    `json:"maxDepth,omitempty"`
+}
+
+type existsJSON struct {
+	Table string `json:"table"`
+	Where any    `json:"where"`
 }
 
 func (o Operand) toJSON() any {

@@ -1,9 +1,8 @@
 package expr
 
 import (
-	"encoding/json"
 	"fmt"
-	"strconv"
+	"math"
 )
 
 // The relational forms let a policy look past the row it judges, as Jazz's
@@ -36,87 +35,46 @@ func Exists(table string, cond *Expr) *Expr {
 // Outer returns an operand reading column col of the outer row.
 func Outer(col string) Operand { return Operand{Outer: col} }
 
+// The relational forms are decoded with one message each for every way
+// they can be wrong: they come from the bundle compiler, not from hands.
+
 func allowedToFromJSON(body any) (*Expr, error) {
-	m, ok := body.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%w: \"allowedTo\" takes an object {\"op\", \"via\", \"maxDepth\"?}", ErrSyntax)
+	m, _ := body.(map[string]any)
+	op, _ := m["op"].(string)
+	via, _ := m["via"].(string)
+	e := AllowedTo(op, via, 0)
+	fields := 2
+	if d, ok := m["maxDepth"]; ok {
+		e.MaxDepth, fields = depth(d), 3
 	}
-	e := &Expr{Op: OpAllowedTo}
-	for k, v := range m {
-		switch k {
-		case "op":
-			s, _ := v.(string)
-			if !allowedActions[s] {
-				return nil, fmt.Errorf("%w: allowedTo.op must be read, insert, update or delete, got %v", ErrSyntax, v)
-			}
-			e.Action = s
-		case "via":
-			s, _ := v.(string)
-			if s == "" {
-				return nil, fmt.Errorf("%w: allowedTo.via must name a ref column", ErrSyntax)
-			}
-			e.Via = s
-		case "maxDepth":
-			n, err := positiveInt(v)
-			if err != nil || n > MaxDepthCap {
-				return nil, fmt.Errorf("%w: allowedTo.maxDepth must be a whole number from 1 to %d, got %v", ErrSyntax, MaxDepthCap, v)
-			}
-			e.MaxDepth = n
-		default:
-			return nil, fmt.Errorf("%w: allowedTo has no field %q", ErrSyntax, k)
-		}
-	}
-	if e.Action == "" || e.Via == "" {
-		return nil, fmt.Errorf("%w: allowedTo needs \"op\" and \"via\"", ErrSyntax)
+	if len(m) != fields || !allowedActions[op] || via == "" || fields == 3 && e.MaxDepth == 0 {
+		return nil, fmt.Errorf(`%w: allowedTo takes {"op": "read", "insert", "update" or "delete", "via": a ref column, "maxDepth"?: 1 to %d}, got %v`, ErrSyntax, MaxDepthCap, body)
 	}
 	return e, nil
 }
 
 func existsFromJSON(body any, depth int, nodes *int) (*Expr, error) {
-	m, ok := body.(map[string]any)
-	if !ok {
-		return nil, fmt.Errorf("%w: \"exists\" takes an object {\"table\", \"where\"}", ErrSyntax)
+	m, _ := body.(map[string]any)
+	table, _ := m["table"].(string)
+	where, ok := m["where"]
+	if len(m) != 2 || table == "" || !ok {
+		return nil, fmt.Errorf(`%w: exists takes {"table": a table, "where": a condition}`, ErrSyntax)
 	}
-	var table string
-	var cond *Expr
-	for k, v := range m {
-		switch k {
-		case "table":
-			table, _ = v.(string)
-			if table == "" {
-				return nil, fmt.Errorf("%w: exists.table must name a table", ErrSyntax)
-			}
-		case "where":
-			c, err := fromJSON(v, depth+1, nodes)
-			if err != nil {
-				return nil, err
-			}
-			cond = c
-		default:
-			return nil, fmt.Errorf("%w: exists has no field %q", ErrSyntax, k)
-		}
-	}
-	if table == "" || cond == nil {
-		return nil, fmt.Errorf("%w: exists needs \"table\" and \"where\"", ErrSyntax)
+	cond, err := fromJSON(where, depth+1, nodes)
+	if err != nil {
+		return nil, err
 	}
 	return Exists(table, cond), nil
 }
 
-func positiveInt(v any) (int, error) {
-	var s string
-	switch n := v.(type) {
-	case json.Number:
-		s = n.String()
-	case float64:
-		s = strconv.FormatFloat(n, 'f', -1, 64)
-	default:
-		return 0, fmt.Errorf("not a number")
+// depth is v as a maxDepth, 0 when it is not a whole number from 1 to
+// MaxDepthCap.
+func depth(v any) int {
+	f, ok := Number(v)
+	if !ok || f != math.Trunc(f) || f < 1 || f > MaxDepthCap {
+		return 0
 	}
-	i, err := strconv.Atoi(s)
-	if err != nil || i <= 0 {
-		return 0, fmt.Errorf("not a positive integer")
-	}
-	return i, nil
+	return int(f)
 }
 
 // KeyTerm finds, among the conditions e (an exists' where) requires of every

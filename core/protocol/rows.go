@@ -38,3 +38,28 @@ func EncodeRows(sub string, rows []json.RawMessage, cursor uint64, complete bool
 	}
 	return append(b, '}'), nil
 }
+
+// EncodePush encodes a push frame as Encode(TPush, p) would, without
+// reflection (engine.Change.AppendJSON).
+func EncodePush(p *Push) ([]byte, error) {
+	b := make([]byte, 0, 64+256*len(p.Changes))
+	b = append(b, `{"t":"`+TPush+`","changes":[`...)
+	for i, c := range p.Changes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		var err error
+		if b, err = c.AppendJSON(b); err != nil {
+			return nil, err
+		}
+	}
+	b = append(b, ']')
+	if p.Batch != "" {
+		id, err := limits.Marshal(p.Batch)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"batch":`...), id...)
+	}
+	return append(b, '}'), nil
+}

@@ -67,7 +67,7 @@ func (c *Client) push(batch []*engine.Change) {
 	if c.cs == nil {
 		return
 	}
-	b, err := protocol.Encode(protocol.TPush, &protocol.Push{Changes: batch})
+	b, err := protocol.EncodePush(&protocol.Push{Changes: batch})
 	if err == nil && len(b) <= limits.MaxFrameBytes {
 		for _, ch := range batch {
 			c.cs.inflight[ch.ID] = ch
@@ -101,7 +101,7 @@ func (c *Client) pushBatch(id string, cs []*engine.Change) {
 	if c.cs == nil {
 		return
 	}
-	b, err := protocol.Encode(protocol.TPush, &protocol.Push{Changes: cs, Batch: id})
+	b, err := protocol.EncodePush(&protocol.Push{Changes: cs, Batch: id})
 	if err == nil && len(b) <= limits.MaxFrameBytes {
 		for _, ch := range cs {
 			c.cs.inflight[ch.ID] = ch

@@ -2,8 +2,11 @@
 // compiler from where-objects to it. Queries and policies use the same
 // compiler so a filter means the same thing in both.
 
-/** An operand: a column of the row, a field of the session, or a literal. */
-export type Operand = { col: string } | { session: string } | { value: unknown };
+/**
+ * An operand: a column of the row, a field of the session, a literal, or
+ * (inside a policy's exists) a column of the row the policy judges.
+ */
+export type Operand = { col: string } | { session: string } | { value: unknown } | { outer: string };
 
 export type BinaryOp = "eq" | "ne" | "lt" | "lte" | "gt" | "gte" | "in" | "contains";
 
@@ -14,12 +17,27 @@ export type ExprJSON =
   | { or: ExprJSON[] }
   | { not: ExprJSON }
   | { isNull: Operand }
+  | { allowedTo: { op: "read" | "insert" | "update" | "delete"; via: string; maxDepth?: number } }
+  | { exists: { table: string; where: ExprJSON } }
   | { [K in BinaryOp]: Record<K, [Operand, Operand]> }[BinaryOp];
 
 const OPERATORS = new Set(["eq", "ne", "lt", "lte", "gt", "gte", "in", "contains", "isNull"]);
 
 const SESSION_PATH: unique symbol = Symbol("jazz-tools.sessionPath");
 export { SESSION_PATH };
+
+const ROW_COLUMN: unique symbol = Symbol("jazz-tools.rowColumn");
+export { ROW_COLUMN };
+
+/** A column of the row a policy judges, as the callback form of where hands it out. */
+export interface RowColumnRef {
+  readonly [ROW_COLUMN]: { readonly table: string; readonly column: string };
+}
+
+function rowColumnOf(v: unknown): RowColumnRef[typeof ROW_COLUMN] | undefined {
+  if (typeof v === "object" && v !== null && ROW_COLUMN in v) return (v as RowColumnRef)[ROW_COLUMN];
+  return undefined;
+}
 
 /** The session path a permissions-DSL session value stands for, if v is one. */
 export function sessionPathOf(v: unknown): string | undefined {
@@ -37,10 +55,14 @@ export interface CompileContext {
   hasColumn(name: string): boolean;
   /** Policies may compare with the session; queries may not (core/query refuses it). */
   readonly allowSession: boolean;
+  /** The table the condition judges (policies). */
+  readonly table?: string;
+  /** The table of the row an exists condition was reached from (policies). */
+  readonly outerTable?: string;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
-  if (typeof v !== "object" || v === null || Array.isArray(v) || sessionPathOf(v) !== undefined) return false;
+  if (typeof v !== "object" || v === null || Array.isArray(v) || sessionPathOf(v) !== undefined || rowColumnOf(v)) return false;
   const proto = Object.getPrototypeOf(v) as unknown;
   return proto === Object.prototype || proto === null;
 }
@@ -58,6 +80,15 @@ function literal(v: unknown): unknown {
 }
 
 export function operand(v: unknown, ctx: CompileContext): Operand {
+  const ref = rowColumnOf(v);
+  if (ref !== undefined) {
+    // The judged row's column: the outer row inside exists (even when it
+    // looks in the same table), the row itself at the top.
+    if (ctx.outerTable !== undefined) {
+      if (ref.table === ctx.outerTable) return { outer: ref.column };
+    } else if (ref.table === ctx.table) return { col: ref.column };
+    throw new TypeError(`${ctx.site}: ${ref.table}.${ref.column} is a column of a row this condition cannot see (a row reaches one exists deep)`);
+  }
   const path = sessionPathOf(v);
   if (path === undefined) return { value: literal(v) };
   if (!ctx.allowSession) {
@@ -123,13 +154,24 @@ export function compileWhere(where: object, ctx: CompileContext): ExprJSON {
   return and(terms);
 }
 
-/** Visits every operand of e. */
-export function operands(e: ExprJSON, fn: (o: Operand) => void): void {
+/**
+ * Visits every operand of e that reads the judged row or the session: the
+ * ref column an allowedTo follows counts as a column, and inside exists
+ * only the outer operands (the exists table's own columns are another row's).
+ */
+export function operands(e: ExprJSON, fn: (o: Operand) => void, inExists = false): void {
   if (typeof e === "boolean") return;
   for (const [op, body] of Object.entries(e) as [string, unknown][]) {
-    if (op === "and" || op === "or") (body as ExprJSON[]).forEach((x) => operands(x, fn));
-    else if (op === "not") operands(body as ExprJSON, fn);
-    else if (op === "isNull") fn(body as Operand);
-    else (body as Operand[]).forEach(fn);
+    if (op === "and" || op === "or") (body as ExprJSON[]).forEach((x) => operands(x, fn, inExists));
+    else if (op === "not") operands(body as ExprJSON, fn, inExists);
+    else if (op === "allowedTo") {
+      if (!inExists) fn({ col: (body as { via: string }).via });
+    } else if (op === "exists") {
+      operands((body as { where: ExprJSON }).where, (o) => ("outer" in o ? fn({ col: o.outer }) : "session" in o && fn(o)), true);
+    } else if (op === "isNull") visit(body as Operand);
+    else (body as Operand[]).forEach(visit);
+  }
+  function visit(o: Operand) {
+    if (!inExists || "outer" in o || "session" in o) fn(o);
   }
 }

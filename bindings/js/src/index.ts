@@ -8,9 +8,10 @@ export type {
 export type { AnyQuery, Query, QueryJSON } from "./query.js";
 export type { ExprJSON, Operand } from "./expr.js";
 export type {
-  ClaimValue, Condition, PermissionsDSL, Permissions, PolicyCondition, RuleBuilder, SessionDSL, SessionValue,
-  TablePolicyBuilder, TablePolicyJSON, UpdateRuleBuilder,
+  AllowedTo, ClaimValue, Condition, PermissionsDSL, Permissions, PolicyCondition, PolicyRow, RuleBuilder, SessionDSL,
+  SessionValue, TablePolicyBuilder, TablePolicyJSON, UpdateRuleBuilder,
 } from "./permissions.js";
+export type { RowColumnRef } from "./expr.js";
 export type { Bundle } from "./bundle.js";
 export { createDb, Db } from "./db.js";
 export type { DbConfig, JWTExpiredHook, QueryChange, ReadOptions, ReadTier } from "./db.js";

@@ -2,11 +2,11 @@
 // to core/policy's JSON. Several allow rules for one operation OR together;
 // an operation with no rule is denied (the core fails closed).
 import {
-  and, compileFilter, compileWhere, not as notExpr, operands, or, SESSION_PATH,
-  type CompileContext, type ExprJSON,
+  and, compileFilter, compileWhere, not as notExpr, operands, or, ROW_COLUMN, SESSION_PATH,
+  type CompileContext, type ExprJSON, type RowColumnRef,
 } from "./expr.js";
 import { stableStringify } from "./json.js";
-import type { AnyApp, App, Columns, Operators, Table, TableRef, WhereInput } from "./schema.js";
+import type { AnyApp, AnyTableRef, App, Columns, Operators, Table, TableRef, WhereInput } from "./schema.js";
 import type { AuthMode } from "./types.js";
 
 /** A condition built from where-objects, session tests and allOf/anyOf/not; compiled per table. */
@@ -91,10 +91,103 @@ const session: SessionDSL = {
     }),
 };
 
-type Loose = Condition | Record<string, unknown>;
+/**
+ * The row a policy judges, in the callback form of where
+ * (`policy.todos.allowRead.where((todo) => ...)`): each column stands for
+ * that row's value, to compare with in an exists condition.
+ */
+export type PolicyRow<C extends Columns> = { readonly [K in keyof C | "id"]: RowColumnRef };
+
+type Loose = Condition | Record<string, unknown> | ((row: any) => Condition | Record<string, unknown>);
+
+/** The tables of the app being compiled, by name (set while definePermissions compiles). */
+let compiling: Record<string, AnyTableRef> | undefined;
+
+function tableOf(ctx: CompileContext): AnyTableRef {
+  const t = ctx.table === undefined ? undefined : compiling?.[ctx.table];
+  if (!t) throw new TypeError(`${ctx.site}: relations are only for permission policies`);
+  return t;
+}
+
+function rowOf(table: string): PolicyRow<any> {
+  const cache = new Map<string, RowColumnRef>();
+  return new Proxy({} as PolicyRow<any>, {
+    get(_t, prop) {
+      if (typeof prop !== "string") return undefined;
+      const t = compiling?.[table];
+      if (t && !t.hasColumn(prop)) throw new TypeError(`permissions: ${table} has no column "${prop}"`);
+      let ref = cache.get(prop);
+      if (!ref) cache.set(prop, (ref = { [ROW_COLUMN]: { table, column: prop } }));
+      return ref;
+    },
+  });
+}
 
 function toCondition(c: Loose): Condition {
-  return c instanceof Condition ? c : new Condition((ctx) => compileWhere(c, ctx));
+  if (c instanceof Condition) return c;
+  if (typeof c === "function") {
+    return new Condition((ctx) => toCondition(c(rowOf(tableOf(ctx).name))).compile(ctx));
+  }
+  return new Condition((ctx) => compileWhere(c, ctx));
+}
+
+type Action = "read" | "insert" | "update" | "delete";
+
+/**
+ * A row inherits access from the row one of its relations leads to:
+ * `allowedTo.read("project")` holds when the row's project exists and the
+ * session may read it. Name the relation (`project`) or its ref column
+ * (`projectId`). For a relation to the same table, `maxDepth` (default 10,
+ * at most 64) bounds how far up the chain a check goes.
+ */
+export interface AllowedTo {
+  read(relation: string, options?: { maxDepth?: number }): Condition;
+  insert(relation: string, options?: { maxDepth?: number }): Condition;
+  update(relation: string, options?: { maxDepth?: number }): Condition;
+  delete(relation: string, options?: { maxDepth?: number }): Condition;
+}
+
+function allowedToFor(op: Action) {
+  return (relation: string, options?: { maxDepth?: number }) => {
+    const depth = options?.maxDepth;
+    if (depth !== undefined && (!Number.isInteger(depth) || depth <= 0 || depth > 64)) {
+      throw new TypeError(`allowedTo.${op}("${relation}"): maxDepth must be a whole number from 1 to 64, got ${String(depth)}`);
+    }
+    return new Condition((ctx) => {
+      const t = tableOf(ctx);
+      const rel = t.relations[relation];
+      const via = rel && !rel.reverse ? rel.column : t.columns[relation]?.spec.ref !== undefined ? relation : undefined;
+      if (via === undefined) {
+        const names = Object.entries(t.relations).filter(([, r]) => !r.reverse).map(([n]) => n).sort();
+        throw new TypeError(
+          `${ctx.site}: allowedTo.${op}("${relation}"): ${t.name} has no relation "${relation}" ` +
+            `(its relations: ${names.length ? names.join(", ") : "none"}; a relation comes from a ref column)`,
+        );
+      }
+      return { allowedTo: depth === undefined ? { op, via } : { op, via, maxDepth: depth } };
+    });
+  };
+}
+
+const allowedTo: AllowedTo = {
+  read: allowedToFor("read"),
+  insert: allowedToFor("insert"),
+  update: allowedToFor("update"),
+  delete: allowedToFor("delete"),
+};
+
+/** `policy.<table>.exists.where(...)`: some row of the table matches. */
+function existsIn(table: string) {
+  return {
+    where: (where: Loose) =>
+      new Condition((ctx) => {
+        if (ctx.outerTable !== undefined) throw new TypeError(`${ctx.site}: exists cannot be nested in exists`);
+        const t = compiling?.[table];
+        if (!t) throw new TypeError(`${ctx.site}: exists on unknown table "${table}"`);
+        const inner: CompileContext = { site: `${ctx.site} exists ${table}`, hasColumn: (c) => t.hasColumn(c), allowSession: true, table, outerTable: ctx.table };
+        return { exists: { table, where: toCondition(where).compile(inner) } };
+      }),
+  };
 }
 
 function flatten(items: (Loose | readonly Loose[])[]): Condition[] {
@@ -118,8 +211,16 @@ function not(condition: Loose): Condition {
   return new Condition((ctx) => notExpr(c.compile(ctx)));
 }
 
-/** What a policy rule accepts: a where-object over the table (values may be session values) or a Condition. */
-export type PolicyCondition<C extends Columns> = WhereInput<C, SessionValue> | Condition;
+/**
+ * What a policy rule accepts: a where-object over the table (values may be
+ * session values), a Condition, or a function of the judged row returning
+ * either (`(todo) => anyOf([...])`), for exists conditions that correlate
+ * with it.
+ */
+export type PolicyCondition<C extends Columns> =
+  | WhereInput<C, SessionValue>
+  | Condition
+  | ((row: PolicyRow<C>) => WhereInput<C, SessionValue> | Condition);
 
 export interface RuleBuilder<C extends Columns> {
   where(condition: PolicyCondition<C>): void;
@@ -143,6 +244,13 @@ export interface TablePolicyBuilder<C extends Columns> {
   readonly allowInsert: RuleBuilder<C>;
   readonly allowUpdate: UpdateRuleBuilder<C>;
   readonly allowDelete: RuleBuilder<C>;
+  /**
+   * A condition that some row of this table matches, for another table's
+   * rules: `policy.shares.exists.where({ todoId: todo.id, user_id: session.user_id })`
+   * with `todo` from the callback form of where. Every row counts, readable
+   * by the session or not.
+   */
+  readonly exists: { where(condition: WhereInput<C, SessionValue | RowColumnRef> | Condition): Condition };
 }
 
 export interface PermissionsDSL<A extends AnyApp> {
@@ -151,6 +259,7 @@ export interface PermissionsDSL<A extends AnyApp> {
   allOf: typeof allOf;
   anyOf: typeof anyOf;
   not: typeof not;
+  allowedTo: AllowedTo;
 }
 
 /** One table's policies in core/policy's JSON form; a missing operation is denied. */
@@ -253,11 +362,21 @@ export function definePermissions<T extends Record<string, Table>>(
         allowInsert: ruleBuilder(r.insert),
         allowUpdate: updateBuilder(r.update),
         allowDelete: ruleBuilder(r.delete),
+        exists: existsIn(n),
       };
       return [n, b];
     }),
   );
-  define({ policy, session, allOf, anyOf, not } as unknown as PermissionsDSL<App<T>>);
+  define({ policy, session, allOf, anyOf, not, allowedTo } as unknown as PermissionsDSL<App<T>>);
+  compiling = Object.fromEntries(tables.map((n) => [n, (app as unknown as Record<string, AnyTableRef>)[n]!]));
+  try {
+    return compileRules(app, tables, rules);
+  } finally {
+    compiling = undefined;
+  }
+}
+
+function compileRules<T extends Record<string, Table>>(app: App<T>, tables: string[], rules: Map<string, Rules>): Permissions<App<T>> {
 
   const policies: Record<string, TablePolicyJSON> = {};
   for (const name of tables) {
@@ -267,6 +386,7 @@ export function definePermissions<T extends Record<string, Table>>(
       site: `policy.${name}.${op}`,
       hasColumn: (c) => ref.hasColumn(c),
       allowSession: true,
+      table: name,
     });
     const compileAll = (op: string, list: Condition[]) => or(list.map((c) => c.compile(ctx(op))));
     const out: TablePolicyJSON = {};
@@ -282,4 +402,4 @@ export function definePermissions<T extends Record<string, Table>>(
   return Object.freeze({ app, policies });
 }
 
-export { allOf, anyOf, not, session as sessionDSL };
+export { allOf, allowedTo, anyOf, not, session as sessionDSL };

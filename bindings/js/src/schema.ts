@@ -256,6 +256,8 @@ export type AnyTableRef = TableRef<any, any, any>;
 export interface RelationInfo {
   readonly table: AnyTableRef;
   readonly reverse: boolean;
+  /** The ref column: this table's for a forward relation, the other table's for a reverse one. */
+  readonly column: string;
 }
 
 /** The tables of an app. */
@@ -373,8 +375,8 @@ function defineApp<T extends Record<string, Table>>(tables: T): App<T> {
       const rel = c.spec.ref === undefined ? "" : forwardName(cname);
       if (rel === "") continue;
       const target = refs[c.spec.ref!]!;
-      addRelation(refs[name]!, rel, { table: target, reverse: false });
-      addRelation(target, `${name}Via${rel[0]!.toUpperCase()}${rel.slice(1)}`, { table: refs[name]!, reverse: true });
+      addRelation(refs[name]!, rel, { table: target, reverse: false, column: cname });
+      addRelation(target, `${name}Via${rel[0]!.toUpperCase()}${rel.slice(1)}`, { table: refs[name]!, reverse: true, column: cname });
     }
   }
   return Object.freeze(app) as unknown as App<T>;
