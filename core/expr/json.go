@@ -163,17 +163,19 @@ func (e *Expr) ToJSON() any {
 	case OpIsNull:
 		return map[string]any{"isNull": e.L.toJSON()}
 	case OpAllowedTo:
-		return map[string]any{"allowedTo": allowedToJSON{e.Action, e.Via, e.MaxDepth}}
+		return map[string]any{"allowedTo": allowedToJSON{e.MaxDepth, e.Action, e.Via}}
 	case OpExists:
 		return map[string]any{"exists": existsJSON{e.Table, e.Args[0].ToJSON()}}
 	}
 	return map[string]any{string(e.Op): []any{e.L.toJSON(), e.R.toJSON()}}
 }
 
+// allowedToJSON and existsJSON list their fields in key order, as
+// encoding/json writes a map's: conditions encode canonically.
 type allowedToJSON struct {
+	MaxDepth int    `json:"maxDepth,omitempty"`
 	Op       string `json:"op"`
 	Via      string `json:"via"`
-	MaxDepth int    `json:"maxDepth,omitempty"`
 }
 
 type existsJSON struct {

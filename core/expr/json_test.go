@@ -37,6 +37,10 @@ var corpus = []string{
 	`{"not":{"eq":[{"col":"done"},{"value":true}]}}`,
 	`{"and":[{"eq":[{"col":"a"},{"value":1}]},{"or":[true,{"not":false}]}]}`,
 	`{"or":[{"and":[true,true]},{"and":[false]}]}`,
+	`{"allowedTo":{"op":"read","via":"projectId"}}`,
+	`{"allowedTo":{"maxDepth":5,"op":"update","via":"parentId"}}`,
+	`{"exists":{"table":"shares","where":{"and":[{"eq":[{"col":"todoId"},{"outer":"id"}]},{"eq":[{"col":"user_id"},{"session":"user_id"}]}]}}}`,
+	`{"or":[{"allowedTo":{"op":"delete","via":"p"}},{"not":{"exists":{"table":"t","where":true}}}]}`,
 }
 
 func TestDecode_CorpusRoundTripsByteForByte(t *testing.T) {
@@ -102,6 +106,17 @@ func TestDecode_RefusesMalformedConditions(t *testing.T) {
 		name, src string
 	}{
 		{"empty input", ``},
+		{"allowedTo of a string", `{"allowedTo":"project"}`},
+		{"allowedTo without via", `{"allowedTo":{"op":"read"}}`},
+		{"allowedTo with an unknown op", `{"allowedTo":{"op":"write","via":"p"}}`},
+		{"allowedTo with an extra field", `{"allowedTo":{"op":"read","via":"p","as":"x"}}`},
+		{"allowedTo with maxDepth 0", `{"allowedTo":{"op":"read","via":"p","maxDepth":0}}`},
+		{"allowedTo with maxDepth 1.5", `{"allowedTo":{"op":"read","via":"p","maxDepth":1.5}}`},
+		{"allowedTo with maxDepth over the cap", `{"allowedTo":{"op":"read","via":"p","maxDepth":65}}`},
+		{"exists without where", `{"exists":{"table":"t"}}`},
+		{"exists without table", `{"exists":{"where":true}}`},
+		{"exists with a bad where", `{"exists":{"table":"t","where":1}}`},
+		{"outer of a number", `{"eq":[{"outer":1},{"value":1}]}`},
 		{"not JSON", `eq`},
 		{"null", `null`},
 		{"string", `"true"`},

@@ -357,3 +357,16 @@ func TestCheck_Includes(t *testing.T) {
 		}
 	}
 }
+
+func TestDecode_RefusesPolicyOnlyForms(t *testing.T) {
+	for _, where := range []string{
+		`{"allowedTo":{"op":"read","via":"list"}}`,
+		`{"exists":{"table":"todos","where":true}}`,
+		`{"not":{"eq":[{"outer":"id"},{"value":"x"}]}}`,
+	} {
+		_, err := query.Decode([]byte(`{"table":"todos","where":` + where + `}`))
+		if !errors.Is(err, query.ErrInvalid) || !strings.Contains(err.Error(), "for permission policies") {
+			t.Errorf("where %s: err = %v, want ErrInvalid naming policies", where, err)
+		}
+	}
+}
