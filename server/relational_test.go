@@ -1,0 +1,172 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/query"
+)
+
+// matrixFile is core/policy/testdata/matrix.json (the engine runs it too):
+// policies through relations, each operation under each rule form,
+// allowed and denied, here over the wire.
+type matrixFile struct {
+	Bundle json.RawMessage `json:"bundle"`
+	Rows   []struct {
+		Table  string         `json:"table"`
+		ID     string         `json:"id"`
+		Values map[string]any `json:"values"`
+	} `json:"rows"`
+	Reads  map[string]map[string][]string `json:"reads"`
+	Writes []struct {
+		About  string         `json:"about"`
+		User   string         `json:"user"`
+		Kind   engine.Kind    `json:"kind"`
+		Table  string         `json:"table"`
+		ID     string         `json:"id"`
+		Values map[string]any `json:"values"`
+		Want   string         `json:"want"`
+	} `json:"writes"`
+}
+
+var matrixDisplay = map[string]string{"teams": "name", "members": "user_id", "projects": "name", "todos": "title"}
+
+func TestPolicyMatrix_Server(t *testing.T) {
+	users := map[string]user{"alice": newUser(t), "bob": newUser(t), "carol": newUser(t)}
+	raw, err := os.ReadFile("../core/policy/testdata/matrix.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	for name, u := range users {
+		s = strings.ReplaceAll(s, `"$`+name+`"`, `"`+u.UserID+`"`)
+	}
+	var m matrixFile
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatal(err)
+	}
+	f := newFixture(t, withBundle(string(m.Bundle)))
+	w := newWriter(f.clk, "m")
+	change := func(kind engine.Kind, table, row string, values map[string]any) *engine.Change {
+		return &engine.Change{ID: w.ids.New(), Table: table, Row: row, Kind: kind, TS: w.hlc.Now(), By: "x", Values: values}
+	}
+	backend, _ := f.hello(t, backendAuth(""))
+	for _, r := range m.Rows {
+		if ack := push(t, backend, change(engine.KindInsert, r.Table, r.ID, r.Values)); len(ack.IDs) != 1 {
+			t.Fatalf("seeding %s/%s: %s", r.Table, r.ID, mustJSON(ack))
+		}
+	}
+	conns := map[string]*client{}
+	for name, u := range users {
+		conns[name], _ = f.hello(t, protocol.Auth{Bearer: f.token(t, u, time.Hour)})
+	}
+	n := 0
+	for name, tables := range m.Reads {
+		for table, want := range tables {
+			n++
+			id := fmt.Sprint("read", n)
+			conns[name].send(protocol.TSub, protocol.Sub{ID: id, Query: mustQuery(t, `{"table":"`+table+`"}`)})
+			r := expectFrame(t, conns[name], protocol.TRows, wait).Body.(*protocol.Rows)
+			if !r.Complete || r.Sub != id {
+				t.Fatalf("initial rows = %s", mustJSON(r))
+			}
+			got := []string{}
+			for _, st := range r.Rows {
+				got = append(got, fmt.Sprint(cellValue(t, st, matrixDisplay[table])))
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s reads %s %v, want %v", name, table, got, want)
+			}
+			conns[name].send(protocol.TUnsub, protocol.Unsub{ID: id})
+		}
+	}
+	for i, wr := range m.Writes {
+		cl := conns[wr.User]
+		cl.send(protocol.TPush, protocol.Push{Changes: []*engine.Change{change(wr.Kind, wr.Table, wr.ID, wr.Values)}})
+		got := ""
+		for got == "" {
+			switch fr := cl.next(t, wait); fr.Type {
+			case protocol.TAck:
+				got = "ok"
+			case protocol.TReject:
+				switch e := fr.Body.(*protocol.Reject).Error; e.Name {
+				case protocol.NamePermissionDenied:
+					got = "denied"
+				case protocol.NameNotFound:
+					got = "not_found"
+				default:
+					got = "error: " + mustJSON(e)
+				}
+			}
+		}
+		if got != wr.Want {
+			t.Fatalf("write %d (%s): %s %s: %s, want %s", i, wr.About, wr.User, wr.Kind, got, wr.Want)
+		}
+	}
+
+	// Live: bob follows the todos; the team's owner takes his membership
+	// away, and the server tells him to forget every todo he read through it.
+	bob := conns["bob"]
+	bob.send(protocol.TSub, protocol.Sub{ID: "live", Query: mustQuery(t, `{"table":"todos"}`)})
+	var shown []string
+	for {
+		fr := expectFrame(t, bob, protocol.TRows, wait).Body.(*protocol.Rows)
+		if fr.Sub != "live" {
+			continue
+		}
+		shown = append(shown, rowIDs(fr.Rows)...)
+		if fr.Complete {
+			break
+		}
+	}
+	if len(shown) == 0 {
+		t.Fatal("bob sees no todos before the revoke")
+	}
+	push(t, backend, change(engine.KindDelete, "members", "01900000-0000-7000-8000-00000000b001", nil))
+	hidden := map[string]bool{}
+	for len(hidden) < len(shown) {
+		fr := expectFrame(t, bob, protocol.TRows, wait).Body.(*protocol.Rows)
+		for _, st := range fr.Rows {
+			if !st.Hidden || len(st.Cells) != 0 {
+				t.Fatalf("after the revoke bob got %s, want only hidden states", mustJSON(st))
+			}
+			hidden[st.ID] = true
+		}
+	}
+	for _, id := range shown {
+		if !hidden[id] {
+			t.Errorf("todo %s was not hidden from bob", id)
+		}
+	}
+}
+
+// cellValue is the value of column col in st.
+func cellValue(t *testing.T, st engine.RowState, col string) any {
+	t.Helper()
+	var out struct {
+		Cells map[string]struct {
+			V any `json:"v"`
+		} `json:"cells"`
+	}
+	if err := json.Unmarshal([]byte(mustJSON(st)), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out.Cells[col].V
+}
+
+func mustQuery(t *testing.T, js string) *query.Query {
+	t.Helper()
+	q, err := query.Decode([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
