@@ -109,6 +109,7 @@ func (db *DB) changedRows(a Actor, q *query.Query, cursor, after uint64, n, maxB
 	from := max(after, cursor)
 	page.After, page.Seq = from, db.seq
 	considered, size := 0, 0
+	can := db.reader(a)
 	i := x.search(from)
 	for ; i < len(x.entries); i++ {
 		if (n > 0 && considered == n) || (maxBytes > 0 && size >= maxBytes) {
@@ -124,7 +125,7 @@ func (db *DB) changedRows(a Actor, q *query.Query, cursor, after uint64, n, maxB
 		if !r.baseHas(schema.ColCreatedAt) {
 			continue // never confirmed: nothing to send
 		}
-		if (cursor == 0 && !q.Where.Eval(r, nil)) || !db.readable(a, t, r) {
+		if (cursor == 0 && !q.Where.Eval(r, nil)) || !can(t, r) {
 			continue
 		}
 		size += emit(t, r)

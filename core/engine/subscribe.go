@@ -104,7 +104,10 @@ type Subscription struct {
 	// deps are the tables whose changes can show or hide rows of the
 	// result through its read policies (relational.go).
 	deps []*table
-	done bool
+	// canRead is the read check of the commit being handled (DB.reader),
+	// shared by the rows it judges; nil between commits.
+	canRead func(*table, *row) bool
+	done    bool
 	// canceled is read by the notifier outside db.mu. It lives on the
 	// subscription rather than in a notifier map so that a canceled
 	// subscription is not kept alive forever (a long-running server cancels
@@ -294,6 +297,8 @@ const bulkThreshold = 32
 // after it. (Row-by-row deltas would report a row pushed out of a window and
 // back in as both added and removed.)
 func (s *Subscription) rowsChanged(changes []changedRow, d *Update) {
+	s.canRead = s.db.reader(s.actor)
+	defer func() { s.canRead = nil }()
 	if s.bare {
 		s.bareDelta(changes, d)
 		return
@@ -570,7 +575,11 @@ func (s *Subscription) windowDelta(e *windowEdges, changed map[string]bool, d *U
 
 // matches reports whether r belongs in the result now.
 func (s *Subscription) matches(r *row) bool {
-	return r.visible() && s.q.Where.Eval(r, nil) && s.db.readable(s.actor, s.t, r) && (s.bare || s.db.joined(s.actor, s.q, s.t, r))
+	can := s.canRead
+	if can == nil {
+		can = func(t *table, r *row) bool { return s.db.readable(s.actor, t, r) }
+	}
+	return r.visible() && s.q.Where.Eval(r, nil) && can(s.t, r) && (s.bare || s.db.joined(s.actor, s.q, s.t, r))
 }
 
 // out is r as the subscription's reader sees it (see DB.shape).
