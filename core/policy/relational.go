@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"maps"
+
 	"github.com/jazzgo/jazz-tools/core/expr"
 	"github.com/jazzgo/jazz-tools/core/session"
 )
@@ -32,7 +34,29 @@ type Checker struct {
 	// cut counts the checks denied for depth: a verdict reached under one
 	// is not remembered, since a shorter path to the same row may allow it.
 	cut  int
-	memo map[verdictKey]bool
+	memo map[verdictKey]verdict
+}
+
+// verdict is a remembered decision with the depth budget it was reached
+// under: reached without a cut, it holds wherever at least that budget is
+// left (more budget never cuts more), and only there.
+type verdict struct {
+	ok    bool
+	hops  map[string]int
+	total int
+}
+
+// within reports whether the checks in progress leave at least v's budget.
+func (c *Checker) within(v verdict) bool {
+	if c.total > v.total {
+		return false
+	}
+	for k, n := range c.hops {
+		if n > v.hops[k] {
+			return false
+		}
+	}
+	return true
 }
 
 type verdictKey struct {
@@ -70,8 +94,8 @@ func (c *Checker) AllowedTo(e *expr.Expr, row expr.Row) bool {
 		return false
 	}
 	key := verdictKey{e.Target, id, e.Action}
-	if ok, seen := c.memo[key]; seen {
-		return ok
+	if v, seen := c.memo[key]; seen && c.within(v) {
+		return v.ok
 	}
 	limit := e.MaxDepth
 	if limit == 0 {
@@ -85,7 +109,7 @@ func (c *Checker) AllowedTo(e *expr.Expr, row expr.Row) bool {
 		c.cut++
 		return false
 	}
-	cut := c.cut
+	cut, entry := c.cut, verdict{hops: maps.Clone(c.hops), total: c.total}
 	c.hops[hop]++
 	c.total++
 	ok := c.allows(e.Target, e.Action, target)
@@ -93,9 +117,10 @@ func (c *Checker) AllowedTo(e *expr.Expr, row expr.Row) bool {
 	c.total--
 	if c.cut == cut {
 		if c.memo == nil {
-			c.memo = map[verdictKey]bool{}
+			c.memo = map[verdictKey]verdict{}
 		}
-		c.memo[key] = ok
+		entry.ok = ok
+		c.memo[key] = entry
 	}
 	return ok
 }
