@@ -75,6 +75,8 @@ type catchUp struct {
 	// with includes); table is the one being read ("" for the query's).
 	tables []string
 	table  string
+	// reset marks a resume sent from 0 (Rows.Reset).
+	reset bool
 }
 
 // includedTables lists the tables q includes rows of, each once.
@@ -203,7 +205,14 @@ func (c *conn) startSub(s *sub) {
 	old := s.es
 	windowed := s.q.Limit > 0 || s.q.Offset > 0
 	s.es, s.pending = nil, nil
-	s.catchUp = &catchUp{cursor: s.cursor, window: windowed, inWindow: windowed}
+	cursor, reset := s.cursor, false
+	if cursor > 0 && !windowed && c.db.PolicyDepsChangedSince(c.actor, s.q, cursor) {
+		// A row the read policies consult changed since the cursor, so
+		// rows may have been hidden without changing: the whole result
+		// goes out again, and the client drops what it leaves out.
+		cursor, reset = 0, true
+	}
+	s.catchUp = &catchUp{cursor: cursor, window: windowed, inWindow: windowed, reset: reset}
 	if s.q.HasIncludes() && s.cursor > 0 {
 		// Resuming, the rows of the query's table changed since the
 		// cursor are not enough: an included row may have changed (or
@@ -423,7 +432,7 @@ func (c *conn) catchUpPage(s *sub, gen uint64, es *engine.Subscription, actor en
 		return
 	}
 	if len(rows) > 0 || done {
-		c.sendRowsLocked(s, rows, cursor, done)
+		c.sendRowsLocked(s, rows, cursor, done, done && cu.reset)
 	}
 	if done {
 		s.catchUp = nil
@@ -573,7 +582,7 @@ func (c *conn) sendUpdateLocked(s *sub, refs []engine.RowRef, cursor uint64) {
 		}
 	}
 	if len(states) > 0 {
-		c.sendRowsLocked(s, c.encodeStates(states), cursor, false)
+		c.sendRowsLocked(s, c.encodeStates(states), cursor, false, false)
 	}
 }
 
@@ -581,7 +590,7 @@ func (c *conn) sendUpdateLocked(s *sub, refs []engine.RowRef, cursor uint64) {
 // rows frames. The last one carries cursor (keepCursor: the last cursor
 // sent) and complete; the others the last cursor sent, which is always
 // safe to resume from. Cursors sent on a subscription never go down.
-func (c *conn) sendRowsLocked(s *sub, rows []json.RawMessage, cursor uint64, complete bool) {
+func (c *conn) sendRowsLocked(s *sub, rows []json.RawMessage, cursor uint64, complete, reset bool) {
 	cursor = max(cursor, s.cursor)
 	chunk := make([]json.RawMessage, 0, len(rows))
 	size := 0
@@ -594,13 +603,13 @@ func (c *conn) sendRowsLocked(s *sub, rows []json.RawMessage, cursor uint64, com
 			continue
 		}
 		if len(chunk) > 0 && size+len(raw) > rowsChunkBytes {
-			c.sendEncoded(protocol.EncodeRows(s.id, chunk, s.cursor, false))
+			c.sendEncoded(protocol.EncodeRows(s.id, chunk, s.cursor, false, false))
 			chunk, size = chunk[:0], 0
 		}
 		chunk = append(chunk, raw)
 		size += len(raw)
 	}
-	c.sendEncoded(protocol.EncodeRows(s.id, chunk, cursor, complete))
+	c.sendEncoded(protocol.EncodeRows(s.id, chunk, cursor, complete, reset))
 	s.cursor = cursor
 }
 

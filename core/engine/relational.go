@@ -1,6 +1,10 @@
 package engine
 
-import "github.com/jazzgo/jazz-tools/core/query"
+import (
+	"context"
+
+	"github.com/jazzgo/jazz-tools/core/query"
+)
 
 // Policies that follow relations (allowedTo, exists: core/policy) make a
 // row's visibility depend on other rows: revoking a share hides the
@@ -66,4 +70,66 @@ func (s *Subscription) recheck(changes []changedRow) []changedRow {
 // may no longer read: the client forgets the row (RowState.Hidden).
 func HiddenState(table, id string) RowState {
 	return RowState{Table: table, ID: id, Cells: map[string]cell{}, Hidden: true}
+}
+
+// forget drops row id of t from the base, as a server's hidden state asks:
+// stored empty rather than deleted, since an empty row stored one by one
+// outranks the row's copy in a pack; what is pending of it stays.
+func (s *stage) forget(t *table, id string) {
+	u := s.of(t, id)
+	u.base, u.persist, u.forget = map[string]cell{}, true, true
+}
+
+// PolicyDepsChangedSince reports whether a row of a table that q's read
+// policies consult (for a) changed after seq cursor: rows of q's result
+// may then have been hidden since without changing themselves, so a
+// server resuming q from cursor sends its whole result instead.
+func (db *DB) PolicyDepsChangedSince(a Actor, q *query.Query, cursor uint64) bool {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	t, err := db.checkQuery(q)
+	if err != nil {
+		return false
+	}
+	for _, d := range db.policyDeps(a, t, q) {
+		if x := d.seqIndex(); len(x.entries) > 0 && x.entries[len(x.entries)-1].seq > cursor {
+			return true
+		}
+	}
+	return false
+}
+
+// ForgetStale forgets the rows of q's table that q matches here but that
+// the server's whole result for q (kept, by id) left out, when the server
+// resent that result because rows may have been hidden (protocol
+// Rows.Reset). Only rows nothing refreshed after since (the cursor the
+// client resumed from) and with nothing pending are forgotten: a row
+// another subscription brought in meanwhile is current, and a pending
+// write is the server's to settle. A windowed q is left alone, since rows
+// outside its window are not in its result anyway.
+func (db *DB) ForgetStale(ctx context.Context, q *query.Query, kept map[string]bool, since uint64) error {
+	if q.Limit > 0 || q.Offset > 0 {
+		return nil
+	}
+	db.mu.Lock()
+	if db.closed {
+		db.mu.Unlock()
+		return ErrClosed
+	}
+	t, err := db.checkQuery(q)
+	if err != nil {
+		db.mu.Unlock()
+		return err
+	}
+	s := db.newStage()
+	for _, r := range db.scan(t, q, nil) {
+		if !kept[r.id] && len(r.pending) == 0 && r.seq <= since {
+			s.forget(t, r.id)
+		}
+	}
+	if len(s.list) > 0 {
+		err = s.commit(ctx)
+	}
+	db.unlockAndNotify()
+	return err
 }

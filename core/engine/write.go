@@ -728,10 +728,7 @@ func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked []Acked,
 		}
 		if st.Hidden {
 			if t.rows[st.ID] != nil {
-				u := s.of(t, st.ID)
-				// Stored empty rather than deleted: an empty row stored
-				// one by one outranks the row's copy in a pack.
-				u.base, u.persist, u.forget = map[string]cell{}, true, true
+				s.forget(t, st.ID)
 			}
 			continue
 		}

@@ -35,6 +35,8 @@ func decodeFast(typ string, data []byte) (any, bool) {
 				b.Cursor, ok = r.Uint()
 			case "complete":
 				b.Complete, ok = r.Bool()
+			case "reset":
+				b.Reset, ok = r.Bool()
 			}
 			return ok
 		}

@@ -174,6 +174,12 @@ type Rows struct {
 	Rows     []engine.RowState `json:"rows"`
 	Cursor   uint64            `json:"cursor"`
 	Complete bool              `json:"complete,omitempty"`
+	// Reset, on a complete frame, says the result just sent is the whole
+	// result, though the client resumed from a cursor: a row the policies
+	// consult changed since, so rows may have been hidden without changing
+	// themselves. The client forgets the rows it holds for the query that
+	// the result left out and that nothing refreshed since its cursor.
+	Reset bool `json:"reset,omitempty"`
 }
 
 // Ack confirms changes by id, persisted on the server, with the resulting

@@ -12,7 +12,7 @@ import (
 // the same frame Encode makes of the Rows, without encoding/json reading
 // every row again to compact it. A server's initial results are its
 // largest frames by far, and this is how they are built.
-func EncodeRows(sub string, rows []json.RawMessage, cursor uint64, complete bool) ([]byte, error) {
+func EncodeRows(sub string, rows []json.RawMessage, cursor uint64, complete, reset bool) ([]byte, error) {
 	subJSON, err := limits.Marshal(sub)
 	if err != nil {
 		return nil, err
@@ -35,6 +35,9 @@ func EncodeRows(sub string, rows []json.RawMessage, cursor uint64, complete bool
 	b = strconv.AppendUint(b, cursor, 10)
 	if complete {
 		b = append(b, `,"complete":true`...)
+	}
+	if reset {
+		b = append(b, `,"reset":true`...)
 	}
 	return append(b, '}'), nil
 }

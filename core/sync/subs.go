@@ -54,6 +54,11 @@ type subProgress struct {
 	awaiting  int
 	resub     bool
 	persisted uint64
+	// from is the cursor the latest registration resumed from, and kept
+	// the ids its result has brought so far (only when resuming): a result
+	// the server resends whole (Rows.Reset) leaves the rest to forget.
+	from uint64
+	kept map[string]bool
 }
 
 // ErrTooManySubscriptions is returned by Subscribe beyond the server's limit.
@@ -167,6 +172,10 @@ func (c *Client) reconcileSubs() {
 			p.resub, p.persisted = true, 0
 		}
 		p.awaiting++
+		p.from, p.kept = cursor, nil
+		if cursor > 0 {
+			p.kept = map[string]bool{}
+		}
 	}
 }
 
@@ -181,6 +190,11 @@ func (c *Client) onRows(r *protocol.Rows) error {
 	p := c.cs.progress[r.Sub]
 	if p == nil {
 		return nil
+	}
+	if p.kept != nil {
+		for _, st := range r.Rows {
+			p.kept[st.ID] = true
+		}
 	}
 	loaded := false
 	if r.Complete && p.awaiting > 0 {
@@ -201,7 +215,13 @@ func (c *Client) onRows(r *protocol.Rows) error {
 	if e == nil || e.ver != ver {
 		return nil // re-registered meanwhile; the next sync resubscribes
 	}
+	if loaded && r.Reset && p.kept != nil {
+		if err := c.opts.DB.ForgetStale(c.ctx, e.q, p.kept, p.from); err != nil {
+			return fmt.Errorf("forgetting rows hidden while away: %w", err)
+		}
+	}
 	if loaded {
+		p.kept = nil
 		select {
 		case <-e.loaded:
 		default:
