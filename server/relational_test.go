@@ -170,3 +170,43 @@ func mustQuery(t *testing.T, js string) *query.Query {
 	}
 	return q
 }
+
+// A todo moves out of the includes of a live result (to a project the
+// query does not select): with relational policies the subscription keeps
+// its result, and the moved todo still reaches the client as it is now,
+// so the client stops including its old state.
+func TestIncludes_MovedRowIsSentWithRelationalPolicies(t *testing.T) {
+	f := newFixture(t, withBundle(`{"version": 1,
+	  "schema": {"tables": [
+	    {"name": "projects", "columns": [{"name": "name", "type": "string"}]},
+	    {"name": "todos", "columns": [{"name": "title", "type": "string"}, {"name": "projectId", "type": "ref", "ref": "projects"}]}]},
+	  "policies": {
+	    "projects": {"read": true},
+	    "todos": {"read": {"allowedTo": {"op": "read", "via": "projectId"}}}}}`))
+	w := newWriter(f.clk, "m")
+	change := func(kind engine.Kind, table, row string, values map[string]any) *engine.Change {
+		return &engine.Change{ID: w.ids.New(), Table: table, Row: row, Kind: kind, TS: w.hlc.Now(), By: "x", Values: values}
+	}
+	backend, _ := f.hello(t, backendAuth(""))
+	a, b, todo := w.ids.New(), w.ids.New(), w.ids.New()
+	push(t, backend, change(engine.KindInsert, "projects", a, map[string]any{"name": "A"}),
+		change(engine.KindInsert, "projects", b, map[string]any{"name": "B"}),
+		change(engine.KindInsert, "todos", todo, map[string]any{"title": "t", "projectId": a}))
+	bob, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, newUser(t), time.Hour)})
+	bob.send(protocol.TSub, protocol.Sub{ID: "s", Query: mustQuery(t, `{"table":"projects","where":{"eq":[{"col":"name"},{"value":"A"}]},"include":{"todosViaProject":{"table":"todos"}}}`)})
+	if r := expectFrame(t, bob, protocol.TRows, wait).Body.(*protocol.Rows); !r.Complete || !slices.Contains(rowIDs(r.Rows), todo) {
+		t.Fatalf("initial rows %v, want project A with its todo", rowIDs(r.Rows))
+	}
+	push(t, backend, change(engine.KindUpdate, "todos", todo, map[string]any{"projectId": b}))
+	for {
+		r := expectFrame(t, bob, protocol.TRows, wait).Body.(*protocol.Rows)
+		for _, st := range r.Rows {
+			if st.ID == todo {
+				if got := cellValue(t, st, "projectId"); got != b {
+					t.Fatalf("the moved todo came as projectId %v, want %v", got, b)
+				}
+				return
+			}
+		}
+	}
+}

@@ -475,7 +475,11 @@ func (s *stage) commit(ctx context.Context) error {
 				}
 				touched[sub] = append(touched[sub], changedRow{r: root, included: true})
 			})
-			if sub.bare {
+			if !sub.steps {
+				// A server's watch names the changed row itself too: a row
+				// that left the includes of a result (a todo moved to a
+				// project outside it) is sent as it is now, else the
+				// client would keep including its old state.
 				d := db.notify.pendingFor(sub)
 				d.Related = append(d.Related, RowRef{u.t.def.Name, r.id})
 			}
