@@ -3,53 +3,24 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/policy/policytest"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/query"
 )
 
-// matrixFile is core/policy/testdata/matrix.json (the engine runs it too):
-// policies through relations, each operation under each rule form,
-// allowed and denied, here over the wire.
-type matrixFile struct {
-	Bundle json.RawMessage `json:"bundle"`
-	Rows   []struct {
-		Table  string         `json:"table"`
-		ID     string         `json:"id"`
-		Values map[string]any `json:"values"`
-	} `json:"rows"`
-	Reads  map[string]map[string][]string `json:"reads"`
-	Writes []struct {
-		About  string         `json:"about"`
-		User   string         `json:"user"`
-		Kind   engine.Kind    `json:"kind"`
-		Table  string         `json:"table"`
-		ID     string         `json:"id"`
-		Values map[string]any `json:"values"`
-		Want   string         `json:"want"`
-	} `json:"writes"`
-}
-
-var matrixDisplay = map[string]string{"teams": "name", "members": "user_id", "projects": "name", "todos": "title"}
-
 func TestPolicyMatrix_Server(t *testing.T) {
-	users := map[string]user{"alice": newUser(t), "bob": newUser(t), "carol": newUser(t)}
-	raw, err := os.ReadFile("../core/policy/testdata/matrix.json")
+	users, ids := map[string]user{}, map[string]string{}
+	for _, name := range policytest.Users {
+		users[name] = newUser(t)
+		ids[name] = users[name].UserID
+	}
+	m, err := policytest.Load(ids)
 	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(raw)
-	for name, u := range users {
-		s = strings.ReplaceAll(s, `"$`+name+`"`, `"`+u.UserID+`"`)
-	}
-	var m matrixFile
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
 		t.Fatal(err)
 	}
 	f := newFixture(t, withBundle(string(m.Bundle)))
@@ -79,7 +50,7 @@ func TestPolicyMatrix_Server(t *testing.T) {
 			}
 			got := []string{}
 			for _, st := range r.Rows {
-				got = append(got, fmt.Sprint(cellValue(t, st, matrixDisplay[table])))
+				got = append(got, fmt.Sprint(cellValue(t, st, policytest.Display[table])))
 			}
 			slices.Sort(got)
 			if !slices.Equal(got, want) {
@@ -90,7 +61,7 @@ func TestPolicyMatrix_Server(t *testing.T) {
 	}
 	for i, wr := range m.Writes {
 		cl := conns[wr.User]
-		cl.send(protocol.TPush, protocol.Push{Changes: []*engine.Change{change(wr.Kind, wr.Table, wr.ID, wr.Values)}})
+		cl.send(protocol.TPush, protocol.Push{Changes: []*engine.Change{change(engine.Kind(wr.Kind), wr.Table, wr.ID, wr.Values)}})
 		got := ""
 		for got == "" {
 			switch fr := cl.next(t, wait); fr.Type {

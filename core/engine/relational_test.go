@@ -2,14 +2,11 @@ package engine_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
@@ -17,57 +14,25 @@ import (
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/policy"
+	"github.com/jazzgo/jazz-tools/core/policy/policytest"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/session"
 )
 
-// matrix is core/policy/testdata/matrix.json: policies through relations,
-// each operation under each rule form, allowed and denied. The server's
-// tests run the same file over the wire.
-type matrix struct {
-	Bundle json.RawMessage `json:"bundle"`
-	Rows   []struct {
-		Table  string         `json:"table"`
-		ID     string         `json:"id"`
-		Values map[string]any `json:"values"`
-	} `json:"rows"`
-	Reads  map[string]map[string][]string `json:"reads"`
-	Writes []struct {
-		About  string         `json:"about"`
-		User   string         `json:"user"`
-		Kind   engine.Kind    `json:"kind"`
-		Table  string         `json:"table"`
-		ID     string         `json:"id"`
-		Values map[string]any `json:"values"`
-		Want   string         `json:"want"`
-	} `json:"writes"`
-}
-
-// loadMatrix reads the matrix with $alice, $bob and $carol replaced by ids.
-func loadMatrix(t *testing.T, ids map[string]string) *matrix {
+func loadMatrix(t *testing.T, ids map[string]string) *policytest.Matrix {
 	t.Helper()
-	raw, err := os.ReadFile("../policy/testdata/matrix.json")
+	m, err := policytest.Load(ids)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := string(raw)
-	for name, id := range ids {
-		s = strings.ReplaceAll(s, `"$`+name+`"`, `"`+id+`"`)
-	}
-	var m matrix
-	if err := json.Unmarshal([]byte(s), &m); err != nil {
-		t.Fatal(err)
-	}
-	return &m
+	return m
 }
 
-// display is the column the matrix names a table's rows by.
-var display = map[string]string{"teams": "name", "members": "user_id", "projects": "name", "todos": "title"}
-
-func TestPolicyMatrix_Engine(t *testing.T) {
-	users := map[string]string{"alice": "alice", "bob": "bob", "carol": "carol"}
-	m := loadMatrix(t, users)
-	b, err := bundle.Decode(m.Bundle)
+// openEnforcing opens an in-memory engine that enforces the policies of
+// bundle JSON js, as a server's does.
+func openEnforcing(t testing.TB, js []byte) *engine.DB {
+	t.Helper()
+	b, err := bundle.Decode(js)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +40,14 @@ func TestPolicyMatrix_Engine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestPolicyMatrix_Engine(t *testing.T) {
+	users := map[string]string{"alice": "alice", "bob": "bob", "carol": "carol"}
+	m := loadMatrix(t, users)
+	db := openEnforcing(t, m.Bundle)
 	for _, r := range m.Rows {
 		mustWrite(t, db, engine.Op{Kind: engine.KindInsert, Table: r.Table, Row: r.ID, Values: r.Values})
 	}
@@ -90,7 +62,7 @@ func TestPolicyMatrix_Engine(t *testing.T) {
 			}
 			got := []string{}
 			for _, r := range rows {
-				got = append(got, fmt.Sprint(r[display[table]]))
+				got = append(got, fmt.Sprint(r[policytest.Display[table]]))
 			}
 			slices.Sort(got)
 			if !slices.Equal(got, want) {
@@ -99,7 +71,7 @@ func TestPolicyMatrix_Engine(t *testing.T) {
 		}
 	}
 	for i, w := range m.Writes {
-		_, _, err := db.WriteOp(ctx, as(w.User), "", engine.Op{Kind: w.Kind, Table: w.Table, Row: w.ID, Values: w.Values})
+		_, _, err := db.WriteOp(ctx, as(w.User), "", engine.Op{Kind: engine.Kind(w.Kind), Table: w.Table, Row: w.ID, Values: w.Values})
 		if got := verdict(err); got != w.Want {
 			t.Fatalf("write %d (%s): %s %s: %v, want %s", i, w.About, w.User, w.Kind, err, w.Want)
 		}
@@ -136,16 +108,7 @@ func TestRelationalPolicies_LiveEqualsRecomputed(t *testing.T) {
 	s := seed(t)
 	t.Logf("seed %d (replay with JAZZ_SEED)", s)
 	rng := rand.New(rand.NewPCG(s, 23))
-	m := loadMatrix(t, map[string]string{"alice": "alice", "bob": "bob", "carol": "carol"})
-	b, err := bundle.Decode(m.Bundle)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := engine.Open(context.Background(), engine.Options{Bundle: b, Clock: clock.NewFake(t0), Node: "n", EnforcePolicies: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openEnforcing(t, loadMatrix(t, map[string]string{"alice": "alice", "bob": "bob", "carol": "carol"}).Bundle)
 	queries := []string{
 		`{"table":"todos"}`,
 		`{"table":"projects","orderBy":[{"col":"name"}],"limit":3,"offset":1}`,
@@ -266,15 +229,7 @@ const chainBundle = `{
 // the reader may see (each judged through the chain); "write" authorizes
 // one insert of a todo, the policy check a server makes per written row.
 func BenchmarkAllowedToChain(b *testing.B) {
-	bn, err := bundle.Decode([]byte(chainBundle))
-	if err != nil {
-		b.Fatal(err)
-	}
-	db, err := engine.Open(ctx, engine.Options{Bundle: bn, Node: "bench", EnforcePolicies: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
+	db := openEnforcing(b, []byte(chainBundle))
 	var ops []engine.Op
 	flush := func() {
 		if len(ops) > 0 {
