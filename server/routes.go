@@ -24,6 +24,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /apps/{appId}/ws", s.handleWS)
 	mux.HandleFunc("PUT /apps/{appId}/admin/bundle", s.handlePutBundle)
 	mux.HandleFunc("GET /apps/{appId}/admin/bundle", s.handleGetBundle)
+	mux.HandleFunc("GET /apps/{appId}/admin/inspector", s.handleInspectorPage)
+	mux.HandleFunc("GET /apps/{appId}/admin/inspect/tables", s.handleInspectTables)
+	mux.HandleFunc("GET /apps/{appId}/admin/inspect/rows", s.handleInspectRows)
+	mux.HandleFunc("GET /apps/{appId}/admin/inspect/row", s.handleInspectRow)
+	mux.HandleFunc("GET /apps/{appId}/admin/inspect/connections", s.handleInspectConnections)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route")
 	})

@@ -430,3 +430,21 @@ func (db *DB) ChangedSince(a Actor, q *query.Query, cursor uint64) ([]RowState, 
 	}
 	return p.States, p.Seq, nil
 }
+
+// Count returns the number of live rows of table, whoever may read them:
+// for operators (the server's inspector), never for a client's reads.
+func (db *DB) Count(table string) (int, error) {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	t, err := db.table(table)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range t.rows {
+		if r.visible() {
+			n++
+		}
+	}
+	return n, nil
+}
