@@ -254,7 +254,7 @@ func compareTable(p *Plan, ot, nt *Table, rows RowSource) error {
 			p.Fills = append(p.Fills, Fill{Table: nt.Name, Column: c.Name, Rows: cs.missing})
 		case ch.old == nil:
 			p.Breaks = append(p.Breaks, Break{Code: RequiredColumnAdded, Table: nt.Name, Column: c.Name, Rows: cs.missing, Forceable: true,
-				Problem: fmt.Sprintf("a required column without a default is added, and %s no value for it (they would read as missing where the type promises a %s); inserts from clients still running the previous schema will be refused", plural(cs.missing, "existing row has", "existing rows have"), c.typeName()),
+				Problem: fmt.Sprintf("a required column without a default is added, and %s no value for it (they would read as missing where the type says %s); inserts from clients still running the previous schema will be refused", plural(cs.missing, "existing row has", "existing rows have"), c.typeName()),
 				Fix:     `Give it a default ("default": ...), which the publish writes into the existing rows and the server puts into old clients' inserts, or make it optional`})
 		default:
 			p.Breaks = append(p.Breaks, Break{Code: ColumnMadeRequired, Table: nt.Name, Column: c.Name, Rows: cs.missing, Forceable: true,
@@ -339,7 +339,8 @@ func sameShape(a, b Column) bool {
 // widens reports whether next accepts every value old does, so that stored
 // values and old clients' writes still fit: int to float, int and
 // timestamp either way (both are whole numbers on the wire), enum to
-// string, ref to string, and an enum (or array of enum) gaining values.
+// string, ref to string, an enum (or array of enum) gaining values, and
+// anything but bytes to json.
 func widens(old, next Column) bool {
 	scalar := func(o, n Type, oe, ne []string) bool {
 		switch {
@@ -360,6 +361,8 @@ func widens(old, next Column) bool {
 		return false
 	}
 	switch {
+	case next.Type == JSON && old.Type != Bytes:
+		return true // any value but bytes (base64 text in JSON) reads as itself
 	case old.Type == Ref && next.Type == Ref:
 		return old.Ref == next.Ref
 	case old.Type == Array && next.Type == Array:
