@@ -111,8 +111,8 @@ func TestCompare(t *testing.T) {
 			next:   withColumns(`{"name":"title","type":"string"},{"name":"rank","type":"boolean","optional":true},{"name":"status","type":"enum","enum":["todo","done"]},{"name":"note","type":"string","optional":true}`),
 			breaks: []schema.BreakCode{schema.ColumnTypeChanged}, forceable: true},
 		{name: "column dropped that holds values", rows: twoRows,
-			next:    withColumns(`{"name":"title","type":"string"},{"name":"rank","type":"int","optional":true},{"name":"status","type":"enum","enum":["todo","done"]}`),
-			breaks:  []schema.BreakCode{schema.ColumnDropped}, forceable: true,
+			next:   withColumns(`{"name":"title","type":"string"},{"name":"rank","type":"int","optional":true},{"name":"status","type":"enum","enum":["todo","done"]}`),
+			breaks: []schema.BreakCode{schema.ColumnDropped}, forceable: true,
 			retired: map[string][]string{"todos": {"note"}},
 			mention: []string{"todos.note", "1 row holds values", "will be ignored"}},
 		{name: "column dropped that holds nothing", rows: map[string][]map[string]any{"todos": {{"title": "a", "status": "todo"}}},
@@ -122,8 +122,8 @@ func TestCompare(t *testing.T) {
 			breaks: []schema.BreakCode{schema.TableDropped}, forceable: true,
 			mention: []string{"todos: the table is dropped but holds 2 rows"}},
 		{name: "every break at once", rows: twoRows,
-			next:   withColumns(`{"name":"title","type":"boolean"},{"name":"rank","type":"int"},{"name":"status","type":"enum","enum":["todo","done"]},{"name":"prio","type":"int"}`),
-			breaks: []schema.BreakCode{schema.ColumnDropped, schema.RequiredColumnAdded, schema.ColumnMadeRequired, schema.ColumnTypeChanged},
+			next:    withColumns(`{"name":"title","type":"boolean"},{"name":"rank","type":"int"},{"name":"status","type":"enum","enum":["todo","done"]},{"name":"prio","type":"int"}`),
+			breaks:  []schema.BreakCode{schema.ColumnDropped, schema.RequiredColumnAdded, schema.ColumnMadeRequired, schema.ColumnTypeChanged},
 			retired: map[string][]string{"todos": {"note"}}},
 	}
 	for _, tc := range cases {
