@@ -44,7 +44,7 @@ type IncompatibleBundleError struct {
 }
 
 func (e *IncompatibleBundleError) Error() string {
-	why := strings.TrimPrefix(e.Err.Error(), engine.ErrCorrupt.Error()+": ")
+	why := strings.ReplaceAll(e.Err.Error(), engine.ErrCorrupt.Error()+": ", "")
 	return "server: the stored rows cannot be read with this bundle, so it was not published and the previous one stays in force (" +
 		why + "). A column's type probably changed: keep the old column and add a new one with the new type instead (docs/schema-changes.md)"
 }

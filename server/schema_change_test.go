@@ -202,3 +202,33 @@ func TestPublish_RetiredColumnsAndStartBundleSurviveARestart(t *testing.T) {
 		t.Fatalf("start with an unsafe bundle: %v", err)
 	}
 }
+
+// A deleted row's last values are not checked by the plan (only live rows
+// are), but the engine still reads them: a type change they do not fit is
+// refused as an IncompatibleBundleError that says what happened and what
+// to do, and the previous bundle stays in force.
+func TestPublish_DeletedRowsValuesThatNoLongerFit(t *testing.T) {
+	f := newFixture(t)
+	r := seedNote(t, f)
+	db, _ := f.srv.Engine()
+	if err := db.Delete(context.Background(), engine.Actor{Backend: true}, "notes", r.ID()); err != nil {
+		t.Fatal(err)
+	}
+	status, raw := f.do(t, "PUT", "/apps/"+testApp+"/admin/bundle?force=true", map[string]string{HeaderAdminSecret: testAdminSecret},
+		[]byte(notesWith(colTitle+`,`+colOwner+`,{"name":"public","type":"string","optional":true}`)))
+	var b publishBody
+	if err := json.Unmarshal(raw, &b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"notes.public: expected string, got a boolean", "previous one stays in force", "add a new one with the new type"} {
+		if status != 409 || b.Error != "incompatible_bundle" || !strings.Contains(b.Message, want) {
+			t.Fatalf("message lacks %q: %d %s", want, status, raw)
+		}
+	}
+	if strings.Contains(b.Message, "corrupt") {
+		t.Fatalf("the message reads like corruption: %s", b.Message)
+	}
+	if !strings.Contains(string(f.srv.app.bundle()), `"type":"boolean"`) {
+		t.Fatal("the previous bundle is not in force")
+	}
+}
