@@ -119,7 +119,7 @@ func (e *UnsafeChangeError) Error() string {
 		sb.WriteString(b.String())
 	}
 	if e.Forceable() {
-		sb.WriteString("\nTo publish it anyway, force it (jazz-tools deploy --force).")
+		sb.WriteString("\nTo publish it anyway, force it: jazz-tools deploy --force (or jazz-tools-bundle --deploy --force, or ?force=true on the bundle route).")
 	} else {
 		sb.WriteString("\nForcing does not help here: stored values that do not fit a column's new type could not be read back.")
 	}
