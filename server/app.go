@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -95,6 +96,13 @@ func (a *app) start(ctx context.Context, initial *bundle.Bundle) error {
 		}
 		b.Schema.RetireColumns(retired)
 		a.bundleJSON = raw
+	}
+	if initial != nil && ok {
+		// A restart with the bundle already in force (the usual case for
+		// --bundle) has nothing to check or publish.
+		if enc, err := initial.Encode(); err == nil && bytes.Equal(enc, raw) {
+			initial = nil
+		}
 	}
 	if a.db, err = a.openEngine(ctx, b); err != nil {
 		return err
