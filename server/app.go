@@ -215,7 +215,9 @@ func (a *app) bundle() []byte {
 // forced. onSwap runs with swaps still excluded, after the new engine is
 // current and before the old one is closed, so that it can close every
 // connection bound to the old engine and to no other. On any error the old
-// engine stays in force and the bundle is not persisted.
+// engine stays in force and the bundle is not persisted (defaults already
+// written stay in their rows, as values of a column the bundle in force
+// does not declare: kept, untyped, until a publish declares it).
 func (a *app) publish(ctx context.Context, b *bundle.Bundle, force bool, onSwap func(old *engine.DB)) (*schema.Plan, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
