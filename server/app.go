@@ -17,6 +17,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/storage"
 	"github.com/jazzgo/jazz-tools/server/boltstore"
+	"github.com/jazzgo/jazz-tools/server/pgstore"
 )
 
 // Where the published bundle is kept, next to the engine's own buckets in
@@ -44,28 +45,51 @@ type app struct {
 	db         *engine.DB
 	bundleJSON []byte // canonical encoding of the published bundle; nil before the first
 	closed     bool
+
+	// shared is set when the store is shared with other servers
+	// (Config.DatabaseURL): writes are then serialized across them and
+	// their commits installed here (cluster.go).
+	shared *shared
+}
+
+// openStore opens the store the configuration names: memory, a bbolt file
+// in DataDir, or the app's tables in the PostgreSQL database at
+// DatabaseURL (shared with other servers; returned as such too).
+func openStore(ctx context.Context, cfg Config) (storage.Store, *pgstore.Store, error) {
+	switch {
+	case cfg.InMemory:
+		if cfg.store != nil {
+			return cfg.store, nil, nil
+		}
+		return storage.NewMemory(), nil, nil
+	case cfg.DatabaseURL != "":
+		ps, err := pgstore.Open(ctx, cfg.DatabaseURL, cfg.AppID, pgstore.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return ps, ps, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("server: data directory: %w", err)
+	}
+	bs, err := boltstore.Open(filepath.Join(cfg.DataDir, cfg.AppID+".db"), boltstore.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return bs, nil, nil
 }
 
 // openApp opens the store and an engine over the bundle in force: cfg.Bundle
 // when given (then persisted), else the stored one, else an empty schema.
 func openApp(ctx context.Context, cfg Config) (*app, error) {
-	var store storage.Store
-	if cfg.InMemory {
-		store = cfg.store
-		if store == nil {
-			store = storage.NewMemory()
-		}
-	} else {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("server: data directory: %w", err)
-		}
-		bs, err := boltstore.Open(filepath.Join(cfg.DataDir, cfg.AppID+".db"), boltstore.Options{})
-		if err != nil {
-			return nil, err
-		}
-		store = bs
+	store, ps, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	a := &app{log: cfg.Logger, clock: cfg.Clock, store: store, appliedFor: cfg.AppliedFor}
+	if ps != nil {
+		a.shared = newShared(ps)
+	}
 	if err := a.start(ctx, cfg.Bundle); err != nil {
 		store.Close()
 		return nil, err
@@ -74,6 +98,15 @@ func openApp(ctx context.Context, cfg Config) (*app, error) {
 }
 
 func (a *app) start(ctx context.Context, initial *bundle.Bundle) error {
+	if a.shared != nil {
+		// Read before any row is, so that installing what committed
+		// after it covers whatever the load below missed.
+		v, err := a.shared.store.Version(ctx)
+		if err != nil {
+			return err
+		}
+		a.shared.version = v
+	}
 	if initial != nil {
 		enc, err := initial.Encode()
 		if err != nil {
@@ -83,7 +116,7 @@ func (a *app) start(ctx context.Context, initial *bundle.Bundle) error {
 		if err != nil {
 			return err
 		}
-		if err := a.store.Apply(ctx, []storage.Op{storage.Put(bucketApp, []byte(keyBundle), enc)}); err != nil {
+		if err := a.persistBundle(ctx, db, enc); err != nil {
 			db.Close()
 			return fmt.Errorf("server: persisting the initial bundle: %w", err)
 		}
@@ -189,6 +222,10 @@ func (a *app) publish(ctx context.Context, b *bundle.Bundle, onSwap func(old *en
 	if err != nil {
 		return fmt.Errorf("server: encoding the bundle: %w", err)
 	}
+	if a.shared != nil {
+		a.shared.mu.Lock()
+		defer a.shared.mu.Unlock()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -198,7 +235,7 @@ func (a *app) publish(ctx context.Context, b *bundle.Bundle, onSwap func(old *en
 	if err != nil {
 		return err
 	}
-	if err := a.store.Apply(ctx, []storage.Op{storage.Put(bucketApp, []byte(keyBundle), enc)}); err != nil {
+	if err := a.persistBundle(ctx, db, enc); err != nil {
 		db.Close()
 		return fmt.Errorf("server: persisting the bundle: %w", err)
 	}
@@ -211,6 +248,10 @@ func (a *app) publish(ctx context.Context, b *bundle.Bundle, onSwap func(old *en
 // close waits for in-flight engine operations, then closes the engine and
 // the store.
 func (a *app) close() error {
+	if a.shared != nil {
+		// First: the tail takes the lock below to install.
+		a.shared.stopTail()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {

@@ -63,9 +63,13 @@ func New(cfg Config) (*Server, error) {
 		anonWorkers: make(chan struct{}, cfg.Budgets.AnonymousWorkers),
 		anonCPU:     newCPUBudget(cfg.Clock, cfg.Budgets.AnonymousCPUPercent)}
 	s.handler = s.withRequestLog(s.routes())
+	a.follow(func(old *engine.DB) { s.closeBoundTo(old) })
 	storage := "bbolt:" + cfg.DataDir
-	if cfg.InMemory {
+	switch {
+	case cfg.InMemory:
 		storage = "memory"
+	case cfg.DatabaseURL != "":
+		storage = "postgres"
 	}
 	db, _ := a.current()
 	s.log.Info("app opened", "app_id", cfg.AppID, "storage", storage, "seq", db.Seq(),
@@ -88,22 +92,29 @@ func (s *Server) Publish(ctx context.Context, b *bundle.Bundle) error {
 	if s.closed.Load() {
 		return ErrClosed
 	}
-	frame := encodeFrame(protocol.TError, protocol.Error{Error: "schema_changed", Code: "schema_changed",
-		Message: "the app's schema or policies changed; reconnect and subscribe again"})
 	closed := 0
-	err := s.app.publish(ctx, b, func(old *engine.DB) {
-		s.hub.each(func(c *conn) {
-			if c.boundTo(old) {
-				closed++
-				c.closeWith(closeSchemaChanged, "schema changed", frame, true)
-			}
-		})
-	})
+	err := s.app.publish(ctx, b, func(old *engine.DB) { closed = s.closeBoundTo(old) })
 	if err != nil {
 		return err
 	}
 	s.log.Info("bundle published", "tables", len(b.Schema.Tables), "connections_closed", closed)
 	return nil
+}
+
+// closeBoundTo sends every connection bound to old (an engine a new bundle
+// replaced, here or on another server sharing the store) error
+// {error:"schema_changed"} and closes it with 1012, and returns how many.
+func (s *Server) closeBoundTo(old *engine.DB) int {
+	frame := encodeFrame(protocol.TError, protocol.Error{Error: "schema_changed", Code: "schema_changed",
+		Message: "the app's schema or policies changed; reconnect and subscribe again"})
+	closed := 0
+	s.hub.each(func(c *conn) {
+		if c.boundTo(old) {
+			closed++
+			c.closeWith(closeSchemaChanged, "schema changed", frame, true)
+		}
+	})
+	return closed
 }
 
 // Close shuts the server down: every socket is closed with 1001 (after what
