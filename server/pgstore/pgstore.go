@@ -287,7 +287,7 @@ const noTail = ^uint64(0)
 type Write struct {
 	s    *Store
 	conn *pgxpool.Conn
-	tx   pgx.Tx
+	open bool // a transaction is open on conn
 	// Version is the app's version when the lock was taken.
 	Version uint64
 	// Tail is what committed after the version given to Begin, up to
@@ -303,7 +303,9 @@ type writeKey struct{}
 
 // Begin takes the app's lock, waiting for a write of another server to
 // commit, and reads what committed after version after (none when after
-// is at or past the current version).
+// is at or past the current version). BEGIN, the lock and the read go in
+// one round trip: holding the lock, no later commit can exist, so the
+// read needs no upper bound.
 func (s *Store) Begin(ctx context.Context, after uint64) (*Write, error) {
 	if s.isClosed() {
 		return nil, storage.ErrClosed
@@ -312,23 +314,39 @@ func (s *Store) Begin(ctx context.Context, after uint64) (*Write, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pgstore: begin: %w", err)
 	}
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		conn.Release()
-		return nil, fmt.Errorf("pgstore: begin: %w", err)
+	w := &Write{s: s, conn: conn, open: true}
+	var b pgx.Batch
+	b.Queue(`BEGIN`)
+	b.Queue(`SELECT version FROM jazz_apps WHERE app=$1 FOR UPDATE`, s.app)
+	if after != noTail {
+		b.Queue(tailSQL, s.app, int64(after))
 	}
-	w := &Write{s: s, conn: conn, tx: tx}
-	var v int64
-	if err := tx.QueryRow(ctx, `SELECT version FROM jazz_apps WHERE app=$1 FOR UPDATE`, s.app).Scan(&v); err != nil {
-		w.Close()
-		return nil, fmt.Errorf("pgstore: locking the app: %w", err)
-	}
-	w.Version = uint64(v)
-	if after < w.Version {
-		if w.Tail, err = readTail(ctx, tx, s.app, after, w.Version); err != nil {
-			w.Close()
-			return nil, err
+	err = func() error {
+		br := conn.SendBatch(ctx, &b)
+		defer br.Close()
+		if _, err := br.Exec(); err != nil {
+			return err
 		}
+		var v int64
+		if err := br.QueryRow().Scan(&v); err != nil {
+			return fmt.Errorf("locking the app: %w", err)
+		}
+		w.Version = uint64(v)
+		if after != noTail {
+			rows, err := br.Query()
+			if err != nil {
+				return err
+			}
+			w.Tail, err = scanTail(rows)
+			if err != nil {
+				return err
+			}
+		}
+		return br.Close()
+	}()
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("pgstore: begin: %w", err)
 	}
 	return w, nil
 }
@@ -348,25 +366,33 @@ func (w *Write) commit(ctx context.Context, ops []storage.Op) error {
 	}
 	w.done = true
 	version := w.Version + 1
-	if err := writeOps(ctx, w.tx, w.s.app, ops, version); err != nil {
-		_ = w.tx.Rollback(context.WithoutCancel(ctx))
-		return err
+	// The writes, the version, COMMIT and the NOTIFY go in one round trip.
+	// NOTIFY comes after COMMIT, in a transaction of its own: inside the
+	// write's it would take a database-wide lock at commit. A lost one
+	// costs the others their next poll.
+	var b pgx.Batch
+	queueOps(&b, w.s.app, ops, version)
+	b.Queue(`UPDATE jazz_apps SET version=$2 WHERE app=$1`, w.s.app, int64(version))
+	b.Queue(`COMMIT`)
+	b.Queue(`SELECT pg_notify($1, $2)`, w.s.channel, strconv.FormatUint(version, 10))
+	n := b.Len()
+	br := w.conn.SendBatch(ctx, &b)
+	var err error
+	for i := 0; i < n && err == nil; i++ {
+		_, err = br.Exec()
+		if i == n-2 && err == nil {
+			// COMMIT returned: the write is durable (synchronous_commit).
+			w.committed, w.open = version, false
+		}
 	}
-	if _, err := w.tx.Exec(ctx, `UPDATE jazz_apps SET version=$2 WHERE app=$1`, w.s.app, int64(version)); err != nil {
-		_ = w.tx.Rollback(context.WithoutCancel(ctx))
-		return fmt.Errorf("pgstore: apply: %w", err)
+	cerr := br.Close()
+	if w.committed == 0 {
+		// Not committed, or (the connection broke during COMMIT) not
+		// known to be: either way the caller does not install or ack,
+		// and if it did commit, the others (and this server's tail) read
+		// it as theirs.
+		return fmt.Errorf("pgstore: apply: %w", errors.Join(err, cerr))
 	}
-	if err := w.tx.Commit(ctx); err != nil {
-		// An unknown outcome (the connection broke during COMMIT) is an
-		// error too: the caller does not install or ack, and if it did
-		// commit, the others (and this server's tail) read it as theirs.
-		return fmt.Errorf("pgstore: commit: %w", err)
-	}
-	w.committed = version
-	// NOTIFY after the commit, as its own statement: inside the
-	// transaction it would take a database-wide lock at commit. A lost
-	// one costs the others their next poll.
-	_, _ = w.conn.Exec(context.WithoutCancel(ctx), `SELECT pg_notify($1, $2)`, w.s.channel, strconv.FormatUint(version, 10))
 	return nil
 }
 
@@ -376,16 +402,21 @@ func (w *Write) Close() {
 	if w.conn == nil {
 		return
 	}
-	if !w.done || w.committed == 0 {
-		_ = w.tx.Rollback(context.Background())
+	if w.open {
+		// A failed ROLLBACK (a broken connection) leaves the transaction
+		// to die with the connection, which is closed rather than reused.
+		if _, err := w.conn.Exec(context.Background(), `ROLLBACK`); err != nil {
+			w.conn.Conn().Close(context.Background())
+		}
+		w.open = false
 	}
 	w.conn.Release()
 	w.conn = nil
 }
 
-// writeOps writes a batch as version: each key's last op wins, puts in one
-// statement and deletes in another (one round trip each however many ops).
-func writeOps(ctx context.Context, tx pgx.Tx, app string, ops []storage.Op, version uint64) error {
+// queueOps queues a batch's writes as version: each key's last op wins,
+// puts in one statement and deletes in another however many ops.
+func queueOps(b *pgx.Batch, app string, ops []storage.Op, version uint64) {
 	type kv struct {
 		bucket string
 		key    string
@@ -407,31 +438,19 @@ func writeOps(ctx context.Context, tx pgx.Tx, app string, ops []storage.Op, vers
 		}
 	}
 	if len(db) > 0 {
-		_, err := tx.Exec(ctx, `DELETE FROM jazz_kv WHERE app=$1 AND (bucket, key) IN (SELECT * FROM unnest($2::text[], $3::bytea[]))`, app, db, dk)
-		if err != nil {
-			return fmt.Errorf("pgstore: apply: %w", err)
-		}
+		b.Queue(`DELETE FROM jazz_kv WHERE app=$1 AND (bucket, key) IN (SELECT * FROM unnest($2::text[], $3::bytea[]))`, app, db, dk)
 	}
 	if len(pb) > 0 {
-		_, err := tx.Exec(ctx, `INSERT INTO jazz_kv (app, bucket, key, value, version)
+		b.Queue(`INSERT INTO jazz_kv (app, bucket, key, value, version)
 			SELECT $1, b, k, v, $5 FROM unnest($2::text[], $3::bytea[], $4::bytea[]) AS t(b, k, v)
 			ON CONFLICT (app, bucket, key) DO UPDATE SET value = EXCLUDED.value, version = EXCLUDED.version`,
 			app, pb, pk, pv, int64(version))
-		if err != nil {
-			return fmt.Errorf("pgstore: apply: %w", err)
-		}
 	}
-	return nil
 }
 
-func readTail(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, app string, after, upTo uint64) ([]storage.Op, error) {
-	rows, err := q.Query(ctx, `SELECT bucket, key, value FROM jazz_kv WHERE app=$1 AND version > $2 AND version <= $3 ORDER BY version, bucket, key`,
-		app, int64(after), int64(upTo))
-	if err != nil {
-		return nil, fmt.Errorf("pgstore: reading changes: %w", err)
-	}
+const tailSQL = `SELECT bucket, key, value FROM jazz_kv WHERE app=$1 AND version > $2 ORDER BY version, bucket, key`
+
+func scanTail(rows pgx.Rows) ([]storage.Op, error) {
 	defer rows.Close()
 	var ops []storage.Op
 	for rows.Next() {
@@ -480,8 +499,11 @@ func (s *Store) Changes(ctx context.Context, after uint64) (uint64, []storage.Op
 		if version <= after {
 			return nil
 		}
-		var err error
-		ops, err = readTail(ctx, tx, s.app, after, version)
+		rows, err := tx.Query(ctx, tailSQL, s.app, int64(after))
+		if err != nil {
+			return fmt.Errorf("pgstore: reading changes: %w", err)
+		}
+		ops, err = scanTail(rows)
 		return err
 	})
 	return version, ops, err

@@ -78,7 +78,7 @@ func TestMain(m *testing.M) {
 
 // cluster is n servers of one fresh app over the test database.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	app    string
 	dbURL  string
 	nodes  []*node
@@ -94,7 +94,7 @@ type node struct {
 	dead bool
 }
 
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t testing.TB, n int) *cluster {
 	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
@@ -147,19 +147,26 @@ func (c *cluster) start(name string, extra ...string) *node {
 		sep = "&"
 	}
 	url := fmt.Sprintf("%s%sapplication_name=%s-%s&idle_in_transaction_session_timeout=%d", c.dbURL, sep, c.app, name, lockTimeout.Milliseconds())
-	args := append([]string{"server", c.app, "--port", "0", "--database-url", url, "--allow-local-first-auth", "--admin-secret", adminSecret}, extra...)
+	return startServer(c.t, c.app, name, append([]string{"--database-url", url}, extra...)...)
+}
+
+// startServer runs the binary for app with the given storage (and other)
+// flags and waits until it listens.
+func startServer(t testing.TB, app, name string, extra ...string) *node {
+	t.Helper()
+	args := append([]string{"server", app, "--port", "0", "--allow-local-first-auth", "--admin-secret", adminSecret}, extra...)
 	cmd := exec.Command(binary, args...)
-	logPath := filepath.Join(workDir, c.app+"-"+name+".log")
+	logPath := filepath.Join(workDir, app+"-"+name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	addr := make(chan string, 1)
 	go func() {
@@ -180,7 +187,7 @@ func (c *cluster) start(name string, extra ...string) *node {
 	a, ok := <-addr
 	if !ok {
 		b, _ := os.ReadFile(logPath)
-		c.t.Fatalf("server %s exited before listening:\n%s", name, b)
+		t.Fatalf("server %s exited before listening:\n%s", name, b)
 	}
 	return &node{name: name, cmd: cmd, url: "http://" + a, addr: a, log: logPath}
 }
@@ -216,7 +223,7 @@ func (c *cluster) client(serverURL, secret string) *client.Db {
 	return db
 }
 
-func newSecret(t *testing.T) string {
+func newSecret(t testing.TB) string {
 	s, err := identity.NewSecret(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -254,7 +261,7 @@ func digest(rows []engine.Row) map[string]string {
 	return out
 }
 
-func clientRows(t *testing.T, db *client.Db) map[string]string {
+func clientRows(t testing.TB, db *client.Db) map[string]string {
 	t.Helper()
 	rows, err := db.All(&query.Query{Table: "todos"})
 	if err != nil {
@@ -265,7 +272,7 @@ func clientRows(t *testing.T, db *client.Db) map[string]string {
 
 // eventually polls cond with real time; it never measures behaviour, it
 // only waits for it (failing after a generous deadline).
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -309,7 +316,7 @@ type balancer struct {
 	mute  bool
 }
 
-func newBalancer(t *testing.T, nodes []*node) *balancer {
+func newBalancer(t testing.TB, nodes []*node) *balancer {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -415,7 +422,7 @@ func (b *balancer) handle(in net.Conn) {
 }
 
 // publish PUTs a bundle to one server's admin route.
-func publish(t *testing.T, nd *node, app, js string) {
+func publish(t testing.TB, nd *node, app, js string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPut, nd.url+"/apps/"+app+"/admin/bundle", strings.NewReader(js))
 	req.Header.Set("X-Jazz-Admin-Secret", adminSecret)
@@ -432,7 +439,7 @@ func publish(t *testing.T, nd *node, app, js string) {
 }
 
 // servedBundle is the bundle a server serves, as JSON.
-func servedBundle(t *testing.T, nd *node, app string) string {
+func servedBundle(t testing.TB, nd *node, app string) string {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, nd.url+"/apps/"+app+"/admin/bundle", nil)
 	req.Header.Set("X-Jazz-Admin-Secret", adminSecret)
