@@ -150,8 +150,9 @@ cmd_test() {
 # benchmarks measure the package built here from the current sources.
 cmd_bench() {
 	cmd_build
+	ensure_postgres
 	log "benchmarks -> BENCHMARKS.md"
-	go run ./tools/benchreport -out BENCHMARKS.md
+	JAZZ_REQUIRE_POSTGRES=1 go run ./tools/benchreport -out BENCHMARKS.md
 }
 
 cmd_dev() {

@@ -479,34 +479,42 @@ func (s *Store) Version(ctx context.Context) (uint64, error) {
 }
 
 // Changes returns the app's version and what committed after version
-// after up to it (as Write.Tail), read in one snapshot without taking the
-// lock: commits are serialized, so whatever it sees is every commit up to
-// the version it returns.
+// after up to it (as Write.Tail), without taking the lock, in one
+// statement, so in one snapshot: commits are serialized, so whatever it
+// sees is every commit up to the version it returns.
 func (s *Store) Changes(ctx context.Context, after uint64) (uint64, []storage.Op, error) {
 	if s.isClosed() {
 		return 0, nil, storage.ErrClosed
 	}
+	rows, err := s.pool.Query(ctx, `WITH v AS (SELECT version FROM jazz_apps WHERE app=$1)
+		SELECT v.version, k.bucket, k.key, k.value FROM v
+		LEFT JOIN jazz_kv k ON k.app=$1 AND k.version > $2 AND k.version <= v.version
+		ORDER BY k.version, k.bucket, k.key`, s.app, int64(after))
+	if err != nil {
+		return 0, nil, fmt.Errorf("pgstore: reading changes: %w", err)
+	}
+	defer rows.Close()
 	var (
-		version uint64
+		version int64
 		ops     []storage.Op
 	)
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var v int64
-		if err := tx.QueryRow(ctx, `SELECT version FROM jazz_apps WHERE app=$1`, s.app).Scan(&v); err != nil {
-			return fmt.Errorf("pgstore: version: %w", err)
+	for rows.Next() {
+		var (
+			bucket *string
+			op     storage.Op
+		)
+		if err := rows.Scan(&version, &bucket, &op.Key, &op.Value); err != nil {
+			return 0, nil, fmt.Errorf("pgstore: reading changes: %w", err)
 		}
-		version = uint64(v)
-		if version <= after {
-			return nil
+		if bucket != nil { // else the version alone: nothing new
+			op.Bucket = *bucket
+			ops = append(ops, op)
 		}
-		rows, err := tx.Query(ctx, tailSQL, s.app, int64(after))
-		if err != nil {
-			return fmt.Errorf("pgstore: reading changes: %w", err)
-		}
-		ops, err = scanTail(rows)
-		return err
-	})
-	return version, ops, err
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("pgstore: reading changes: %w", err)
+	}
+	return uint64(version), ops, nil
 }
 
 // Listen calls wake whenever another server (or this one) commits to the

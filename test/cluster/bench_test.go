@@ -99,7 +99,9 @@ func BenchmarkWriteSeenOnOtherServer(b *testing.B) {
 }
 
 // BenchmarkIngestThroughOneSeenOnAnother: one client writes 25k rows
-// through server A until a client of server B has all of them. Also
+// through server A until a client of server B has all of them (the
+// user-path scenario "A writes 25k rows until B's subscription shows them
+// all", with A and B on different servers). Also
 // reports what server B's memory grew by per row (resident set, which
 // includes the Go heap's slack).
 func BenchmarkIngestThroughOneSeenOnAnother(b *testing.B) {
