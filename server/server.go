@@ -4,7 +4,8 @@
 // WebSockets (docs/protocol.md), plus a few HTTP routes (docs/server.md).
 //
 // The package holds no auth, storage or data logic of its own: sessions come
-// from server/auth, durability from server/boltstore, and rows, policies and
+// from server/auth, durability from server/boltstore or server/pgstore
+// (several servers over one PostgreSQL, shared.go), and rows, policies and
 // subscriptions from core/engine. What it adds is the glue that must be
 // right on a network: one ordered reader and one bounded writer per socket,
 // a handshake that always answers with a structured frame, pausing (not
