@@ -55,6 +55,10 @@ const (
 	DefaultLockTimeout = 10 * time.Second
 )
 
+// ErrBadURL is returned (wrapped, with the reason) by Open for a database
+// URL that does not parse.
+var ErrBadURL = errors.New("pgstore: the database URL cannot be used")
+
 // ErrWriteDone is returned by an Apply made with a Write's context after
 // that Write already committed: a Write holds one commit.
 var ErrWriteDone = errors.New("pgstore: this write has committed already; begin another")
@@ -112,7 +116,7 @@ func Open(ctx context.Context, url, app string, o Options) (*Store, error) {
 	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
-		return nil, fmt.Errorf("pgstore: the database URL: %w", err)
+		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
 	}
 	cfg.MaxConns = o.MaxConns
 	if cfg.MaxConns <= 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,5 +181,21 @@ func waitForLockWaiter(t *testing.T) {
 			return
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestOpen_RefusesABadURL(t *testing.T) {
+	for _, url := range []string{"postgres://user:secret@host:notaport/db", "mysql://x"} {
+		s, err := pgstore.Open(ctx, url, "app", pgstore.Options{})
+		if err == nil {
+			s.Close()
+			t.Fatalf("%s accepted", url)
+		}
+		if !errors.Is(err, pgstore.ErrBadURL) {
+			t.Fatalf("%s: %v, want ErrBadURL", url, err)
+		}
+		if strings.Contains(err.Error(), "secret") {
+			t.Fatalf("the error shows the password: %v", err)
+		}
 	}
 }
