@@ -18,6 +18,9 @@ import (
 // at most this.
 const tailPoll = time.Second
 
+// tailTimeout bounds one read of the others' commits and its install.
+const tailTimeout = 30 * time.Second
+
 // shared is what an app over a store shared with other servers adds
 // (pgstore, Config.DatabaseURL): each server's engine is a replica of the
 // database. A write takes the app's lock in the database, installs what
@@ -75,9 +78,13 @@ func (a *app) follow(onSwap func(old *engine.DB)) {
 			case <-sh.wake:
 			case <-t.C:
 			}
-			if err := a.catchUp(ctx); err != nil && ctx.Err() == nil {
+			// Bounded, so a connection that hangs without breaking stalls
+			// the tail for no longer than this.
+			cctx, ccancel := context.WithTimeout(ctx, tailTimeout)
+			if err := a.catchUp(cctx); err != nil && ctx.Err() == nil {
 				a.log.Warn("reading the shared store's commits", "error", err)
 			}
+			ccancel()
 		}
 	}()
 }
