@@ -21,6 +21,18 @@ build_server() {
 	go build -trimpath -o dist/jazz-tools ./cmd/jazz-tools
 }
 
+# ensure_postgres installs Debian's PostgreSQL server: the PostgreSQL store's
+# and the cluster tests start throwaway clusters of it (server/pgstore/pgtest).
+# It waits for an apt lock another install holds rather than failing.
+ensure_postgres() {
+	compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && return
+	log "installing postgresql (apt)"
+	local apt=(apt-get -o DPkg::Lock::Timeout=600)
+	as_root "${apt[@]}" install -y postgresql >/dev/null 2>&1 || {
+		as_root "${apt[@]}" update >/dev/null && as_root "${apt[@]}" install -y postgresql >/dev/null
+	}
+}
+
 # --- wasm client (wasm/, scripts/wasm/) --------------------------------------
 WASM_OUT=bindings/js/wasm
 
@@ -121,8 +133,9 @@ cmd_build() {
 cmd_test() {
 	log "go vet"
 	go vet ./...
-	log "go test (native, race detector on)"
-	go test -race -count=1 ./...
+	ensure_postgres
+	log "go test (native, race detector on; PostgreSQL required)"
+	JAZZ_REQUIRE_POSTGRES=1 go test -race -count=1 ./...
 	build_wasm
 	test_wasm
 	build_js
@@ -140,8 +153,9 @@ cmd_test() {
 # benchmarks measure the package built here from the current sources.
 cmd_bench() {
 	cmd_build
+	ensure_postgres
 	log "benchmarks -> BENCHMARKS.md"
-	go run ./tools/benchreport -out BENCHMARKS.md
+	JAZZ_REQUIRE_POSTGRES=1 go run ./tools/benchreport -out BENCHMARKS.md
 }
 
 cmd_dev() {

@@ -21,6 +21,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/storage"
 	"github.com/jazzgo/jazz-tools/server/boltstore"
+	"github.com/jazzgo/jazz-tools/server/pgstore"
 )
 
 // Where the published bundle is kept, next to the engine's own buckets in
@@ -51,28 +52,50 @@ type app struct {
 	db         *engine.DB
 	bundleJSON []byte // canonical encoding of the published bundle; nil before the first
 	closed     bool
+	// shared is set when the store is shared with other servers
+	// (Config.DatabaseURL): writes are then serialized across them and
+	// their commits installed here (cluster.go).
+	shared *shared
+}
+
+// openStore opens the store the configuration names: memory, a bbolt file
+// in DataDir, or the app's tables in the PostgreSQL database at
+// DatabaseURL (shared with other servers; returned as such too).
+func openStore(ctx context.Context, cfg Config) (storage.Store, *pgstore.Store, error) {
+	switch {
+	case cfg.InMemory:
+		if cfg.store != nil {
+			return cfg.store, nil, nil
+		}
+		return storage.NewMemory(), nil, nil
+	case cfg.DatabaseURL != "":
+		ps, err := pgstore.Open(ctx, cfg.DatabaseURL, cfg.AppID, pgstore.Options{})
+		if err != nil {
+			return nil, nil, err
+		}
+		return ps, ps, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("server: data directory: %w", err)
+	}
+	bs, err := boltstore.Open(filepath.Join(cfg.DataDir, cfg.AppID+".db"), boltstore.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	return bs, nil, nil
 }
 
 // openApp opens the store and an engine over the bundle in force: cfg.Bundle
 // when given (then persisted), else the stored one, else an empty schema.
 func openApp(ctx context.Context, cfg Config) (*app, error) {
-	var store storage.Store
-	if cfg.InMemory {
-		store = cfg.store
-		if store == nil {
-			store = storage.NewMemory()
-		}
-	} else {
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return nil, fmt.Errorf("server: data directory: %w", err)
-		}
-		bs, err := boltstore.Open(filepath.Join(cfg.DataDir, cfg.AppID+".db"), boltstore.Options{})
-		if err != nil {
-			return nil, err
-		}
-		store = bs
+	store, ps, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
 	a := &app{log: cfg.Logger, clock: cfg.Clock, store: store, appliedFor: cfg.AppliedFor}
+	if ps != nil {
+		a.shared = newShared(ps)
+	}
 	if err := a.start(ctx, cfg.Bundle); err != nil {
 		store.Close()
 		return nil, err
@@ -81,6 +104,15 @@ func openApp(ctx context.Context, cfg Config) (*app, error) {
 }
 
 func (a *app) start(ctx context.Context, initial *bundle.Bundle) error {
+	if a.shared != nil {
+		// Read before any row is, so that installing what committed
+		// after it covers whatever the load below missed.
+		v, err := a.shared.store.Version(ctx)
+		if err != nil {
+			return err
+		}
+		a.shared.version = v
+	}
 	b := emptyBundle()
 	raw, ok, err := a.store.Get(ctx, bucketApp, []byte(keyBundle))
 	if err != nil {
@@ -219,6 +251,10 @@ func (a *app) bundle() []byte {
 // written stay in their rows, as values of a column the bundle in force
 // does not declare: kept, untyped, until a publish declares it).
 func (a *app) publish(ctx context.Context, b *bundle.Bundle, force bool, onSwap func(old *engine.DB)) (*schema.Plan, error) {
+	if a.shared != nil {
+		a.shared.mu.Lock()
+		defer a.shared.mu.Unlock()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
@@ -249,6 +285,11 @@ func (a *app) swap(ctx context.Context, b *bundle.Bundle, force bool) (*engine.D
 	if err := plan.Check(force); err != nil {
 		return nil, nil, err
 	}
+	if a.shared != nil && len(plan.Fills) > 0 {
+		f := plan.Fills[0]
+		return nil, nil, fmt.Errorf("server: %s.%s has a default that %d existing rows would need written into them, which servers sharing a database do not do yet; "+
+			"add the column as optional, publish, then fill it from a backend", f.Table, f.Column, f.Rows)
+	}
 	own, err := bundle.Decode(enc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: decoding the bundle again: %w", err)
@@ -266,7 +307,7 @@ func (a *app) swap(ctx context.Context, b *bundle.Bundle, force bool) (*engine.D
 		db.Close()
 		return nil, nil, err
 	}
-	if err := a.store.Apply(ctx, []storage.Op{
+	if err := a.persistBundle(ctx, db, []storage.Op{
 		storage.Put(bucketApp, []byte(keyBundle), enc),
 		storage.Put(bucketApp, []byte(keyRetired), retired),
 	}); err != nil {
@@ -351,6 +392,10 @@ func fillDefaults(ctx context.Context, db *engine.DB, fills []schema.Fill) error
 // close waits for in-flight engine operations, then closes the engine and
 // the store.
 func (a *app) close() error {
+	if a.shared != nil {
+		// First: the tail takes the lock below to install.
+		a.shared.stopTail()
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {

@@ -34,7 +34,7 @@ const (
 // sockets, which is what local development needs and nothing more.
 var DefaultAllowedOrigins = []string{"localhost", "localhost:*", "127.0.0.1", "127.0.0.1:*", "[::1]", "[::1]:*"}
 
-// Config configures New. AppID and one of DataDir or InMemory are required;
+// Config configures New. AppID and one of DataDir, DatabaseURL or InMemory are required;
 // every other field has a usable zero value.
 type Config struct {
 	// AppID is the one app this server serves. It names the data file and
@@ -46,6 +46,11 @@ type Config struct {
 	// the applied-change log and the published bundle. It is created if
 	// missing. Empty requires InMemory.
 	DataDir string
+
+	// DatabaseURL, instead of DataDir, keeps the app in the PostgreSQL
+	// database at this URL (postgres://...), where several servers may
+	// serve it at once (docs/server.md, "Running several servers").
+	DatabaseURL string
 
 	// InMemory keeps everything in process memory and loses it on exit. It
 	// exists for tests and throw-away dev servers; it cannot be combined with
@@ -129,10 +134,14 @@ func (c Config) withDefaults() (Config, error) {
 		return bad("AppID", "must be "+AppIDRule)
 	}
 	switch {
-	case c.DataDir == "" && !c.InMemory:
-		return bad("DataDir", "a data directory is required unless InMemory is set")
+	case c.DataDir == "" && c.DatabaseURL == "" && !c.InMemory:
+		return bad("DataDir", "a data directory or a database URL is required unless InMemory is set")
 	case c.DataDir != "" && c.InMemory:
 		return bad("InMemory", "cannot be combined with a data directory")
+	case c.DatabaseURL != "" && c.InMemory:
+		return bad("InMemory", "cannot be combined with a database URL")
+	case c.DataDir != "" && c.DatabaseURL != "":
+		return bad("DatabaseURL", "cannot be combined with a data directory: choose PostgreSQL or the embedded store")
 	}
 	switch {
 	case c.MaxFrameBytes == 0:

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 
@@ -32,9 +33,9 @@ func (c *conn) onPush(p *protocol.Push) bool {
 		return c.onPushBatch(p, actor)
 	}
 	var verdicts []engine.Verdict
-	err := c.srv.app.do(func() error {
+	err := c.srv.app.write(c.ctx, func(ctx context.Context) error {
 		var err error
-		verdicts, err = c.db.Submit(c.ctx, actor, p.Changes)
+		verdicts, err = c.db.Submit(ctx, actor, p.Changes)
 		return err
 	})
 	if answer, keep := c.pushApplied(err, len(p.Changes)); !answer {
@@ -65,9 +66,9 @@ func (c *conn) onPush(p *protocol.Push) bool {
 // it, or one reject naming the batch and the change that failed.
 func (c *conn) onPushBatch(p *protocol.Push, actor engine.Actor) bool {
 	var v engine.BatchVerdict
-	err := c.srv.app.do(func() error {
+	err := c.srv.app.write(c.ctx, func(ctx context.Context) error {
 		var err error
-		v, err = c.db.SubmitBatch(c.ctx, actor, p.Batch, p.Changes)
+		v, err = c.db.SubmitBatch(ctx, actor, p.Batch, p.Changes)
 		return err
 	})
 	if answer, keep := c.pushApplied(err, len(p.Changes)); !answer {

@@ -247,6 +247,8 @@ func TestNew_RefusesBadConfig(t *testing.T) {
 		"app id with a slash":    {AppID: "a/b", InMemory: true},
 		"no storage":             {AppID: "a"},
 		"both storages":          {AppID: "a", InMemory: true, DataDir: t.TempDir()},
+		"bbolt and postgres":     {AppID: "a", DataDir: t.TempDir(), DatabaseURL: "postgres://db.invalid/jazz"},
+		"postgres in memory":     {AppID: "a", InMemory: true, DatabaseURL: "postgres://db.invalid/jazz"},
 		"frame limit too big":    {AppID: "a", InMemory: true, MaxFrameBytes: limits.MaxFrameBytes + 1},
 		"resolver for other app": {AppID: "a", InMemory: true, Resolver: &auth.Resolver{AppID: "b"}},
 		"negative applied-for":   {AppID: "a", InMemory: true, AppliedFor: -time.Hour},

@@ -4,7 +4,8 @@
 // WebSockets (docs/protocol.md), plus a few HTTP routes (docs/server.md).
 //
 // The package holds no auth, storage or data logic of its own: sessions come
-// from server/auth, durability from server/boltstore, and rows, policies and
+// from server/auth, durability from server/boltstore or server/pgstore
+// (several servers over one PostgreSQL, shared.go), and rows, policies and
 // subscriptions from core/engine. What it adds is the glue that must be
 // right on a network: one ordered reader and one bounded writer per socket,
 // a handshake that always answers with a structured frame, pausing (not
@@ -64,9 +65,13 @@ func New(cfg Config) (*Server, error) {
 		anonWorkers: make(chan struct{}, cfg.Budgets.AnonymousWorkers),
 		anonCPU:     newCPUBudget(cfg.Clock, cfg.Budgets.AnonymousCPUPercent)}
 	s.handler = s.withRequestLog(s.routes())
+	a.follow(func(old *engine.DB) { s.closeBoundTo(old) })
 	storage := "bbolt:" + cfg.DataDir
-	if cfg.InMemory {
+	switch {
+	case cfg.InMemory:
 		storage = "memory"
+	case cfg.DatabaseURL != "":
+		storage = "postgres"
 	}
 	db, _ := a.current()
 	s.log.Info("app opened", "app_id", cfg.AppID, "storage", storage, "seq", db.Seq(),
@@ -116,17 +121,8 @@ func (s *Server) PublishWith(ctx context.Context, b *bundle.Bundle, opts Publish
 	if s.closed.Load() {
 		return nil, ErrClosed
 	}
-	frame := encodeFrame(protocol.TError, protocol.Error{Error: "schema_changed", Code: "schema_changed",
-		Message: "the app's schema or policies changed; reconnect and subscribe again"})
 	closed := 0
-	plan, err := s.app.publish(ctx, b, opts.Force, func(old *engine.DB) {
-		s.hub.each(func(c *conn) {
-			if c.boundTo(old) {
-				closed++
-				c.closeWith(closeSchemaChanged, "schema changed", frame, true)
-			}
-		})
-	})
+	plan, err := s.app.publish(ctx, b, opts.Force, func(old *engine.DB) { closed = s.closeBoundTo(old) })
 	if err != nil {
 		return nil, err
 	}
@@ -137,6 +133,22 @@ func (s *Server) PublishWith(ctx context.Context, b *bundle.Bundle, opts Publish
 		s.log.Warn("schema change forced", "code", string(br.Code), "table", br.Table, "column", br.Column, "rows", br.Rows)
 	}
 	return res, nil
+}
+
+// closeBoundTo sends every connection bound to old (an engine a new bundle
+// replaced, here or on another server sharing the store) error
+// {error:"schema_changed"} and closes it with 1012, and returns how many.
+func (s *Server) closeBoundTo(old *engine.DB) int {
+	frame := encodeFrame(protocol.TError, protocol.Error{Error: "schema_changed", Code: "schema_changed",
+		Message: "the app's schema or policies changed; reconnect and subscribe again"})
+	closed := 0
+	s.hub.each(func(c *conn) {
+		if c.boundTo(old) {
+			closed++
+			c.closeWith(closeSchemaChanged, "schema changed", frame, true)
+		}
+	})
+	return closed
 }
 
 // Close shuts the server down: every socket is closed with 1001 (after what

@@ -106,6 +106,7 @@ func (c *conn) onSub(m *protocol.Sub) {
 		c.send(protocol.TError, protocol.Error{Error: "protocol", Code: "bad_query", Message: err.Error(), Sub: m.ID})
 		return
 	}
+	c.srv.app.reach(c.ctx, m.Cursor)
 	req := subRequest{query: m.Query.Key(), cursor: m.Cursor, scope: m.Scope}
 	c.mu.Lock()
 	old := c.subs[m.ID]

@@ -62,6 +62,11 @@ func TestParseServer_FlagsAndEnvironment(t *testing.T) {
 		{"app id from the environment", []string{"--in-memory"}, map[string]string{"JAZZ_APP_ID": "app"}, func(o *serverOptions) {}},
 		{"NODE_ENV=production", []string{"app", "--data-dir", "d", "--admin-secret", "s"}, map[string]string{"NODE_ENV": "production"},
 			func(o *serverOptions) { o.inMemory, o.dataDir, o.adminSecret, o.production = false, "d", "s", true }},
+		{"PostgreSQL from the environment, in production", []string{"app", "--admin-secret", "s"},
+			map[string]string{"JAZZ_DATABASE_URL": "postgres://db.example/jazz", "NODE_ENV": "production"},
+			func(o *serverOptions) {
+				o.inMemory, o.databaseURL, o.adminSecret, o.production = false, "postgres://db.example/jazz", "s", true
+			}},
 		{"JAZZ_IN_MEMORY", []string{"app"}, map[string]string{"JAZZ_IN_MEMORY": "1"}, func(o *serverOptions) {}},
 		{"audiences: repeated flag and commas", []string{"app", "--in-memory", "--jwks-url", "https://x/jwks", "--jwt-audience", "web", "--jwt-audience", "mobile, cli", "--jwt-issuer", "https://idp"}, nil,
 			func(o *serverOptions) {
@@ -109,10 +114,13 @@ func TestParseServer_RefusesWhatCannotBeMeant(t *testing.T) {
 		{"jwks from env and key from flag", "alternatives", []string{"app", "--in-memory", "--jwt-public-key", "k"}, map[string]string{"JAZZ_JWKS_URL": "https://x"}},
 		{"production without data dir", "--data-dir", []string{"app", "--production", "--admin-secret", "s"}, nil},
 		{"production without admin secret", "--admin-secret", []string{"app", "--production", "--data-dir", "d"}, nil},
-		{"NODE_ENV production without either", "--data-dir (JAZZ_DATA_DIR) and --admin-secret", []string{"app"}, map[string]string{"NODE_ENV": "production"}},
+		{"NODE_ENV production without either", "--data-dir (JAZZ_DATA_DIR) or --database-url (JAZZ_DATABASE_URL) and --admin-secret", []string{"app"}, map[string]string{"NODE_ENV": "production"}},
 		{"production in memory", "refuses --in-memory", []string{"app", "--production", "--in-memory", "--admin-secret", "s"}, nil},
 		{"no storage", "--in-memory", []string{"app"}, nil},
 		{"both storages", "alternatives", []string{"app", "--in-memory", "--data-dir", "d"}, nil},
+		{"bbolt and postgres", "--data-dir and --database-url are alternatives", []string{"app", "--data-dir", "d", "--database-url", "postgres://h/db"}, nil},
+		{"postgres from env and bbolt from flag", "--data-dir and --database-url are alternatives", []string{"app", "--data-dir", "d"}, map[string]string{"JAZZ_DATABASE_URL": "postgres://h/db"}},
+		{"postgres in memory", "--database-url and --in-memory are alternatives", []string{"app", "--in-memory", "--database-url", "postgres://h/db"}, nil},
 		{"no app id", "missing APP_ID", []string{"--in-memory"}, nil},
 		{"two app ids", "unexpected arguments", []string{"a", "b", "--in-memory"}, nil},
 		{"unknown flag", "not defined", []string{"app", "--in-memory", "--nope"}, nil},

@@ -32,6 +32,7 @@ type serverOptions struct {
 	host            string
 	port            int
 	dataDir         string
+	databaseURL     string
 	inMemory        bool
 	allowLocalFirst bool
 	jwksURL         string
@@ -55,6 +56,7 @@ func serverFlags(o *serverOptions) *flag.FlagSet {
 	fs.StringVar(&o.host, "host", "127.0.0.1", "`HOST` interface to listen on (0.0.0.0 for every interface)")
 	fs.IntVar(&o.port, "port", DefaultPort, "TCP `PORT` to listen on; 0 picks a free one (the real one is printed)")
 	fs.StringVar(&o.dataDir, "data-dir", "", "`DIR`ectory holding the data file APP_ID.db (created if missing)")
+	fs.StringVar(&o.databaseURL, "database-url", "", "keep the data in the PostgreSQL database at `URL` (postgres://...) instead of --data-dir, so several servers can serve the app")
 	fs.BoolVar(&o.inMemory, "in-memory", false, "keep all data in memory and lose it on exit (tests, demos; refused in production)")
 	fs.BoolVar(&o.allowLocalFirst, "allow-local-first-auth", false, "accept self-signed local-first tokens")
 	fs.StringVar(&o.jwksURL, "jwks-url", "", "verify external JWTs against the key set at `URL`")
@@ -84,7 +86,7 @@ func serverFlags(o *serverOptions) *flag.FlagSet {
 	fs.IntVar(&o.budgets.AnonymousFramesPerSecond, "anonymous-frames-per-second", d.AnonymousFramesPerSecond, "the same for an anonymous connection (`N`)")
 	fs.IntVar(&o.budgets.AnonymousWorkers, "anonymous-workers", d.AnonymousWorkers, "anonymous connections that may build results or live rows at the same time (`N`)")
 	fs.IntVar(&o.budgets.AnonymousCPUPercent, "anonymous-cpu-percent", d.AnonymousCPUPercent, "share of one core, in `PERCENT`, the workers of all anonymous connections may use together")
-	fs.BoolVar(&o.production, "production", false, "production mode (also NODE_ENV=production): requires --data-dir and --admin-secret, refuses --in-memory")
+	fs.BoolVar(&o.production, "production", false, "production mode (also NODE_ENV=production): requires --data-dir or --database-url, and --admin-secret; refuses --in-memory")
 	return fs
 }
 
@@ -119,16 +121,25 @@ func parseServer(args []string, env func(string) string) (serverOptions, error) 
 	if (len(o.jwtAudiences) > 0 || o.jwtIssuer != "") && o.jwksURL == "" && o.jwtPublicKey == "" {
 		return o, usagef("--jwt-audience and --jwt-issuer check external JWTs; they need --jwks-url or --jwt-public-key")
 	}
-	if o.dataDir != "" && o.inMemory {
-		return o, usagef("--data-dir and --in-memory are alternatives; configure one of them, not both")
+	var stores []string
+	for _, st := range []struct {
+		flag string
+		set  bool
+	}{{"--data-dir", o.dataDir != ""}, {"--database-url", o.databaseURL != ""}, {"--in-memory", o.inMemory}} {
+		if st.set {
+			stores = append(stores, st.flag)
+		}
+	}
+	if len(stores) > 1 {
+		return o, usagef("%s are alternatives; configure one of them, not both", strings.Join(stores, " and "))
 	}
 	if o.production {
 		var missing []string
 		if o.inMemory {
 			return o, usagef("production mode refuses --in-memory: acknowledged writes must survive a restart")
 		}
-		if o.dataDir == "" {
-			missing = append(missing, "--data-dir (JAZZ_DATA_DIR)")
+		if o.dataDir == "" && o.databaseURL == "" {
+			missing = append(missing, "--data-dir (JAZZ_DATA_DIR) or --database-url (JAZZ_DATABASE_URL)")
 		}
 		if o.adminSecret == "" {
 			missing = append(missing, "--admin-secret (JAZZ_ADMIN_SECRET)")
@@ -137,8 +148,8 @@ func parseServer(args []string, env func(string) string) (serverOptions, error) 
 			return o, usagef("production mode requires %s", strings.Join(missing, " and "))
 		}
 	}
-	if o.dataDir == "" && !o.inMemory {
-		return o, usagef("either --data-dir DIR (durable) or --in-memory (throw-away) is required")
+	if o.dataDir == "" && o.databaseURL == "" && !o.inMemory {
+		return o, usagef("either --data-dir DIR (durable), --database-url URL (PostgreSQL, several servers) or --in-memory (throw-away) is required")
 	}
 	return o, nil
 }
@@ -257,6 +268,7 @@ func (o serverOptions) config(log *slog.Logger) (server.Config, error) {
 	cfg := server.Config{
 		AppID:          o.appID,
 		DataDir:        o.dataDir,
+		DatabaseURL:    o.databaseURL,
 		InMemory:       o.inMemory,
 		Resolver:       r,
 		AdminSecret:    o.adminSecret,

@@ -318,6 +318,21 @@ var suites = []suite{
 		},
 	},
 	{
+		title:   "Several servers over one PostgreSQL: latency (test/cluster: 3 server processes over a local PostgreSQL with fsync, real clients; one bbolt server beside it; 300 writes per run)",
+		pkg:     "./test/cluster",
+		pattern: "BenchmarkWriteSeenOnOtherServer",
+		args:    []string{"-benchtime", "300x"},
+		notes:   clusterNotes,
+	},
+	{
+		title:   "Several servers over one PostgreSQL: throughput (test/cluster)",
+		pkg:     "./test/cluster",
+		pattern: "BenchmarkIngestThroughOneSeenOnAnother",
+		args:    []string{"-benchtime", "1x"},
+		count:   3,
+		notes:   clusterNotes,
+	},
+	{
 		title:   "Hostile anonymous clients (test/integration: real server on bbolt with fsync)",
 		pkg:     "./test/integration",
 		pattern: "BenchmarkHostileAnonymous",
@@ -496,4 +511,28 @@ func writeAdapterSizes(b *strings.Builder) {
 		}
 	}
 	b.WriteString("\n- budget: 10 KB brotli per entry, enforced by `npm run size` in `./build.sh test`\n")
+}
+
+// clusterNotes states the goals of several servers over PostgreSQL: a
+// write on server A seen by a client of server B, and 25k rows through A
+// seen on B, each beside the same on one bbolt server.
+func clusterNotes(res map[string][]float64) []string {
+	var out []string
+	const seen = "BenchmarkWriteSeenOnOtherServer/storage="
+	if pg := res[seen+"postgres|p50-ms"]; len(pg) > 0 && len(res[seen+"postgres|p99-ms"]) > 0 {
+		bolt := medianOr0(res[seen+"bbolt|p50-ms"])
+		out = append(out, fmt.Sprintf("a write on server A seen by a client of server B: p50 %.2f ms, p99 %.2f ms (goal p50 ≤ 10 ms) — %s the goal; one bbolt server, both clients on it: p50 %.2f ms, p99 %.2f ms",
+			median(pg), median(res[seen+"postgres|p99-ms"]), verdict(median(pg) <= 10), bolt, medianOr0(res[seen+"bbolt|p99-ms"])))
+	}
+	const ingest = "BenchmarkIngestThroughOneSeenOnAnother/rows=25000/storage="
+	if pg := res[ingest+"postgres"]; len(pg) > 0 {
+		out = append(out, under(res, ingest+"postgres", 3e9, "25k rows written through server A until a client of server B has them all"))
+		if bolt := res[ingest+"bbolt"]; len(bolt) > 0 {
+			out = append(out, fmt.Sprintf("the same through one bbolt server: %s (PostgreSQL / bbolt: %.2fx)", human(median(bolt)), median(pg)/median(bolt)))
+		}
+		if m := res[ingest+"postgres|server-B-bytes/row"]; len(m) > 0 {
+			out = append(out, fmt.Sprintf("server B's resident memory grew by %.0f bytes per row it replicated (its engine's rows and indexes, with the Go heap's headroom)", median(m)))
+		}
+	}
+	return out
 }
