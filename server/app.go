@@ -287,8 +287,8 @@ func (a *app) swap(ctx context.Context, b *bundle.Bundle, force bool) (*engine.D
 	}
 	if a.shared != nil && len(plan.Fills) > 0 {
 		f := plan.Fills[0]
-		return nil, nil, fmt.Errorf("server: %s.%s has a default that %d existing rows would need written into them, which servers sharing a database do not do yet; "+
-			"add the column as optional, publish, then fill it from a backend", f.Table, f.Column, f.Rows)
+		return nil, nil, &UnsupportedChangeError{Reason: fmt.Sprintf("%s.%s has a default that %d existing rows would need written into them, which servers sharing a database do not do yet: "+
+			"add the column as optional, publish, then fill it from a backend (docs/schema-changes.md)", f.Table, f.Column, f.Rows)}
 	}
 	own, err := bundle.Decode(enc)
 	if err != nil {

@@ -35,6 +35,14 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return fmt.Sprintf("server: Config.%s: %s", e.Field, e.Problem) }
 
+// UnsupportedChangeError is a bundle this server's setup cannot publish
+// as asked, though the change itself is sound; Reason says what to do.
+type UnsupportedChangeError struct {
+	Reason string
+}
+
+func (e *UnsupportedChangeError) Error() string { return "server: " + e.Reason }
+
 // IncompatibleBundleError means a bundle is valid on its own but the engine
 // cannot open the stored data with it: a stored value no longer fits its
 // column (a type change that schema.Compare could not see, such as one in

@@ -141,6 +141,7 @@ func (s *Server) handlePutBundle(w http.ResponseWriter, r *http.Request) {
 	var (
 		ie *IncompatibleBundleError
 		ue *schema.UnsafeChangeError
+		uc *UnsupportedChangeError
 	)
 	res, err := s.PublishWith(r.Context(), b, PublishOptions{Force: force})
 	switch {
@@ -149,6 +150,8 @@ func (s *Server) handlePutBundle(w http.ResponseWriter, r *http.Request) {
 			Forceable: ue.Forceable(), Breaks: ue.Breaks})
 	case errors.As(err, &ie):
 		writeError(w, http.StatusConflict, "incompatible_bundle", ie.Error())
+	case errors.As(err, &uc):
+		writeError(w, http.StatusConflict, "unsupported_change", uc.Error())
 	case errors.Is(err, ErrClosed):
 		writeError(w, http.StatusServiceUnavailable, "shutting_down", "the server is shutting down")
 	case err != nil:

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"syscall"
@@ -369,5 +371,30 @@ func TestConcurrentWritersConverge(t *testing.T) {
 		db := c.client(nd.url, secret)
 		follow(t, db)
 		eventually(t, nd.name+" serves PostgreSQL's rows", func() bool { return sameRows(clientRows(t, db), want) })
+	}
+}
+
+// Servers sharing a database do not write a new column's default into
+// existing rows yet: such a publish is refused, saying what to do instead,
+// and the bundle in force stays.
+func TestPublishNeedingDefaultsFilledIsRefused(t *testing.T) {
+	c := newCluster(t, 1)
+	db := c.client(c.nodes[0].url, newSecret(t))
+	_, ch := insert(t, db, "before")
+	acked(t, db, ch)
+	js := strings.Replace(todoBundle, `{"name":"owner_id","type":"string"}]}`, `{"name":"owner_id","type":"string"},{"name":"rank","type":"int","default":0}]}`, 1)
+	req, _ := http.NewRequest(http.MethodPut, c.nodes[0].url+"/apps/"+c.app+"/admin/bundle", strings.NewReader(js))
+	req.Header.Set("X-Jazz-Admin-Secret", adminSecret)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusConflict || !strings.Contains(string(body), "unsupported_change") || !strings.Contains(string(body), "todos.rank") {
+		t.Fatalf("publish: %d %s, want 409 unsupported_change naming todos.rank", res.StatusCode, body)
+	}
+	if strings.Contains(servedBundle(t, c.nodes[0], c.app), `"rank"`) {
+		t.Fatal("the refused bundle is in force")
 	}
 }
