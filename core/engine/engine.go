@@ -106,9 +106,14 @@ type DB struct {
 	// were last looked for (Unix ms).
 	appliedOrder  []appliedEntry
 	appliedPruned int64
-	pending       map[string]*Change       // change id -> pending local change
-	batches       map[string]*pendingBatch // batch id -> its pending changes (batch.go)
-	seq           uint64
+	pending       map[string]*Change // change id -> pending local change
+	// pendingOrder is pending sorted by time, built by Pending and dropped
+	// (nil) by every change to pending, which holds the write lock;
+	// pendingOrderMu orders the readers that may build it together.
+	pendingOrder   []*Change
+	pendingOrderMu sync.Mutex
+	batches        map[string]*pendingBatch // batch id -> its pending changes (batch.go)
+	seq            uint64
 	// commits counts the commits installed in memory, so that work done
 	// under the read lock can tell whether it is still current.
 	commits uint64
@@ -460,6 +465,7 @@ func (db *DB) restoreOutbox(entries [][2][]byte, tables map[string]*table) error
 			}
 			t.addPending(c)
 			db.pending[c.ID] = c
+			db.pendingOrder = nil
 			restored = append(restored, c)
 		}
 		if batch != "" && len(restored) > 0 {

@@ -53,6 +53,7 @@ func (db *DB) Extend(ctx context.Context, s *schema.Schema) error {
 		for id, c := range db.pending {
 			if fresh[c.Table] != nil {
 				delete(db.pending, id)
+				db.pendingOrder = nil
 			}
 		}
 		return err

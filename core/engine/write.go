@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/jazzgo/jazz-tools/core/hlc"
 	"github.com/jazzgo/jazz-tools/core/policy"
@@ -611,6 +612,7 @@ func (db *DB) addPendingEntriesLocked(ctx context.Context, changes []*Change, en
 	}
 	for _, c := range changes {
 		db.pending[c.ID] = c
+		db.pendingOrder = nil
 	}
 	for _, id := range order {
 		db.registerBatchLocked(id, batchOutboxKey(id, batches[id][0]), len(batches[id]), batches[id])
@@ -656,15 +658,24 @@ func (db *DB) AddPending(ctx context.Context, changes []*Change) error {
 func outboxKey(c *Change) []byte { return []byte(c.TS.String() + "\x00" + c.ID) }
 
 // Pending returns the local changes not yet acknowledged, oldest first.
+//
+// The order is kept between changes to the outbox: a sync client asks on
+// every acknowledgement and every write, and sorting 25k pending changes
+// each time made a bulk write's cost grow with the square of its size.
 func (db *DB) Pending() []*Change {
 	db.mu.RLock()
 	defer db.mu.RUnlock()
-	out := make([]*Change, 0, len(db.pending))
-	for _, c := range db.pending {
-		out = append(out, c)
+	db.pendingOrderMu.Lock()
+	defer db.pendingOrderMu.Unlock()
+	if db.pendingOrder == nil {
+		order := make([]*Change, 0, len(db.pending))
+		for _, c := range db.pending {
+			order = append(order, c)
+		}
+		sortChanges(order)
+		db.pendingOrder = order
 	}
-	sortChanges(out)
-	return out
+	return slices.Clone(db.pendingOrder)
 }
 
 // RowState is a row's confirmed cells as the server sends them to clients.
@@ -799,9 +810,11 @@ func (db *DB) mergeLocked(ctx context.Context, states []RowState, acked []Acked,
 			db.markApplied(a.ID, now)
 		}
 		delete(db.pending, a.ID)
+		db.pendingOrder = nil
 	}
 	for _, cid := range rejected {
 		delete(db.pending, cid)
+		db.pendingOrder = nil
 	}
 	return nil
 }
