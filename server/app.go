@@ -48,7 +48,7 @@ type app struct {
 
 // openApp opens the store and an engine over the bundle in force: cfg.Bundle
 // when given (then persisted), else the stored one, else an empty schema.
-func openApp(ctx context.Context, cfg Config) (*app, error) {
+func openApp(ctx context.Context, cfg Config, m *metrics) (*app, error) {
 	var store storage.Store
 	if cfg.InMemory {
 		store = cfg.store
@@ -65,7 +65,7 @@ func openApp(ctx context.Context, cfg Config) (*app, error) {
 		}
 		store = bs
 	}
-	a := &app{log: cfg.Logger, clock: cfg.Clock, store: store, appliedFor: cfg.AppliedFor}
+	a := &app{log: cfg.Logger, clock: cfg.Clock, store: timedStore{store, &m.commit}, appliedFor: cfg.AppliedFor}
 	if err := a.start(ctx, cfg.Bundle); err != nil {
 		store.Close()
 		return nil, err
