@@ -150,6 +150,7 @@ cmd_test() {
 	check_server_version
 	log "shell checks of scripts/ (apt lock waits, progress)"
 	scripts/steps_test.sh
+	scripts/readme_test.sh
 	log "the built package in headless Chromium: offline, reload, tabs, private mode"
 	scripts/browser/test.sh
 	log "example apps end to end in headless Chromium"
