@@ -125,8 +125,10 @@ build_js() {
 # Vue and Svelte adapters against the real wasm core), the type tests of the
 # documentation snippets, and the per-adapter bundle-size budget.
 test_js() {
-	log "npm test, typecheck and size budget (bindings/js)"
-	(cd bindings/js && npm test && npm run typecheck && npm run size)
+	log "npm test (bindings/js)"
+	(cd bindings/js && npm test &&
+		progress "type-checking bindings/js (tsc, vue-tsc, svelte-check)" npm run --silent typecheck &&
+		progress "bundle-size budget (bindings/js)" npm run size)
 }
 
 cmd_build() {
