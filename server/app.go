@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +15,9 @@ import (
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/engine"
+	"github.com/jazzgo/jazz-tools/core/limits"
 	"github.com/jazzgo/jazz-tools/core/policy"
+	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/storage"
 	"github.com/jazzgo/jazz-tools/server/boltstore"
@@ -25,6 +29,9 @@ import (
 const (
 	bucketApp = "app"
 	keyBundle = "bundle"
+	// keyRetired holds the columns earlier bundles had and the one in
+	// force dropped, by table (schema.Table.Retire), as JSON.
+	keyRetired = "retired"
 )
 
 // app is the served app's data: one store for its whole life, and an engine
@@ -74,22 +81,6 @@ func openApp(ctx context.Context, cfg Config, m *metrics) (*app, error) {
 }
 
 func (a *app) start(ctx context.Context, initial *bundle.Bundle) error {
-	if initial != nil {
-		enc, err := initial.Encode()
-		if err != nil {
-			return fmt.Errorf("server: encoding the initial bundle: %w", err)
-		}
-		db, err := a.openEngine(ctx, initial)
-		if err != nil {
-			return err
-		}
-		if err := a.store.Apply(ctx, []storage.Op{storage.Put(bucketApp, []byte(keyBundle), enc)}); err != nil {
-			db.Close()
-			return fmt.Errorf("server: persisting the initial bundle: %w", err)
-		}
-		a.db, a.bundleJSON = db, enc
-		return nil
-	}
 	b := emptyBundle()
 	raw, ok, err := a.store.Get(ctx, bucketApp, []byte(keyBundle))
 	if err != nil {
@@ -99,10 +90,47 @@ func (a *app) start(ctx context.Context, initial *bundle.Bundle) error {
 		if b, err = bundle.Decode(raw); err != nil {
 			return fmt.Errorf("server: the stored bundle is unreadable: %w", err)
 		}
+		retired, err := a.storedRetired(ctx)
+		if err != nil {
+			return err
+		}
+		b.Schema.RetireColumns(retired)
 		a.bundleJSON = raw
 	}
-	a.db, err = a.openEngine(ctx, b)
-	return err
+	if initial != nil && ok {
+		// A restart with the bundle already in force (the usual case for
+		// --bundle) has nothing to check or publish.
+		if enc, err := initial.Encode(); err == nil && bytes.Equal(enc, raw) {
+			initial = nil
+		}
+	}
+	if a.db, err = a.openEngine(ctx, b); err != nil {
+		return err
+	}
+	if initial == nil {
+		return nil
+	}
+	// A bundle given at start is a publish before the first connection,
+	// checked against the stored data like any other (never forced).
+	old, _, err := a.swap(ctx, initial, false)
+	if err != nil {
+		a.db.Close()
+		return err
+	}
+	return old.Close()
+}
+
+// storedRetired reads the retired columns kept beside the bundle.
+func (a *app) storedRetired(ctx context.Context) (map[string][]string, error) {
+	raw, ok, err := a.store.Get(ctx, bucketApp, []byte(keyRetired))
+	if err != nil || !ok {
+		return nil, err
+	}
+	var retired map[string][]string
+	if err := json.Unmarshal(raw, &retired); err != nil {
+		return nil, fmt.Errorf("server: the stored retired columns are unreadable: %w", err)
+	}
+	return retired, nil
 }
 
 // emptyBundle is the schema in force before anything is published: no
@@ -179,33 +207,145 @@ func (a *app) bundle() []byte {
 	return a.bundleJSON
 }
 
-// publish opens an engine over the store with b, persists b and makes the
-// new engine current. onSwap runs with swaps still excluded, after the new
-// engine is current and before the old one is closed, so that it can close
-// every connection bound to the old engine and to no other. On any error the
-// old engine stays in force and nothing is persisted.
-func (a *app) publish(ctx context.Context, b *bundle.Bundle, onSwap func(old *engine.DB)) error {
-	enc, err := b.Encode()
-	if err != nil {
-		return fmt.Errorf("server: encoding the bundle: %w", err)
-	}
+// publish checks b against the bundle in force and the stored rows
+// (schema.Compare), opens an engine over the store with b, writes the
+// defaults the plan fills in, persists b and makes the new engine current.
+// A change that would break rows or old clients is refused with a
+// *schema.UnsafeChangeError unless force is set and every break can be
+// forced. onSwap runs with swaps still excluded, after the new engine is
+// current and before the old one is closed, so that it can close every
+// connection bound to the old engine and to no other. On any error the old
+// engine stays in force and the bundle is not persisted (defaults already
+// written stay in their rows, as values of a column the bundle in force
+// does not declare: kept, untyped, until a publish declares it).
+func (a *app) publish(ctx context.Context, b *bundle.Bundle, force bool, onSwap func(old *engine.DB)) (*schema.Plan, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.closed {
-		return ErrClosed
+		return nil, ErrClosed
 	}
-	db, err := a.openEngine(ctx, b)
+	old, plan, err := a.swap(ctx, b, force)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := a.store.Apply(ctx, []storage.Op{storage.Put(bucketApp, []byte(keyBundle), enc)}); err != nil {
+	onSwap(old)
+	return plan, old.Close()
+}
+
+// swap does the work of publish with a.mu held (or before the app is
+// shared) and returns the engine it replaced, still open, and the plan it
+// carried out. b itself is not modified: the engine gets a copy, with the
+// retired columns marked.
+func (a *app) swap(ctx context.Context, b *bundle.Bundle, force bool) (*engine.DB, *schema.Plan, error) {
+	enc, err := b.Encode()
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: encoding the bundle: %w", err)
+	}
+	prev := a.db.Bundle().Schema
+	plan, err := schema.Compare(prev, b.Schema, prev.RetiredColumns(), a.rowsOf(ctx, a.db))
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: checking the bundle against the stored rows: %w", err)
+	}
+	if err := plan.Check(force); err != nil {
+		return nil, nil, err
+	}
+	own, err := bundle.Decode(enc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("server: decoding the bundle again: %w", err)
+	}
+	own.Schema.RetireColumns(plan.Retired)
+	retired, err := json.Marshal(plan.Retired)
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := a.openEngine(ctx, own)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := fillDefaults(ctx, db, plan.Fills); err != nil {
 		db.Close()
-		return fmt.Errorf("server: persisting the bundle: %w", err)
+		return nil, nil, err
+	}
+	if err := a.store.Apply(ctx, []storage.Op{
+		storage.Put(bucketApp, []byte(keyBundle), enc),
+		storage.Put(bucketApp, []byte(keyRetired), retired),
+	}); err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("server: persisting the bundle: %w", err)
 	}
 	old := a.db
 	a.db, a.bundleJSON = db, enc
-	onSwap(old)
-	return old.Close()
+	return old, plan, nil
+}
+
+// rowsOf reads the live rows of db's tables for schema.Compare, as the
+// system (no policy applies).
+func (a *app) rowsOf(ctx context.Context, db *engine.DB) schema.RowSource {
+	return func(table string, each func(map[string]any) bool) error {
+		rows, err := db.All(engine.Actor{Backend: true}, &query.Query{Table: table})
+		if err != nil {
+			return err
+		}
+		for _, r := range rows {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !each(r) {
+				break
+			}
+		}
+		return nil
+	}
+}
+
+// fillDefaults writes each fill's default into the live rows that have no
+// value for its column, as the system, in batches of at most
+// limits.MaxChangesPerPush. These are ordinary changes: they are synced to
+// clients like any edit (and stamp the rows' $updatedAt and $updatedBy).
+func fillDefaults(ctx context.Context, db *engine.DB, fills []schema.Fill) error {
+	sys := engine.Actor{Backend: true}
+	for _, f := range fills {
+		t, err := db.Schema().Table(f.Table)
+		if err != nil {
+			return err
+		}
+		col, _ := t.Column(f.Column)
+		rows, err := db.All(sys, &query.Query{Table: f.Table})
+		if err != nil {
+			return err
+		}
+		var ops []engine.Op
+		flush := func() error {
+			if len(ops) == 0 {
+				return nil
+			}
+			_, err := db.WriteBatch(ctx, sys, "", ops)
+			ops = ops[:0]
+			if err != nil {
+				return fmt.Errorf("server: writing the default of %s.%s into existing rows: %w", f.Table, f.Column, err)
+			}
+			return nil
+		}
+		for _, r := range rows {
+			if r[f.Column] != nil {
+				continue
+			}
+			v, err := col.DefaultValue()
+			if err != nil {
+				return err
+			}
+			ops = append(ops, engine.Op{Kind: engine.KindUpdate, Table: f.Table, Row: r.ID(), Values: map[string]any{f.Column: v}})
+			if len(ops) == limits.MaxChangesPerPush {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // close waits for in-flight engine operations, then closes the engine and

@@ -3,6 +3,9 @@ package server
 import (
 	"errors"
 	"fmt"
+	"strings"
+
+	"github.com/jazzgo/jazz-tools/core/engine"
 )
 
 // Error catalogue.
@@ -33,14 +36,17 @@ type ConfigError struct {
 func (e *ConfigError) Error() string { return fmt.Sprintf("server: Config.%s: %s", e.Field, e.Problem) }
 
 // IncompatibleBundleError means a bundle is valid on its own but the engine
-// cannot open the stored data with it (for example a column changed type and
-// stored values no longer fit). The previous bundle stays in force.
+// cannot open the stored data with it: a stored value no longer fits its
+// column (a type change that schema.Compare could not see, such as one in
+// a deleted row's last values). The previous bundle stays in force.
 type IncompatibleBundleError struct {
 	Err error
 }
 
 func (e *IncompatibleBundleError) Error() string {
-	return "server: the stored data cannot be opened with this bundle: " + e.Err.Error()
+	why := strings.ReplaceAll(e.Err.Error(), engine.ErrCorrupt.Error()+": ", "")
+	return "server: the stored rows cannot be read with this bundle, so it was not published and the previous one stays in force (" +
+		why + "). A column's type probably changed: keep the old column and add a new one with the new type instead (docs/schema-changes.md)"
 }
 
 func (e *IncompatibleBundleError) Unwrap() error { return e.Err }

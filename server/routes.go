@@ -5,12 +5,14 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
 	"nhooyr.io/websocket"
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
+	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/server/auth"
 )
 
@@ -24,6 +26,11 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /apps/{appId}/ws", s.handleWS)
 	mux.HandleFunc("PUT /apps/{appId}/admin/bundle", s.handlePutBundle)
 	mux.HandleFunc("GET /apps/{appId}/admin/bundle", s.handleGetBundle)
+	mux.HandleFunc("GET /apps/{appId}/admin/inspector", s.handleInspectorPage)
+	mux.HandleFunc("GET /apps/{appId}/admin/inspect/tables", s.handleInspectTables)
+	mux.HandleFunc("GET /apps/{appId}/admin/inspect/rows", s.handleInspectRows)
+	mux.HandleFunc("GET /apps/{appId}/admin/inspect/row", s.handleInspectRow)
+	mux.HandleFunc("GET /apps/{appId}/admin/inspect/connections", s.handleInspectConnections)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such route")
 	})
@@ -122,8 +129,24 @@ func (s *Server) handlePutBundle(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_bundle", err.Error())
 		return
 	}
-	var ie *IncompatibleBundleError
-	switch err := s.Publish(r.Context(), b); {
+	var force bool
+	switch v := r.URL.Query().Get("force"); v {
+	case "", "false", "0":
+	case "true", "1":
+		force = true
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("force=%q: use force=true or leave it out", v))
+		return
+	}
+	var (
+		ie *IncompatibleBundleError
+		ue *schema.UnsafeChangeError
+	)
+	res, err := s.PublishWith(r.Context(), b, PublishOptions{Force: force})
+	switch {
+	case errors.As(err, &ue):
+		writeJSON(w, http.StatusConflict, unsafeChangeBody{Error: "unsafe_schema_change", Message: ue.Error(),
+			Forceable: ue.Forceable(), Breaks: ue.Breaks})
 	case errors.As(err, &ie):
 		writeError(w, http.StatusConflict, "incompatible_bundle", ie.Error())
 	case errors.Is(err, ErrClosed):
@@ -132,10 +155,26 @@ func (s *Server) handlePutBundle(w http.ResponseWriter, r *http.Request) {
 		loggerFrom(r.Context()).Error("publishing a bundle failed", "error", err)
 		writeError(w, http.StatusInternalServerError, "internal", "the bundle could not be stored")
 	default:
-		writeJSON(w, http.StatusOK, struct {
-			OK bool `json:"ok"`
-		}{true})
+		writeJSON(w, http.StatusOK, publishedBody{OK: true, Filled: res.Filled, Forced: res.Forced})
 	}
+}
+
+// unsafeChangeBody is the refusal of a schema change that would break rows
+// or old clients: every break with its code, and whether ?force=true would
+// publish it.
+type unsafeChangeBody struct {
+	Error     string         `json:"error"`
+	Message   string         `json:"message"`
+	Forceable bool           `json:"forceable"`
+	Breaks    []schema.Break `json:"breaks"`
+}
+
+// publishedBody is a publish's answer: the defaults written into existing
+// rows and the breaks a forced publish went through with.
+type publishedBody struct {
+	OK     bool           `json:"ok"`
+	Filled []schema.Fill  `json:"filled,omitempty"`
+	Forced []schema.Break `json:"forced,omitempty"`
 }
 
 func (s *Server) handleGetBundle(w http.ResponseWriter, r *http.Request) {

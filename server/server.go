@@ -23,6 +23,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/protocol"
+	"github.com/jazzgo/jazz-tools/core/schema"
 )
 
 // closeGrace is how long Close waits for clients to complete the close
@@ -81,19 +82,46 @@ func New(cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Publish replaces the app's bundle, as PUT /apps/<appId>/admin/bundle
-// does: the new bundle is persisted, a new engine is opened over the same
-// store, and every open connection is sent error {error:"schema_changed"}
-// and closed with 1012 so clients reconnect and resubscribe under the new
-// schema and policies. If the stored data cannot be opened with b, the
-// error is an *IncompatibleBundleError and nothing changes.
+// does, without force: see PublishWith.
 func (s *Server) Publish(ctx context.Context, b *bundle.Bundle) error {
+	_, err := s.PublishWith(ctx, b, PublishOptions{})
+	return err
+}
+
+// PublishOptions are the choices of one publish.
+type PublishOptions struct {
+	// Force publishes a change that would break stored rows or clients
+	// still running the previous schema (schema.Break), where forcing can
+	// work at all.
+	Force bool
+}
+
+// Published says what a publish did beyond replacing the bundle.
+type Published struct {
+	// Filled are the defaults written into existing rows.
+	Filled []schema.Fill
+	// Forced are the breaks published because the publish was forced.
+	Forced []schema.Break
+}
+
+// PublishWith replaces the app's bundle. The change is first checked
+// against the bundle in force and the stored rows (schema.Compare): one
+// that would break rows or old clients is refused with a
+// *schema.UnsafeChangeError unless forced. Then the new bundle is
+// persisted, a new engine is opened over the same store, the defaults of
+// new columns are written into the rows that lack them, and every open
+// connection is sent error {error:"schema_changed"} and closed with 1012
+// so clients reconnect and resubscribe under the new schema and policies.
+// If the stored data cannot be opened with b, the error is an
+// *IncompatibleBundleError. On any error nothing changes.
+func (s *Server) PublishWith(ctx context.Context, b *bundle.Bundle, opts PublishOptions) (*Published, error) {
 	if s.closed.Load() {
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	frame := encodeFrame(protocol.TError, protocol.Error{Error: "schema_changed", Code: "schema_changed",
 		Message: "the app's schema or policies changed; reconnect and subscribe again"})
 	closed := 0
-	err := s.app.publish(ctx, b, func(old *engine.DB) {
+	plan, err := s.app.publish(ctx, b, opts.Force, func(old *engine.DB) {
 		s.hub.each(func(c *conn) {
 			if c.boundTo(old) {
 				closed++
@@ -102,10 +130,15 @@ func (s *Server) Publish(ctx context.Context, b *bundle.Bundle) error {
 		})
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s.log.Info("bundle published", "tables", len(b.Schema.Tables), "connections_closed", closed)
-	return nil
+	res := &Published{Filled: plan.Fills, Forced: plan.Breaks}
+	s.log.Info("bundle published", "tables", len(b.Schema.Tables), "connections_closed", closed,
+		"defaults_filled", len(res.Filled), "breaks_forced", len(res.Forced))
+	for _, br := range res.Forced {
+		s.log.Warn("schema change forced", "code", string(br.Code), "table", br.Table, "column", br.Column, "rows", br.Rows)
+	}
+	return res, nil
 }
 
 // Close shuts the server down: every socket is closed with 1001 (after what

@@ -133,7 +133,7 @@ func parseFlags(fs *flag.FlagSet, args []string, env func(string) string) (posit
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var bad error
 	fs.VisitAll(func(f *flag.Flag) {
-		if given[f.Name] || bad != nil {
+		if given[f.Name] || bad != nil || commandLineOnly[f.Name] {
 			return
 		}
 		if v := env(envName(f.Name)); v != "" {
@@ -144,6 +144,10 @@ func parseFlags(fs *flag.FlagSet, args []string, env func(string) string) (posit
 	})
 	return positional, bad
 }
+
+// commandLineOnly are the flags no environment variable sets: a forced
+// deploy must be asked for where it is run, not left behind in a shell.
+var commandLineOnly = map[string]bool{"force": true}
 
 // printFlags documents every flag of fs with its environment variable.
 func printFlags(w io.Writer, fs *flag.FlagSet) {
@@ -157,7 +161,11 @@ func printFlags(w io.Writer, fs *flag.FlagSet) {
 		if kind != "" {
 			head += " " + kind
 		}
-		fmt.Fprintf(w, "%s\n      %s\n      env %s", head, usage, envName(n))
+		if commandLineOnly[n] {
+			fmt.Fprintf(w, "%s\n      %s\n      (command line only)", head, usage)
+		} else {
+			fmt.Fprintf(w, "%s\n      %s\n      env %s", head, usage, envName(n))
+		}
 		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
 			fmt.Fprintf(w, ", default %s", f.DefValue)
 		}

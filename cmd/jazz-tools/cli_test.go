@@ -229,7 +229,11 @@ func TestHelp_DocumentsEveryFlagAndItsEnvironmentVariable(t *testing.T) {
 		n := 0
 		tc.fs.VisitAll(func(f *flag.Flag) {
 			n++
-			for _, want := range []string{"--" + f.Name, envName(f.Name)} {
+			wants := []string{"--" + f.Name, envName(f.Name)}
+			if commandLineOnly[f.Name] {
+				wants[1] = "(command line only)"
+			}
+			for _, want := range wants {
 				if !strings.Contains(out.String(), want) {
 					t.Errorf("%s --help does not mention %s", tc.cmd, want)
 				}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
+	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/server"
 )
 
@@ -22,6 +24,7 @@ type deployOptions struct {
 	serverURL   string
 	adminSecret string
 	bundleFile  string
+	force       bool
 }
 
 func deployFlags(o *deployOptions) *flag.FlagSet {
@@ -31,6 +34,7 @@ func deployFlags(o *deployOptions) *flag.FlagSet {
 	fs.StringVar(&o.serverURL, "server", "", "base `URL` of the sync server, e.g. http://127.0.0.1:1625")
 	fs.StringVar(&o.adminSecret, "admin-secret", "", "the server's admin `SECRET`")
 	fs.StringVar(&o.bundleFile, "bundle", "", "the app bundle JSON `FILE` to publish")
+	fs.BoolVar(&o.force, "force", false, "publish a schema change the server refuses as unsafe for stored rows or old clients (docs/schema-changes.md)")
 	return fs
 }
 
@@ -64,13 +68,18 @@ func parseDeploy(args []string, env func(string) string) (deployOptions, error) 
 
 func deployHelp(w io.Writer) {
 	var o deployOptions
-	fmt.Fprint(w, `Usage: jazz-tools deploy APP_ID --server URL --admin-secret SECRET --bundle FILE
+	fmt.Fprint(w, `Usage: jazz-tools deploy APP_ID --server URL --admin-secret SECRET --bundle FILE [--force]
 
 Publishes an app bundle (schema and permission policies) to a running server.
 Open connections are closed with "schema_changed" so clients resubscribe under
 the new bundle. Prints the server's answer; exits 1 if it refused.
 
-Flags (each also read from the environment variable shown; a flag wins):
+The server checks a schema change against the stored rows and the previous
+bundle, and refuses one that would break rows or clients still running the
+previous schema, printing each problem with its code and fix; --force
+publishes it anyway where that can work (docs/schema-changes.md).
+
+Flags (each but --force also read from the environment variable shown; a flag wins):
 `)
 	printFlags(w, deployFlags(&o))
 }
@@ -94,6 +103,9 @@ func runDeploy(args []string, env func(string) string, stdout, stderr io.Writer)
 		return report(stderr, "deploy", fmt.Errorf("%s: %w", o.bundleFile, err))
 	}
 	target := strings.TrimRight(o.serverURL, "/") + "/apps/" + url.PathEscape(o.appID) + "/admin/bundle"
+	if o.force {
+		target += "?force=true"
+	}
 	req, err := http.NewRequest(http.MethodPut, target, bytes.NewReader(raw))
 	if err != nil {
 		return report(stderr, "deploy", usagef("--server: %v", err))
@@ -107,9 +119,47 @@ func runDeploy(args []string, env func(string) string, stdout, stderr io.Writer)
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	fmt.Fprintln(stdout, strings.TrimSpace(string(body)))
+	var answer deployAnswer
+	_ = json.Unmarshal(body, &answer) // a body that is not one leaves it empty
 	if resp.StatusCode != http.StatusOK {
 		fmt.Fprintf(stderr, "jazz-tools deploy: the server refused the bundle: HTTP %d\n", resp.StatusCode)
+		if answer.Error == "unsafe_schema_change" {
+			printBreaks(stderr, "refused", answer.Breaks)
+			if answer.Forceable {
+				fmt.Fprintln(stderr, "Fix the schema as suggested, or run again with --force to publish it anyway.")
+			} else {
+				fmt.Fprintln(stderr, "--force cannot publish this: stored values would not fit their column's new type.")
+			}
+		}
 		return exitError
 	}
+	for _, f := range answer.Filled {
+		fmt.Fprintf(stderr, "jazz-tools deploy: wrote the default of %s.%s into %d existing rows\n", f.Table, f.Column, f.Rows)
+	}
+	printBreaks(stderr, "forced", answer.Forced)
 	return exitOK
+}
+
+// deployAnswer is what the bundle route answers (docs/server.md).
+type deployAnswer struct {
+	Error     string         `json:"error"`
+	Forceable bool           `json:"forceable"`
+	Breaks    []schema.Break `json:"breaks"`
+	Filled    []schema.Fill  `json:"filled"`
+	Forced    []schema.Break `json:"forced"`
+}
+
+// printBreaks lists schema breaks one per line with their codes, then
+// their fixes.
+func printBreaks(w io.Writer, what string, breaks []schema.Break) {
+	for _, b := range breaks {
+		where := b.Table
+		if b.Column != "" {
+			where += "." + b.Column
+		}
+		fmt.Fprintf(w, "  %s %s [%s]: %s\n", what, where, b.Code, b.Problem)
+		if what == "refused" {
+			fmt.Fprintf(w, "    fix: %s\n", b.Fix)
+		}
+	}
 }

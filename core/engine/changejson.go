@@ -1,6 +1,6 @@
 package engine
 
-import "slices"
+import "sort"
 
 // AppendJSON appends c's JSON, byte for byte what encoding/json writes for
 // it, without reflection: a client encodes every push (up to 500 changes)
@@ -25,7 +25,7 @@ func (c *Change) AppendJSON(b []byte) ([]byte, error) {
 		for k := range c.Values {
 			keys = append(keys, k)
 		}
-		slices.Sort(keys)
+		sort.Strings(keys)
 		b = append(b, `,"values":{`...)
 		for i, k := range keys {
 			if i > 0 {

@@ -246,9 +246,7 @@ func (s *Subscription) sorted() {
 	})
 }
 
-func sortKeyed(keyed []keyedRow, order []query.Order) {
-	slices.SortFunc(keyed, func(x, y keyedRow) int { return compareKeys(x.k, y.k, order) })
-}
+func sortKeyed(keyed []keyedRow, order []query.Order) { sort.Sort(byKey{keyed, order}) }
 
 // install makes ids and keys from the matches, sorted.
 func (s *Subscription) install(keyed []keyedRow) {

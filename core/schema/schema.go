@@ -116,6 +116,37 @@ type Table struct {
 	Name    string   `json:"name"`
 	Columns []Column `json:"columns"`
 	byName  map[string]int
+	// retired are columns an earlier published schema had and this one
+	// dropped (see Retire). They are not part of the bundle: the server
+	// keeps them beside it.
+	retired map[string]bool
+}
+
+// Retire marks columns that an earlier schema had and this one dropped:
+// a write naming one of them, which only a client still running the
+// earlier schema sends, has that value ignored instead of being refused,
+// so the client's other values are kept. A name the table declares is
+// never retired. Retire must be called before the table is in use.
+func (t *Table) Retire(names ...string) {
+	for _, n := range names {
+		if _, declared := t.byName[n]; declared || n == ColID || !isIdent(n) {
+			continue
+		}
+		if t.retired == nil {
+			t.retired = map[string]bool{}
+		}
+		t.retired[n] = true
+	}
+}
+
+// Retired lists the retired columns (Retire), sorted.
+func (t *Table) Retired() []string {
+	out := make([]string, 0, len(t.retired))
+	for n := range t.retired {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Schema is the set of an app's tables.
@@ -328,13 +359,27 @@ func (t *Table) ValidatePatch(values map[string]any) (map[string]any, error) {
 	if len(values) == 0 {
 		return nil, &ValidationError{Table: t.Name, Problem: "update changes no column"}
 	}
-	return t.validate(values)
+	out, err := t.validate(values)
+	if err == nil && len(out) == 0 {
+		// Every column named is retired: refused rather than applied as an
+		// update of nothing, which would still stamp the row as edited.
+		names := make([]string, 0, len(values))
+		for n := range values {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, &ValidationError{Table: t.Name, Column: names[0], Problem: "was dropped from the schema, and the update changes no other column"}
+	}
+	return out, err
 }
 
 func (t *Table) validate(values map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(t.Columns))
 	for name, v := range values {
 		i, ok := t.byName[name]
+		if !ok && t.retired[name] {
+			continue // from a client still running a schema that had it
+		}
 		if !ok {
 			if _, magic := t.Column(name); magic {
 				return nil, &ValidationError{Table: t.Name, Column: name, Problem: "is written by the engine and cannot be set"}

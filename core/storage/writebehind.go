@@ -5,7 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
+	"sort"
 	"sync"
 	"time"
 )
@@ -306,10 +306,6 @@ func (w *WriteBehind) Scan(ctx context.Context, bucket string, prefix []byte, fn
 	}
 	w.scans++
 	w.mu.Unlock()
-	type kv struct {
-		k, v []byte
-		del  bool
-	}
 	var base []kv
 	err := w.s.Scan(ctx, bucket, prefix, func(k, v []byte) error {
 		base = append(base, kv{k: k, v: v})
@@ -330,7 +326,7 @@ func (w *WriteBehind) Scan(ctx context.Context, bucket string, prefix []byte, fn
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(over, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+	sort.Sort(byK(over)) // not slices.SortFunc: each generic sort is ~20 KB of wasm
 	i := 0
 	emit := func(x kv) error {
 		if x.del {
@@ -381,3 +377,15 @@ func (w *WriteBehind) Close() error {
 	<-w.stopped
 	return w.s.Close()
 }
+
+// kv is a key and value of a Scan, del marking one the overlay deletes.
+type kv struct {
+	k, v []byte
+	del  bool
+}
+
+type byK []kv
+
+func (x byK) Len() int           { return len(x) }
+func (x byK) Less(i, j int) bool { return bytes.Compare(x[i].k, x[j].k) < 0 }
+func (x byK) Swap(i, j int)      { x[i], x[j] = x[j], x[i] }

@@ -97,6 +97,14 @@ describe("jazz-tools-bundle", () => {
     });
   });
 
+  it("asks the server to force the publish with --force", async () => {
+    await withServer(async (url, requests) => {
+      const a = deps({ "m.js": mod });
+      expect(await main(["m.js", "--deploy", "--force", "--server", url, "--app", "a", "--admin-secret", "s"], a.d)).toBe(0);
+      expect(requests[0]!.req.url).toBe("/apps/a/admin/bundle?force=true");
+    });
+  });
+
   it("exits 1 with the server's answer on a refused deploy", async () => {
     await withServer(async (url) => {
       const a = deps({ "m.js": mod });

@@ -15,12 +15,15 @@ export interface CliDeps {
   env: Record<string, string | undefined>;
 }
 
-export const USAGE = `usage: jazz-tools-bundle <module.js> [--out bundle.json] [--deploy --server URL --app APP_ID --admin-secret SECRET]
+export const USAGE = `usage: jazz-tools-bundle <module.js> [--out bundle.json] [--deploy --server URL --app APP_ID --admin-secret SECRET [--force]]
 
 Imports <module.js>, which exports \`app\` (from schema.defineApp) and optionally
 \`permissions\` (from schema.definePermissions), and writes the app bundle JSON to
 --out (default: stdout). --deploy also PUTs it to <server>/apps/<app>/admin/bundle
 with the X-Jazz-Admin-Secret header (--admin-secret, or $JAZZ_ADMIN_SECRET).
+The server refuses a schema change that would break stored rows or clients
+still running the previous schema, saying why and how to fix it; --force
+publishes it anyway where that can work (docs/schema-changes.md).
 TypeScript modules: run with a loader, e.g. node --import tsx $(which jazz-tools-bundle) app.ts
 `;
 
@@ -36,7 +39,7 @@ function parse(argv: string[]): { module?: string; flags: Map<string, string | t
       const v = inline ?? argv[++i];
       if (v === undefined) throw new Error(`${name} needs a value`);
       flags.set(name, v);
-    } else if (name === "--deploy" || name === "--help" || name === "-h") {
+    } else if (name === "--deploy" || name === "--force" || name === "--help" || name === "-h") {
       flags.set(name, true);
     } else if (name.startsWith("-")) {
       throw new Error(`unknown option ${name}`);
@@ -98,7 +101,7 @@ export async function main(argv: string[], deps: CliDeps): Promise<number> {
   else if (!deploy) deps.out(json);
 
   if (deploy) {
-    const url = `${server!.replace(/\/+$/, "")}/apps/${encodeURIComponent(appId!)}/admin/bundle`;
+    const url = `${server!.replace(/\/+$/, "")}/apps/${encodeURIComponent(appId!)}/admin/bundle${flags.has("--force") ? "?force=true" : ""}`;
     let res: Response;
     try {
       res = await deps.fetch(url, { method: "PUT", headers: { "Content-Type": "application/json", "X-Jazz-Admin-Secret": secret! }, body: json });

@@ -1,7 +1,8 @@
-// The React example: auth modes, owner-scoped todos, the public list, sign
-// in / out / up with the dev issuer, JWT refreshes and the backend route.
+// The React example: auth modes, owner-scoped todos, the public list,
+// projects shared with teammates, sign in / out / up with the dev issuer,
+// JWT refreshes and the backend route.
 import { Component, useEffect, useState, useSyncExternalStore, type ReactNode } from "react";
-import type { Db } from "jazz-tools";
+import type { Db, Row } from "jazz-tools";
 import { JazzProvider, useAll, useAuthState, useDb, useLocalFirstAuth } from "jazz-tools/react";
 import {
   announce, APP_ID, app, authChoice, browseAnonymously, dbConfig, describeEntry, describeError, fetchFreshJwt,
@@ -75,6 +76,7 @@ function TodoApp({ choice }: { choice: AuthChoice }) {
       <section>
         <PublicList />
       </section>
+      <Projects db={db} userId={userId} report={report} />
       <Announcements choice={choice} report={report} />
       <RefreshLog />
     </>
@@ -155,6 +157,95 @@ function PublicList() {
         </li>
       ))}
     </ul>
+  );
+}
+
+// Every project the session may read: its own and those shared with it (the
+// policy decides; no filter needed), each with its todos and its shares.
+const projectsQuery = app.projects
+  .include({
+    projectTodosViaProject: app.projectTodos.orderBy("$createdAt"),
+    projectSharesViaProject: app.projectShares.orderBy("$createdAt"),
+  })
+  .orderBy("$createdAt");
+
+function Projects({ db, userId, report }: { db: Db; userId: string | null; report: (p: Promise<unknown>) => void }) {
+  const projects = useAll(userId ? projectsQuery : undefined);
+  const [name, setName] = useState("");
+  const create = () => {
+    if (!name.trim() || !userId) return;
+    report(db.insert(app.projects, { name: name.trim(), owner_id: userId }));
+    setName("");
+  };
+  return (
+    <>
+      <h2>Projects (yours, and those shared with you)</h2>
+      <section>
+        <form className="row" onSubmit={(e) => (e.preventDefault(), create())}>
+          <input type="text" data-testid="new-project" placeholder="New project" value={name} onChange={(e) => setName(e.target.value)} />
+          <button data-testid="create-project" type="submit">Create</button>
+        </form>
+        {projects?.length === 0 && <p className="empty" data-testid="no-projects">No projects yet.</p>}
+        <ul data-testid="projects">
+          {(projects ?? []).map((p) => <Project key={p.id} db={db} project={p} userId={userId} report={report} />)}
+        </ul>
+      </section>
+    </>
+  );
+}
+
+function Project({ db, project, userId, report }: { db: Db; project: Row<typeof projectsQuery>; userId: string | null; report: (p: Promise<unknown>) => void }) {
+  const [title, setTitle] = useState("");
+  const [shareWith, setShareWith] = useState("");
+  const mine = project.owner_id === userId;
+  const add = () => {
+    if (!title.trim()) return;
+    report(db.insert(app.projectTodos, { title: title.trim(), done: false, projectId: project.id }));
+    setTitle("");
+  };
+  const share = () => {
+    if (!shareWith.trim()) return;
+    report(db.insert(app.projectShares, { projectId: project.id, user_id: shareWith.trim() }));
+    setShareWith("");
+  };
+  return (
+    <li className="project" data-testid="project" data-name={project.name} data-id={project.id}>
+      <div className="row">
+        <strong>{project.name}</strong>
+        <span className="meta" title={project.owner_id}>{mine ? "yours" : `shared with you by ${shortId(project.owner_id)}`}</span>
+      </div>
+      <ul>
+        {project.projectTodosViaProject.map((t) => (
+          <li key={t.id} className={`todo${t.done ? " done" : ""}`} data-testid="project-todo" data-title={t.title} data-done={String(t.done)}>
+            <input type="checkbox" data-testid="project-toggle" checked={t.done} onChange={() => report(db.update(app.projectTodos, t.id, { done: !t.done }))} />
+            <span className="title">{t.title}</span>
+            <span className="meta" title={t.$createdBy}>by {shortId(t.$createdBy)}</span>
+            <span />
+            <button data-testid="project-delete" onClick={() => report(db.delete(app.projectTodos, t.id))}>✕</button>
+          </li>
+        ))}
+      </ul>
+      <form className="row" onSubmit={(e) => (e.preventDefault(), add())}>
+        <input type="text" data-testid="project-todo-title" placeholder="Add to this project" value={title} onChange={(e) => setTitle(e.target.value)} />
+        <button data-testid="add-project-todo" type="submit">Add</button>
+      </form>
+      {mine && (
+        <>
+          <ul>
+            {project.projectSharesViaProject.map((s) => (
+              <li key={s.id} className="row" data-testid="project-share" data-user-id={s.user_id}>
+                <span className="meta">shared with {s.user_id}</span>
+                <button data-testid="revoke" onClick={() => report(db.delete(app.projectShares, s.id))}>Revoke</button>
+              </li>
+            ))}
+          </ul>
+          <form className="row" onSubmit={(e) => (e.preventDefault(), share())}>
+            <input type="text" data-testid="share-user-id" placeholder="teammate's user id" value={shareWith} onChange={(e) => setShareWith(e.target.value)} />
+            <button data-testid="share" type="submit">Share</button>
+          </form>
+        </>
+      )}
+    </li>
   );
 }
 
