@@ -13,12 +13,39 @@ cd "$(dirname "$0")"
 ROOT=$PWD
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# log, as_root, progress, apt_install
+source scripts/steps.sh
+
+# server_version is the version stamped into dist/jazz-tools: the npm
+# package's (one number for the whole project), the commit and, when the
+# work tree has changes, ".dirty". "jazz-tools version" prints it.
+server_version() {
+	local v rev
+	v=$(node -p 'require("./bindings/js/package.json").version')
+	if rev=$(git rev-parse --short=12 HEAD 2>/dev/null); then
+		v="$v+g$rev"
+		[ -z "$(git status --porcelain 2>/dev/null)" ] || v="$v.dirty"
+	fi
+	printf '%s\n' "$v"
+}
 
 build_server() {
 	mkdir -p dist
-	log "building dist/jazz-tools"
-	go build -trimpath -o dist/jazz-tools ./cmd/jazz-tools
+	local v
+	v=$(server_version)
+	progress "building dist/jazz-tools $v" go build -trimpath -ldflags "-X main.version=$v" -o dist/jazz-tools ./cmd/jazz-tools
+}
+
+# check_server_version fails when the built binary does not report the
+# version build_server stamped (a renamed variable makes -X a no-op).
+check_server_version() {
+	local want got
+	want=$(server_version)
+	got=$(dist/jazz-tools version)
+	case $got in
+	"jazz-tools $want "*) log "dist/jazz-tools version: $got" ;;
+	*) log "dist/jazz-tools version says \"$got\", want $want" && return 1 ;;
+	esac
 }
 
 # ensure_postgres installs Debian's PostgreSQL server: the PostgreSQL store's
@@ -36,24 +63,14 @@ ensure_postgres() {
 # --- wasm client (wasm/, scripts/wasm/) --------------------------------------
 WASM_OUT=bindings/js/wasm
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-
-# apt_install PKG...: installs Debian packages (refreshing the index once if needed).
-apt_install() {
-	as_root apt-get install -y "$@" >/dev/null 2>&1 || {
-		as_root apt-get update >/dev/null && as_root apt-get install -y "$@" >/dev/null
-	}
-}
-
 # build_wasm builds bindings/js/wasm/{jazz.wasm,wasm_exec.js}, stamps BUILD_ID
 # (a hash of the Go sources the wasm is built from, see wasm/internal/buildinfo)
 # and measures the download size into SIZES.json.
 build_wasm() {
-	command -v brotli >/dev/null || { log "installing brotli (apt)"; apt_install brotli; }
+	command -v brotli >/dev/null || progress "installing brotli (apt)" apt_install brotli
 	mkdir -p "$WASM_OUT"
 	local before after raw gz br
 	before=$(go run ./wasm/internal/buildinfo/buildid)
-	log "building $WASM_OUT/jazz.wasm"
 	# Inlining copies a function's body into each caller; in WebAssembly that
 	# is download size. It is turned off only where a page spends no time
 	# per row or per call (identity and bundle: once per open; session:
@@ -70,13 +87,15 @@ build_wasm() {
 		noinline="$noinline -gcflags=$p=-l"
 	done
 	# shellcheck disable=SC2086 # one flag per package
-	GOOS=js GOARCH=wasm go build -trimpath $noinline -ldflags='-s -w' -o "$WASM_OUT/jazz.wasm" ./wasm
+	progress "building $WASM_OUT/jazz.wasm (a minute or two)" \
+		env GOOS=js GOARCH=wasm go build -trimpath $noinline -ldflags='-s -w' -o "$WASM_OUT/jazz.wasm" ./wasm
 	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$WASM_OUT/wasm_exec.js"
 	after=$(go run ./wasm/internal/buildinfo/buildid)
 	# Sources edited during the build: mark the wasm stale rather than lie.
 	[ "$before" = "$after" ] || before="sources-changed-during-build"
 	printf '%s\n' "$before" >"$WASM_OUT/BUILD_ID"
 	raw=$(wc -c <"$WASM_OUT/jazz.wasm")
+	log "measuring the download size (gzip -9, brotli -q 11)"
 	brotli -q 11 -c "$WASM_OUT/jazz.wasm" | wc -c >"$WASM_OUT/.brotli.tmp" &
 	gz=$(gzip -9 -c "$WASM_OUT/jazz.wasm" | wc -c)
 	wait $!
@@ -90,7 +109,7 @@ build_wasm() {
 # against a real server, checks dependencies and the size budget, and
 # smoke-tests the built jazz.wasm. Needs build_wasm first.
 test_wasm() {
-	[ -x /usr/bin/chromium ] || command -v chromium >/dev/null || { log "installing chromium (apt)"; apt_install chromium; }
+	[ -x /usr/bin/chromium ] || command -v chromium >/dev/null || progress "installing chromium (apt)" apt_install chromium
 	local gobin
 	gobin="$(go env GOPATH)/bin"
 	[ -x "$gobin/wasmbrowsertest" ] || { log "installing wasmbrowsertest"; go install github.com/agnivade/wasmbrowsertest@v0.11.0; }
@@ -110,16 +129,18 @@ test_wasm() {
 # build_js installs the package's locked dependencies and builds it (with the
 # wasm from build_wasm copied in).
 build_js() {
-	log "npm ci + build (bindings/js)"
-	(cd bindings/js && npm ci --no-audit --no-fund --loglevel=error && npm run build)
+	(cd bindings/js && progress "npm ci (bindings/js)" npm ci --no-audit --no-fund --loglevel=error &&
+		progress "npm run build (bindings/js)" npm run build)
 }
 
 # test_js runs the package's tests (the DSL, the Db facade and the React,
 # Vue and Svelte adapters against the real wasm core), the type tests of the
 # documentation snippets, and the per-adapter bundle-size budget.
 test_js() {
-	log "npm test, typecheck and size budget (bindings/js)"
-	(cd bindings/js && npm test && npm run typecheck && npm run size)
+	log "npm test (bindings/js)"
+	(cd bindings/js && npm test &&
+		progress "type-checking bindings/js (tsc, vue-tsc, svelte-check)" npm run --silent typecheck &&
+		progress "bundle-size budget (bindings/js)" npm run size)
 }
 
 cmd_build() {
@@ -141,6 +162,10 @@ cmd_test() {
 	build_js
 	test_js
 	build_server
+	check_server_version
+	log "shell checks of scripts/ (apt lock waits, progress)"
+	scripts/steps_test.sh
+	scripts/readme_test.sh
 	log "the built package in headless Chromium: offline, reload, tabs, private mode"
 	scripts/browser/test.sh
 	log "example apps end to end in headless Chromium"

@@ -87,12 +87,12 @@ func openStore(ctx context.Context, cfg Config) (storage.Store, *pgstore.Store, 
 
 // openApp opens the store and an engine over the bundle in force: cfg.Bundle
 // when given (then persisted), else the stored one, else an empty schema.
-func openApp(ctx context.Context, cfg Config) (*app, error) {
+func openApp(ctx context.Context, cfg Config, m *metrics) (*app, error) {
 	store, ps, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	a := &app{log: cfg.Logger, clock: cfg.Clock, store: store, appliedFor: cfg.AppliedFor}
+	a := &app{log: cfg.Logger, clock: cfg.Clock, store: timedStore{store, &m.commit}, appliedFor: cfg.AppliedFor}
 	if ps != nil {
 		a.shared = newShared(ps)
 	}

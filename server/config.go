@@ -84,6 +84,10 @@ type Config struct {
 	// Logger receives structured logs. Nil means JSON lines on stderr.
 	Logger *slog.Logger
 
+	// Version names the running build in the start-up log line and in the
+	// jazz_build_info metric. Empty means "unknown".
+	Version string
+
 	// Clock drives heartbeats, hello and session-expiry timers and the
 	// engine's timestamps. Nil means the system clock; tests pass a
 	// clock.Fake to expire tokens without sleeping.
@@ -166,6 +170,9 @@ func (c Config) withDefaults() (Config, error) {
 		return Config{}, err
 	}
 	c.Budgets = budgets
+	if c.Version == "" {
+		c.Version = "unknown"
+	}
 	if c.Clock == nil {
 		c.Clock = clock.System{}
 	}

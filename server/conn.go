@@ -97,6 +97,7 @@ func (s *Server) serveConn(t transport, log *slog.Logger, id, pathAppID string) 
 		return
 	}
 	defer s.hub.remove(c)
+	s.metrics.connectionsOpened.Add(1)
 	log.Info("connection opened")
 	go c.out.run(t, func(err error) { c.noteReason("write failed", err) })
 	go c.runWorker()

@@ -42,9 +42,19 @@ func (s *Server) withRequestLog(next http.Handler) http.Handler {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		start := time.Now()
 		next.ServeHTTP(rec, r.WithContext(ctx))
-		log.Info("http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+		log.Log(r.Context(), requestLevel(r.URL.Path, rec.status), "http request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"duration_ms", time.Since(start).Milliseconds())
 	})
+}
+
+// requestLevel logs health checks and metric scrapes, which a load balancer
+// or Prometheus sends every few seconds, at DEBUG while they succeed, so
+// they do not bury everything else at INFO. A failing one is INFO.
+func requestLevel(path string, status int) slog.Level {
+	if (path == "/health" || path == "/metrics") && status < 400 {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
 
 func loggerFrom(ctx context.Context) *slog.Logger {

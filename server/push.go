@@ -29,6 +29,9 @@ func (c *conn) onPush(p *protocol.Push) bool {
 		c.send(protocol.TError, expiredBody())
 		return true
 	}
+	m := c.srv.metrics
+	m.pushFrames.Add(1)
+	m.changesPushed.Add(uint64(len(p.Changes)))
 	if p.Batch != "" {
 		return c.onPushBatch(p, actor)
 	}
@@ -49,12 +52,15 @@ func (c *conn) onPush(p *protocol.Push) bool {
 	}
 	if len(ack.IDs) > 0 {
 		c.send(protocol.TAck, ack.body())
+		m.changesAcked.Add(uint64(len(ack.IDs)))
 	}
 	rejected := 0
 	for i, ch := range p.Changes {
 		if err := verdicts[i].Err; err != nil {
 			rejected++
-			c.send(protocol.TReject, protocol.Reject{ID: ch.ID, Error: protocol.ErrorBodyFrom(err)})
+			body := protocol.ErrorBodyFrom(err)
+			m.reject(body.Code, 1)
+			c.send(protocol.TReject, protocol.Reject{ID: ch.ID, Error: body})
 		}
 	}
 	c.log.Debug("push", "changes", len(p.Changes), "acked", len(ack.IDs), "rejected", rejected)
@@ -75,7 +81,10 @@ func (c *conn) onPushBatch(p *protocol.Push, actor engine.Actor) bool {
 		return keep
 	}
 	if v.Err != nil {
-		c.send(protocol.TReject, protocol.Reject{ID: p.Changes[v.Index].ID, Batch: p.Batch, Error: protocol.ErrorBodyFrom(v.Err)})
+		body := protocol.ErrorBodyFrom(v.Err)
+		// The whole batch is refused: every change of it counts.
+		c.srv.metrics.reject(body.Code, len(p.Changes))
+		c.send(protocol.TReject, protocol.Reject{ID: p.Changes[v.Index].ID, Batch: p.Batch, Error: body})
 		c.log.Debug("batch rejected", "batch", p.Batch, "changes", len(p.Changes), "error", v.Err)
 		return true
 	}
@@ -89,6 +98,7 @@ func (c *conn) onPushBatch(p *protocol.Push, actor engine.Actor) bool {
 		ack.add(ch, stamp)
 	}
 	c.send(protocol.TAck, ack.body())
+	c.srv.metrics.changesAcked.Add(uint64(len(ack.IDs)))
 	c.log.Debug("batch", "batch", p.Batch, "changes", len(p.Changes))
 	return true
 }

@@ -46,6 +46,7 @@ type Server struct {
 	// anonCPU is Budgets.AnonymousCPUPercent, shared by anonymous workers.
 	anonCPU     *cpuBudget
 	handler     http.Handler
+	metrics     *metrics
 	adminDigest [sha256.Size]byte
 	closed      atomic.Bool
 }
@@ -57,11 +58,12 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	a, err := openApp(context.Background(), cfg)
+	m := newMetrics()
+	a, err := openApp(context.Background(), cfg, m)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, app: a, adminDigest: sha256.Sum256([]byte(cfg.AdminSecret)),
+	s := &Server{cfg: cfg, log: cfg.Logger, app: a, metrics: m, adminDigest: sha256.Sum256([]byte(cfg.AdminSecret)),
 		anonWorkers: make(chan struct{}, cfg.Budgets.AnonymousWorkers),
 		anonCPU:     newCPUBudget(cfg.Clock, cfg.Budgets.AnonymousCPUPercent)}
 	s.handler = s.withRequestLog(s.routes())
@@ -74,7 +76,7 @@ func New(cfg Config) (*Server, error) {
 		storage = "postgres"
 	}
 	db, _ := a.current()
-	s.log.Info("app opened", "app_id", cfg.AppID, "storage", storage, "seq", db.Seq(),
+	s.log.Info("app opened", "app_id", cfg.AppID, "version", cfg.Version, "storage", storage, "seq", db.Seq(),
 		"tables", len(db.Schema().Tables), "bundle_published", a.bundle() != nil,
 		"admin_enabled", cfg.AdminSecret != "", "local_first", cfg.Resolver.AllowLocalFirst,
 		"external_auth", cfg.Resolver.External != nil, "impersonation", cfg.Resolver.BackendSecret != "")

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/hlc"
@@ -41,6 +42,9 @@ type sub struct {
 	// tables are rows the query includes, or included until the change.
 	pending    map[engine.RowRef]struct{}
 	pendingSeq uint64
+	// pendingSince is when pending last went from empty to not, for the
+	// fan-out latency metric.
+	pendingSince time.Time
 	// queued is set while the sub waits in conn.work.
 	queued bool
 	// cursor is the last cursor sent on this subscription: where a resume
@@ -274,6 +278,9 @@ func (c *conn) onUpdate(s *sub, gen uint64, u engine.Update) {
 	}
 	if s.pending == nil {
 		s.pending = map[engine.RowRef]struct{}{}
+	}
+	if len(s.pending) == 0 {
+		s.pendingSince = time.Now()
 	}
 	table := s.q.Table
 	for _, r := range u.Added {
@@ -571,6 +578,7 @@ func takePending(s *sub, n int) []engine.RowRef {
 // the session at send time: the update may be older than the row. With
 // includes, the rows the query's rows include go along (withIncluded).
 func (c *conn) sendUpdateLocked(s *sub, refs []engine.RowRef, cursor uint64) {
+	c.observeFanoutLocked(s)
 	actor := c.actor
 	var states []engine.RowState
 	for _, ref := range c.withIncluded(s, actor, refs) {

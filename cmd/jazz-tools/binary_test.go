@@ -102,8 +102,8 @@ func startServer(t *testing.T, bin string, args ...string) *proc {
 		for sc.Scan() {
 			line := sc.Text()
 			p.stderr.add(line)
-			if addr, ok := strings.CutPrefix(line, "listening on "); ok {
-				ready <- addr
+			if url, ok := listeningURL(line); ok {
+				ready <- url
 			}
 		}
 	}()
@@ -113,6 +113,19 @@ func startServer(t *testing.T, bin string, args ...string) *proc {
 		t.Fatalf("server not ready; stderr:\n%s", p.stderr.String())
 	}
 	return p
+}
+
+// listeningURL reads the server's URL from its "listening on" log line,
+// which must be JSON like every other line.
+func listeningURL(line string) (string, bool) {
+	var l struct {
+		Msg string `json:"msg"`
+		URL string `json:"url"`
+	}
+	if json.Unmarshal([]byte(line), &l) != nil || !strings.HasPrefix(l.Msg, "listening on ") {
+		return "", false
+	}
+	return l.URL, true
 }
 
 func (p *proc) health(t *testing.T) (seq uint64) {

@@ -74,11 +74,37 @@ func run(args []string, env func(string) string, stdout, stderr io.Writer) int {
 }
 
 func versionString() string {
-	if version != "" {
-		return version
+	bi, _ := debug.ReadBuildInfo()
+	return versionFrom(version, bi)
+}
+
+// versionFrom picks the version to report: the one build.sh stamps with
+// -ldflags; else the module version "go install ...@vX" records; else the
+// commit "go build" in a git checkout records; else "(devel)", which only
+// a plain "go build" outside git (or with -buildvcs=false) produces.
+func versionFrom(stamped string, bi *debug.BuildInfo) string {
+	if stamped != "" {
+		return stamped
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
+	if bi == nil {
+		return "(devel)"
+	}
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return v
+	}
+	var rev, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "-dirty"
+			}
+		}
+	}
+	if rev != "" {
+		return "devel-" + rev[:min(12, len(rev))] + dirty
 	}
 	return "(devel)"
 }

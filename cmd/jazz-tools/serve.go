@@ -47,6 +47,29 @@ type serverOptions struct {
 	appliedFor      time.Duration
 	budgets         server.Budgets
 	production      bool
+	logLevel        levelFlag
+	metricsAddr     string
+}
+
+// levelFlag is --log-level: one of debug, info, warn, error.
+type levelFlag struct{ slog.Level }
+
+func (l *levelFlag) String() string { return strings.ToLower(l.Level.String()) }
+
+func (l *levelFlag) Set(v string) error {
+	switch strings.ToLower(v) {
+	case "debug":
+		l.Level = slog.LevelDebug
+	case "info":
+		l.Level = slog.LevelInfo
+	case "warn", "warning":
+		l.Level = slog.LevelWarn
+	case "error":
+		l.Level = slog.LevelError
+	default:
+		return fmt.Errorf("log level %q: want debug, info, warn or error", v)
+	}
+	return nil
 }
 
 func serverFlags(o *serverOptions) *flag.FlagSet {
@@ -86,6 +109,8 @@ func serverFlags(o *serverOptions) *flag.FlagSet {
 	fs.IntVar(&o.budgets.AnonymousFramesPerSecond, "anonymous-frames-per-second", d.AnonymousFramesPerSecond, "the same for an anonymous connection (`N`)")
 	fs.IntVar(&o.budgets.AnonymousWorkers, "anonymous-workers", d.AnonymousWorkers, "anonymous connections that may build results or live rows at the same time (`N`)")
 	fs.IntVar(&o.budgets.AnonymousCPUPercent, "anonymous-cpu-percent", d.AnonymousCPUPercent, "share of one core, in `PERCENT`, the workers of all anonymous connections may use together")
+	fs.Var(&o.logLevel, "log-level", "least severe `LEVEL` logged: debug, info, warn or error (health checks and metric scrapes are debug)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics, a listener apart from the public port (empty: off); see docs/server.md")
 	fs.BoolVar(&o.production, "production", false, "production mode (also NODE_ENV=production): requires --data-dir or --database-url, and --admin-secret; refuses --in-memory")
 	return fs
 }
@@ -159,8 +184,9 @@ func serverHelp(w io.Writer) {
 	fmt.Fprint(w, `Usage: jazz-tools server APP_ID [flags]
 
 Runs the sync server for one app: HTTP and WebSocket on --host:--port, data in
---data-dir. Prints "listening on http://HOST:PORT" on stderr once ready; logs are
-JSON lines on stderr. SIGINT or SIGTERM shuts down gracefully.
+--data-dir. Logs are JSON lines on stderr; once ready it logs the line
+{"level":"INFO","msg":"listening on http://HOST:PORT","url":...}. SIGINT or
+SIGTERM shuts down gracefully.
 
 APP_ID may also come from JAZZ_APP_ID. NODE_ENV=production turns on --production.
 
@@ -179,7 +205,7 @@ func runServer(ctx context.Context, args []string, env func(string) string, stdo
 	if err != nil {
 		return report(stderr, "server", err)
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: o.logLevel.Level}))
 	cfg, err := o.config(log)
 	if err != nil {
 		return report(stderr, "server", err)
@@ -188,37 +214,53 @@ func runServer(ctx context.Context, args []string, env func(string) string, stdo
 	var ce *server.ConfigError
 	if errors.As(err, &ce) {
 		// Every Config field comes from the command line here.
-		err = usagef("%v", err)
+		return report(stderr, "server", usagef("%v", err))
 	}
 	if err != nil {
-		return report(stderr, "server", err)
+		// From here on stderr is a JSON log, so failures are log lines too.
+		log.Error("could not open the app", "error", err.Error())
+		return exitError
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(o.host, strconv.Itoa(o.port)))
 	if err != nil {
 		srv.Close()
-		return report(stderr, "server", err)
+		log.Error("could not listen", "error", err.Error())
+		return exitError
 	}
-	hs := &http.Server{
-		Handler:           srv.Handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	served := make(chan error, 1)
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	served := make(chan error, 2)
 	go func() { served <- hs.Serve(ln) }()
+	var ms *http.Server
+	if o.metricsAddr != "" {
+		mln, err := net.Listen("tcp", o.metricsAddr)
+		if err != nil {
+			_ = hs.Close()
+			srv.Close()
+			log.Error("could not listen for metrics", "error", err.Error())
+			return exitError
+		}
+		ms = &http.Server{Handler: srv.MetricsHandler(), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		go func() { served <- ms.Serve(mln) }()
+		log.Info("metrics on http://"+mln.Addr().String()+"/metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
 	if o.production {
 		log.Info("production mode")
 	}
 	for _, w := range o.startupWarnings() {
 		log.Warn(w)
 	}
-	fmt.Fprintf(stderr, "listening on http://%s\n", ln.Addr())
+	// The message keeps the address so that a plain text search for
+	// "listening on http://" finds it; url is the same, as a field.
+	url := "http://" + ln.Addr().String()
+	log.Info("listening on "+url, "url", url)
 
 	code := exitOK
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 	case err := <-served:
-		log.Error("http server stopped", "error", err)
+		log.Error("http server stopped", "error", err.Error())
 		code = exitError
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
@@ -226,8 +268,11 @@ func runServer(ctx context.Context, args []string, env func(string) string, stdo
 	// Stop accepting and finish plain requests first; sockets (hijacked, so
 	// not tracked by http.Server) are then closed by srv.Close with 1001.
 	_ = hs.Shutdown(sctx)
+	if ms != nil {
+		_ = ms.Shutdown(sctx)
+	}
 	if err := srv.Close(); err != nil {
-		log.Error("closing the server", "error", err)
+		log.Error("closing the server", "error", err.Error())
 		code = exitError
 	}
 	return code
@@ -277,6 +322,7 @@ func (o serverOptions) config(log *slog.Logger) (server.Config, error) {
 		Budgets:        o.budgets,
 		AllowedOrigins: o.allowedOrigins,
 		Logger:         log,
+		Version:        versionString(),
 	}
 	if o.bundleFile != "" {
 		b, err := readBundle(o.bundleFile)

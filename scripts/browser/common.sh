@@ -8,8 +8,8 @@ TB="$ROOT/test/browser"
 cd "$ROOT"
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# log, as_root, progress, apt_install
+source "$ROOT/scripts/steps.sh"
 
 for tool in go node npm; do
 	command -v "$tool" >/dev/null || { echo "scripts/browser: $tool is required" >&2; exit 1; }
@@ -17,16 +17,12 @@ done
 
 # Chromium from Debian (playwright-core drives it with executablePath).
 if [ -z "${JAZZ_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
-	log "installing chromium (apt)"
-	as_root apt-get install -y chromium >/dev/null 2>&1 || {
-		as_root apt-get update >/dev/null && as_root apt-get install -y chromium >/dev/null
-	}
+	progress "installing chromium (apt)" apt_install chromium
 fi
 
 # playwright-core, as locked (skipped when node_modules already matches the lockfile).
 if ! cmp -s "$TB/package-lock.json" "$TB/node_modules/.jazz-lock" 2>/dev/null; then
-	log "npm ci (test/browser)"
-	(cd "$TB" && npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.jazz-lock)
+	(cd "$TB" && progress "npm ci (test/browser)" npm ci --no-audit --no-fund --loglevel=error && cp package-lock.json node_modules/.jazz-lock)
 fi
 
 # Refuse a stale artifact: jazz.wasm's BUILD_ID must match the sources.

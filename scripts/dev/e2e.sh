@@ -16,13 +16,10 @@ cd "$ROOT"
 
 require_built
 if [ ! -x "${CHROMIUM_PATH:-/usr/bin/chromium}" ]; then
-	log "installing chromium (apt)"
-	as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-	as_root apt-get install -y chromium >/dev/null 2>&1 || { as_root apt-get update >/dev/null && as_root apt-get install -y chromium >/dev/null; }
+	progress "installing chromium (apt)" apt_install chromium
 fi
 FORCE_NPM_CI=${FORCE_NPM_CI:-1} install_examples
-log "type-checking the apps, shared/ and the issuer (tsc, vue-tsc, svelte-check)"
-(cd "$EXAMPLES" && npm run --silent typecheck)
+(cd "$EXAMPLES" && progress "type-checking the apps, shared/ and the issuer (tsc, vue-tsc, svelte-check)" npm run --silent typecheck)
 build_examples
 rm -rf "$EXAMPLES/e2e/screenshots"
 

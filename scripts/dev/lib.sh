@@ -5,7 +5,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 EXAMPLES=$ROOT/web/examples
 SERVER_BIN=${JAZZ_SERVER_BIN:-$ROOT/dist/jazz-tools}
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# log, as_root, progress, apt_install
+source "$ROOT/scripts/steps.sh"
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
 
 # require_built fails with a clear message when the server binary, the npm
@@ -22,16 +23,13 @@ require_built() {
 install_examples() {
 	local marker=$EXAMPLES/node_modules/.package-lock.json
 	if [ "${FORCE_NPM_CI:-0}" = 1 ] || [ ! -f "$marker" ] || [ "$EXAMPLES/package-lock.json" -nt "$marker" ]; then
-		log "npm ci (web/examples)"
-		(cd "$EXAMPLES" && npm ci --no-audit --no-fund --loglevel=error)
+		(cd "$EXAMPLES" && progress "npm ci (web/examples)" npm ci --no-audit --no-fund --loglevel=error)
 	fi
 }
 
 # build_examples compiles shared/schema.ts to shared/bundle.json with the
 # package's jazz-tools-bundle CLI, then vite-builds the three apps.
 build_examples() {
-	log "compiling the schema and permissions bundle (jazz-tools-bundle)"
-	(cd "$EXAMPLES" && npm run --silent bundle)
-	log "building the React, Vue and Svelte apps (vite build)"
-	(cd "$EXAMPLES" && npm run --silent build)
+	(cd "$EXAMPLES" && progress "compiling the schema and permissions bundle (jazz-tools-bundle)" npm run --silent bundle)
+	(cd "$EXAMPLES" && progress "building the React, Vue and Svelte apps (vite build)" npm run --silent build)
 }

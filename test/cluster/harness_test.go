@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -175,8 +176,15 @@ func startServer(t testing.TB, app, name string, extra ...string) *node {
 		for {
 			line, err := r.ReadString('\n')
 			logFile.WriteString(line)
-			if a, ok := strings.CutPrefix(strings.TrimSpace(line), "listening on http://"); ok {
-				addr <- a
+			// Every line is JSON; the listening line has the address in url.
+			var l struct {
+				Msg string `json:"msg"`
+				URL string `json:"url"`
+			}
+			if json.Unmarshal([]byte(line), &l) == nil && strings.HasPrefix(l.Msg, "listening on ") {
+				if a, ok := strings.CutPrefix(l.URL, "http://"); ok {
+					addr <- a
+				}
 			}
 			if err != nil {
 				close(addr)

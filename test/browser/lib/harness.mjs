@@ -117,7 +117,7 @@ export async function startServer({ appId, dataDir, bundle, adminSecret = "A", b
         const l = buf.slice(0, i);
         buf = buf.slice(i + 1);
         logs.push(l);
-        const m = /^listening on (http:\/\/\S+)/.exec(l);
+        const m = /listening on (http:\/\/[^\s"]+)/.exec(l);
         if (m) {
           clearTimeout(timer);
           res(m[1]);

@@ -145,7 +145,7 @@ async function startStackOnce({ ttl = 60, refreshDelayMs = 0 } = {}) {
       "--jwks-url", `${issuerUrl}/.well-known/jwks.json`, "--backend-secret", BACKEND_SECRET,
       "--admin-secret", ADMIN_SECRET, "--bundle", BUNDLE,
     ],
-    /listening on (http:\/\/\S+)/,
+    /listening on (http:\/\/[^\s"]+)/,
   );
   try {
     await server.done;
