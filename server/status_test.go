@@ -8,17 +8,6 @@ import (
 	"github.com/jazzgo/jazz-tools/core/protocol"
 )
 
-func TestWS_HelloOfAnotherProtocolVersionIsRefusedWithItsOwnCode(t *testing.T) {
-	f := newFixture(t)
-	cl := f.dial(t, testApp)
-	cl.sendRaw([]byte(`{"t":"hello","v":99,"appId":"` + testApp + `","auth":{}}`))
-	e := expectFrame(t, cl, protocol.TError, wait).Body.(*protocol.Error)
-	if e.Error != "protocol" || e.Code != protocol.CodeUnsupportedVersion || !strings.Contains(e.Message, "99") {
-		t.Fatalf("error = %+v", e)
-	}
-	expectClose(t, cl, protocol.CloseProtocolError, wait)
-}
-
 func TestWS_NoPublishedBundleIsSaidRightAfterWelcome(t *testing.T) {
 	f := newFixture(t, withBundle(""))
 	alice := newUser(t)

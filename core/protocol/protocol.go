@@ -431,7 +431,7 @@ func validate(typ string, body any) error {
 	switch b := body.(type) {
 	case *Hello:
 		if b.V != Version {
-			return fmt.Errorf("%w: protocol version %d is not supported (server speaks %d)", ErrVersion, b.V, Version)
+			return fmt.Errorf("%w %d (this server speaks %d)", ErrVersion, b.V, Version)
 		}
 		if b.AppID == "" {
 			return errors.New("missing appId")
