@@ -76,6 +76,14 @@ func (Transport) Dial(ctx context.Context, url string) (coresync.Conn, error) {
 	case <-opened:
 		return c, nil
 	case <-c.ended:
+		select {
+		case <-opened:
+			// It opened, then ended before this goroutine ran (a server
+			// that answers hello-less with an error and a close, as for an
+			// unknown app): Read gives the messages, then the close.
+			return c, nil
+		default:
+		}
 		err := fmt.Errorf("jsws: dialing %s: %w", url, c.err())
 		if status, ok := probe(ctx, url); ok {
 			// Something answers HTTP there, yet no WebSocket opened.
