@@ -71,8 +71,9 @@ type Options struct {
 	// setup takes the thread. Nil starts it at once.
 	Background func(func())
 	// OnError receives failures with no caller to return to, such as a
-	// queued write the server rejected (after it was rolled back) or a
-	// frame from the server that did not decode (sync.ErrUndecodableFrame).
+	// queued write the server rejected (after it was rolled back), a frame
+	// from the server that did not decode (sync.ErrUndecodableFrame), or a
+	// new reason syncing does not work (see SyncState.Error).
 	OnError func(error)
 }
 
