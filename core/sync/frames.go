@@ -164,14 +164,19 @@ func (c *Client) onError(e protocol.Error) {
 			c.fatal(versionError(e.Message))
 			return
 		}
-		c.log.Warn("server reported an error", "error", e.Error, "code", e.Code, "message", e.Message)
+		c.otherError(e)
 	default:
-		// Protocol errors are followed by a 4400 close, which triggers the
-		// reconnect; some (budget_exceeded, bad_query) keep the connection.
-		c.log.Warn("server reported an error", "error", e.Error, "code", e.Code, "message", e.Message)
-		if e.Sub != "" {
-			c.subRefused(e)
-		}
+		c.otherError(e)
+	}
+}
+
+// otherError handles the remaining error frames: protocol errors, followed
+// by a 4400 close that triggers the reconnect, and refused subscriptions
+// (budget_exceeded, bad_query), which keep the connection.
+func (c *Client) otherError(e protocol.Error) {
+	c.log.Warn("server reported an error", "error", e.Error, "code", e.Code, "message", e.Message)
+	if e.Sub != "" {
+		c.subRefused(e)
 	}
 }
 

@@ -5,7 +5,6 @@ package sync
 import (
 	"context"
 	"errors"
-	"net/http"
 	"time"
 
 	"nhooyr.io/websocket"
@@ -29,7 +28,7 @@ const closeGrace = 2 * time.Second
 func (WebSocket) Dial(ctx context.Context, url string) (Conn, error) {
 	c, resp, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
-		if resp != nil && resp.StatusCode != http.StatusSwitchingProtocols {
+		if resp != nil && resp.StatusCode != 101 { // 101: Switching Protocols
 			return nil, &HTTPError{Status: resp.StatusCode}
 		}
 		return nil, err
