@@ -49,7 +49,7 @@ describe.skipIf(realServerSkip !== null)("sync state in the adapters", () => {
   });
 
   it("React, Vue and Svelte show online, then offline with the write waiting when the server stops", async () => {
-    const config = (fw: string): DbConfig => ({ appId: APP_ID, serverUrl: server.url, storage: "memory", jwtToken: idp.mint(`${fw}-sync`, 3600).token });
+    const config = (fw: string): DbConfig => ({ appId: APP_ID, serverUrl: server.url, storage: "memory", jwtToken: idp.mint(`${fw}-sync`, 3600).token, onError: () => {} });
     const dbs: Db[] = [];
     const views: Record<string, () => string> = {};
 

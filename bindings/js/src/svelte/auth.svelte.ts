@@ -16,7 +16,7 @@ export function getAuthState(): AuthView {
   };
 }
 
-/** `{ connection, pendingWrites, lastAckedAt, error }`, reactive (read it in markup, $derived or $effect). */
+/** `{ connection, pendingWrites, lastAckedAt, error }`, reactive like getAuthState. */
 export function getSyncState(): SyncState {
   const store = syncStateStore(getDb());
   let state = $state.raw(store.getSnapshot());
