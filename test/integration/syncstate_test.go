@@ -175,3 +175,18 @@ func TestSyncState_LocalOnlyDbIsOffline(t *testing.T) {
 		t.Fatalf("state %+v", s)
 	}
 }
+
+func TestSyncState_RefusedCredentialsArePaused(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	db := e.open(client.Config{JWTToken: e.jwt("bob", -time.Minute)}, nil)
+	eventually(t, "paused", stateIs(db, client.Paused))
+	if s, a := db.SyncState(), db.GetAuthState(); s.Error != nil || a.Error != client.AuthExpired {
+		t.Fatalf("sync state %+v, auth state %+v", s, a)
+	}
+	if err := db.UpdateAuthToken(ptr(e.jwt("bob", time.Hour))); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "online with the new token", stateIs(db, client.Online))
+}
+
+func ptr[T any](v T) *T { return &v }
