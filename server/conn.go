@@ -147,6 +147,10 @@ func (c *conn) run(pathAppID string) {
 // handshake answers the first frame: welcome, or an error and a close.
 func (c *conn) handshake(data []byte) bool {
 	f, err := protocol.Decode(data)
+	if errors.Is(err, protocol.ErrVersion) {
+		c.protocolFail(protocol.CodeUnsupportedVersion, err.Error())
+		return false
+	}
 	if err != nil {
 		c.protocolFail("bad_frame", err.Error())
 		return false
@@ -183,6 +187,10 @@ func (c *conn) handshake(data []byte) bool {
 	// Queued under mu so that an expiry firing at once still follows it.
 	c.send(protocol.TWelcome, protocol.Welcome{V: protocol.Version, Session: actor.Session, ExpiresAt: unixMilli(deadline),
 		Backend: actor.Backend, Attribution: actor.Attribution, Scope: c.scope})
+	if c.srv.app.bundle() == nil {
+		c.send(protocol.TError, protocol.Error{Error: protocol.ErrorNoBundle, Code: protocol.ErrorNoBundle,
+			Message: "no schema has been published for this app: deploy it; until then every query and write is refused"})
+	}
 	c.mu.Unlock()
 	if actor.Backend {
 		c.log.Info("session started", "backend", true, "author", actor.Author())

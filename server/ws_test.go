@@ -71,7 +71,7 @@ func TestWS_HandshakeRefusalsSendAnErrorThenClose(t *testing.T) {
 		{"unknown app in path", f, "other-app", hello(protocol.Auth{}), "not_found", "unknown_app", protocol.CloseWrongApp},
 		{"unknown app in hello", f, testApp, `{"t":"hello","v":1,"appId":"other-app","auth":{}}`, "not_found", "unknown_app", protocol.CloseWrongApp},
 		{"first frame not hello", f, testApp, `{"t":"ping","n":1}`, "protocol", "bad_frame", protocol.CloseProtocolError},
-		{"wrong version", f, testApp, `{"t":"hello","v":2,"appId":"test-app","auth":{}}`, "protocol", "bad_frame", protocol.CloseProtocolError},
+		{"wrong version", f, testApp, `{"t":"hello","v":2,"appId":"test-app","auth":{}}`, "protocol", protocol.CodeUnsupportedVersion, protocol.CloseProtocolError},
 		{"not json", f, testApp, `hello`, "protocol", "bad_frame", protocol.CloseProtocolError},
 	}
 	for _, tc := range cases {

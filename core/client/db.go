@@ -71,8 +71,9 @@ type Options struct {
 	// setup takes the thread. Nil starts it at once.
 	Background func(func())
 	// OnError receives failures with no caller to return to, such as a
-	// queued write the server rejected (after it was rolled back) or a
-	// frame from the server that did not decode (sync.ErrUndecodableFrame).
+	// queued write the server rejected (after it was rolled back), a frame
+	// from the server that did not decode (sync.ErrUndecodableFrame), or a
+	// new reason syncing does not work (see SyncState.Error).
 	OnError func(error)
 }
 
@@ -105,6 +106,7 @@ type Db struct {
 	subMu     gosync.Mutex
 	pruneOnce gosync.Once // see SaveResult
 	errs      errListeners
+	syncState syncStore
 }
 
 // Open creates a Db from opts: it derives the session from the config,
@@ -164,12 +166,15 @@ func Open(ctx context.Context, opts Options) (*Db, error) {
 	if err != nil {
 		return nil, err
 	}
+	db.syncState.state = SyncState{Connection: Offline}
 	if opts.ServerURL != "" {
+		db.syncState.state = SyncState{Connection: Connecting, PendingWrites: db.engine.PendingCount()}
 		so := opts.SyncOptions
 		so.DB, so.Store, so.URL, so.AppID = db.engine, opts.Store, opts.ServerURL, opts.AppID
 		so.Credentials, so.Transport, so.Clock = db.credentials, opts.Transport, opts.Clock
 		so.OnAuthError, so.OnReject, so.OnAuthenticated = db.onAuthError, db.onReject, db.onAuthenticated
 		so.OnError = db.report
+		so.OnStatus, so.OnFatal, so.OnProblem, so.OnAck = db.onSyncStatus, db.onFatal, db.onProblem, db.onAck
 		if so.Logger == nil {
 			so.Logger = opts.Logger
 		}
@@ -344,6 +349,7 @@ func (db *Db) AcceptedTokenExpiry() time.Time {
 }
 
 func (db *Db) onReject(c *engine.Change, err *protocol.RemoteError) {
+	db.countPending()
 	if c.Batch != "" {
 		db.report(fmt.Errorf("client: batch %s was rejected by the server and rolled back whole (its %s of %s/%s failed): %w", c.Batch, c.Kind, c.Table, c.Row, err))
 		return
@@ -536,6 +542,7 @@ func (db *Db) AllStaged(q *query.Query, ops []engine.Op) ([]engine.Row, error) {
 
 func (db *Db) afterWrite(err error) {
 	if err == nil && db.sync != nil {
+		db.countPending()
 		db.sync.Notify()
 	}
 }
@@ -734,7 +741,8 @@ func (db *Db) GetLocalFirstIdentityProof(ttl time.Duration, audience string) (st
 	return db.id.MintProof(audience, db.opts.Clock.Now(), ttl)
 }
 
-// Status is the sync status ("offline" for a local-only Db).
+// Status is the sync client's status ("offline" for a local-only Db);
+// SyncState is the fuller picture apps show.
 func (db *Db) Status() sync.Status {
 	if db.sync == nil {
 		return sync.Offline

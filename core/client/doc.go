@@ -11,4 +11,11 @@
 // serving local reads and queuing writes; UpdateAuthToken with a token for the
 // same user, or a token from the onJWTExpired hook, resumes sync and delivers
 // every queued write. Switching users needs a new Db.
+//
+// SyncState is what the app shows about syncing: the connection, the writes
+// waiting for the server, the last acknowledgement, and why syncing does not
+// work when it does not (an unreachable server, an address that is not a
+// jazz-tools server, no schema published, an unknown app, another protocol
+// version: the typed errors of core/sync). Each new problem also goes to
+// OnError once, not at every retry.
 package client

@@ -678,6 +678,14 @@ func (db *DB) Pending() []*Change {
 	return slices.Clone(db.pendingOrder)
 }
 
+// PendingCount is len(Pending()) without copying and sorting: a sync
+// status shows it after every write.
+func (db *DB) PendingCount() int {
+	db.mu.RLock()
+	defer db.mu.RUnlock()
+	return len(db.pending)
+}
+
 // RowState is a row's confirmed cells as the server sends them to clients.
 type RowState struct {
 	Table string          `json:"table"`

@@ -237,6 +237,22 @@ type Error struct {
 // budget; the connection stays open.
 const CodeBudgetExceeded = "budget_exceeded"
 
+// CodeUnsupportedVersion is the Code of the protocol Error a server sends
+// for a hello of a protocol version it does not speak (ErrVersion); the
+// client cannot fix that by retrying.
+const CodeUnsupportedVersion = "unsupported_version"
+
+// ErrorNoBundle is the Error of the frame a server sends right after
+// welcome when no schema has been published for the app: every query and
+// write will be refused until one is. The connection stays open (a
+// publish closes it, and the next welcome comes without this frame).
+// Clients that do not know it log it and go on.
+const ErrorNoBundle = "no_bundle"
+
+// ErrVersion is wrapped by the decode error of a hello of another
+// protocol version.
+var ErrVersion = errors.New("unsupported protocol version")
+
 // Frame is a decoded message: Type plus exactly one typed body.
 type Frame struct {
 	Type string
@@ -390,7 +406,7 @@ func Decode(data []byte) (*Frame, error) {
 		}
 	}
 	if err := validate(head.T, body); err != nil {
-		return nil, bad("%s: %v", head.T, err)
+		return nil, fmt.Errorf("%w: %s: %w", ErrBadFrame, head.T, err)
 	}
 	return &Frame{Type: head.T, Body: body}, nil
 }
@@ -415,7 +431,7 @@ func validate(typ string, body any) error {
 	switch b := body.(type) {
 	case *Hello:
 		if b.V != Version {
-			return fmt.Errorf("protocol version %d is not supported (server speaks %d)", b.V, Version)
+			return fmt.Errorf("%w %d (this server speaks %d)", ErrVersion, b.V, Version)
 		}
 		if b.AppID == "" {
 			return errors.New("missing appId")

@@ -86,6 +86,7 @@ func (c *Client) onDialed(e event) {
 	if e.err != nil {
 		c.log.Info("dial failed", "err", e.err)
 		c.closeConn(closeNormal, "")
+		c.problem(c.dialProblem(e.err))
 		c.scheduleRetry()
 		return
 	}
@@ -197,7 +198,7 @@ func (c *Client) connLost(err error) {
 	case code == protocol.CloseUnauthenticated:
 		c.refused(protocol.Error{Error: "unauthenticated", Message: reason}, !wasPaused)
 	case code == protocol.CloseWrongApp:
-		c.fatal(fmt.Errorf("%w (%s)", ErrUnknownApp, reason))
+		c.fatal(fmt.Errorf("%w %q (%s): check appId, and that serverUrl is the server that serves this app", ErrUnknownApp, c.opts.AppID, reason))
 	case wasPaused:
 		// Reconnecting with credentials we know are expired would only be
 		// refused; wait for Reauthenticate.
@@ -232,6 +233,24 @@ func (c *Client) authError(e protocol.Error) {
 	c.log.Warn("credentials refused", "code", e.Code, "message", e.Message)
 	if f := c.opts.OnAuthError; f != nil {
 		c.cb.post(func() { f(e) })
+	}
+}
+
+// dialProblem says, for the application, why a connection attempt failed.
+func (c *Client) dialProblem(err error) error {
+	var he *HTTPError
+	if errors.As(err, &he) && he.Status < 500 && he.Status != 408 && he.Status != 429 {
+		return fmt.Errorf("%w: %s (%v); serverUrl should be the server's base address, such as http://localhost:4000, with no path", ErrWrongServer, c.url, he)
+	}
+	return fmt.Errorf("%w at %s (%v): is the server running, and is serverUrl right? Retrying", ErrUnreachable, c.url, err)
+}
+
+// problem reports a reason syncing does not work that retrying may fix
+// (Options.OnProblem).
+func (c *Client) problem(err error) {
+	c.log.Warn("sync problem", "err", err)
+	if f := c.opts.OnProblem; f != nil {
+		c.cb.post(func() { f(err) })
 	}
 }
 

@@ -26,6 +26,14 @@ func (c *Client) onFrame(data []byte) {
 		c.arm(tDead, c.opts.DeadAfter)
 	}
 	f, err := protocol.Decode(data)
+	if err != nil && c.phase == phHandshake {
+		// Before welcome, a frame we cannot read means the peer is not a
+		// jazz-tools server at all (an echo server, another app's socket).
+		c.closeConn(closeProtocol, "not a jazz-tools server")
+		c.problem(fmt.Errorf("%w: %s sent a message that is not part of the sync protocol (%v); check serverUrl", ErrWrongServer, c.url, err))
+		c.scheduleRetry()
+		return
+	}
 	if err != nil {
 		c.log.Warn("skipping a frame that does not decode", "err", err)
 		if report := c.opts.OnError; report != nil {
@@ -83,6 +91,10 @@ func (c *Client) handleFrame(f *protocol.Frame) error {
 }
 
 func (c *Client) onWelcome(w *protocol.Welcome) {
+	if w.V != protocol.Version {
+		c.fatal(versionError(fmt.Sprintf("the server speaks version %d, this client %d", w.V, protocol.Version)))
+		return
+	}
 	c.attempt = 0
 	c.reauthPending = false
 	c.cs.scope = w.Scope
@@ -144,14 +156,27 @@ func (c *Client) onError(e protocol.Error) {
 			}
 		}
 	case "not_found":
-		c.fatal(fmt.Errorf("%w: %s", ErrUnknownApp, e.Message))
-	default:
-		// Protocol errors are followed by a 4400 close, which triggers the
-		// reconnect; some (budget_exceeded, bad_query) keep the connection.
-		c.log.Warn("server reported an error", "error", e.Error, "code", e.Code, "message", e.Message)
-		if e.Sub != "" {
-			c.subRefused(e)
+		c.fatal(fmt.Errorf("%w %q (%s): check appId, and that serverUrl is the server that serves this app", ErrUnknownApp, c.opts.AppID, e.Message))
+	case protocol.ErrorNoBundle:
+		c.problem(fmt.Errorf("%w %q: deploy the app's schema to the server (see the deploy command in the README); until then every query and write is refused", ErrNoBundle, c.opts.AppID))
+	case "protocol":
+		if e.Code == protocol.CodeUnsupportedVersion {
+			c.fatal(versionError(e.Message))
+			return
 		}
+		c.otherError(e)
+	default:
+		c.otherError(e)
+	}
+}
+
+// otherError handles the remaining error frames: protocol errors, followed
+// by a 4400 close that triggers the reconnect, and refused subscriptions
+// (budget_exceeded, bad_query), which keep the connection.
+func (c *Client) otherError(e protocol.Error) {
+	c.log.Warn("server reported an error", "error", e.Error, "code", e.Code, "message", e.Message)
+	if e.Sub != "" {
+		c.subRefused(e)
 	}
 }
 
@@ -159,4 +184,8 @@ func (c *Client) authenticated(s *session.Session) {
 	if f := c.opts.OnAuthenticated; f != nil {
 		c.cb.post(func() { f(s) })
 	}
+}
+
+func versionError(detail string) error {
+	return fmt.Errorf("%w (%s): use the same jazz-tools version for the package and the server", ErrProtocolVersion, detail)
 }

@@ -73,10 +73,22 @@ type Options struct {
 	// (ErrUndecodableFrame, wrapping protocol.ErrBadFrame). The client
 	// skipped it and kept syncing.
 	OnError func(error)
-	// OnFatal reports a failure retrying cannot fix, such as an app id the
-	// server does not know (ErrUnknownApp). The client stays Offline and
-	// stops reconnecting.
+	// OnFatal reports a failure retrying cannot fix: an app id the server
+	// does not know (ErrUnknownApp), or a server speaking another protocol
+	// version (ErrProtocolVersion). The client stays Offline and stops
+	// reconnecting.
 	OnFatal func(error)
+	// OnProblem reports why syncing is not working while the client keeps
+	// trying: the server cannot be reached (ErrUnreachable), the address
+	// does not answer as a jazz-tools sync server (ErrWrongServer), or the
+	// server has no schema published for the app (ErrNoBundle, reported
+	// once connected). It is called at every failed attempt; the problem is
+	// over at the next Connected status (ErrNoBundle: unless reported again
+	// after it).
+	OnProblem func(error)
+	// OnAck reports that the server acknowledged pushed changes, after
+	// they were merged into the DB.
+	OnAck func()
 	// Logger receives diagnostics (never credentials); nil discards them.
 	Logger Logger
 }
@@ -97,6 +109,20 @@ var (
 	ErrUnknownApp = errors.New("sync: the server does not know this app")
 	// ErrSubscriptionRefused is wrapped by every SubscriptionError.
 	ErrSubscriptionRefused = errors.New("sync: the server refused a subscription")
+	// ErrUnreachable is what OnProblem reports when a connection attempt
+	// failed without an answer from a server.
+	ErrUnreachable = errors.New("sync: cannot reach the server")
+	// ErrWrongServer is what OnProblem reports when the address answered,
+	// but not as a jazz-tools sync server: an HTTP answer instead of a
+	// WebSocket (a URL with a wrong path, another web server), or a socket
+	// that never says welcome.
+	ErrWrongServer = errors.New("sync: the server at this address is not a jazz-tools sync server")
+	// ErrProtocolVersion is the fatal error for a server that speaks
+	// another version of the sync protocol.
+	ErrProtocolVersion = errors.New("sync: the server speaks another version of the sync protocol")
+	// ErrNoBundle is what OnProblem reports when the server has no schema
+	// published for the app, so it refuses every query and write.
+	ErrNoBundle = errors.New("sync: the server has no schema published for this app")
 	// ErrUndecodableFrame is what OnError reports for a frame from the
 	// server that did not decode and was skipped.
 	ErrUndecodableFrame = errors.New("sync: skipped a frame from the server that does not decode")

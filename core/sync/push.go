@@ -135,6 +135,9 @@ func (c *Client) onAck(a *protocol.Ack) error {
 	if a.Batch != "" {
 		c.settle(a.Batch, nil)
 	}
+	if f := c.opts.OnAck; f != nil {
+		c.cb.post(f)
+	}
 	return nil
 }
 

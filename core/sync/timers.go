@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/jazzgo/jazz-tools/core/clock"
@@ -63,6 +64,12 @@ func (c *Client) onTimer(e event) {
 		switch c.phase {
 		case phDialing, phHandshake, phConnected, phPausedOpen:
 			c.log.Warn("connection is dead", "silent_for", c.opts.DeadAfter)
+			switch c.phase {
+			case phDialing:
+				c.problem(c.dialProblem(fmt.Errorf("no answer within %s", c.opts.DeadAfter)))
+			case phHandshake:
+				c.problem(fmt.Errorf("%w: %s opened a WebSocket but sent no welcome within %s; check serverUrl", ErrWrongServer, c.url, c.opts.DeadAfter))
+			}
 			c.connLost(errDead)
 		}
 	}

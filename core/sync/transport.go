@@ -40,3 +40,18 @@ const (
 	closeNormal   = 1000
 	closeProtocol = 4400 // the server sent something we cannot accept
 )
+
+// HTTPError is how a Transport reports that the address answered with HTTP
+// but did not open a WebSocket (a wrong path, a web server that is not a
+// jazz-tools server). Status is 0 when the platform cannot tell it (a
+// browser only learns that an HTTP server is there).
+type HTTPError struct {
+	Status int
+}
+
+func (e *HTTPError) Error() string {
+	if e.Status == 0 {
+		return "sync: the address answered HTTP but did not open a WebSocket"
+	}
+	return fmt.Sprintf("sync: the address answered HTTP %d instead of opening a WebSocket", e.Status)
+}

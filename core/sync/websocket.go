@@ -26,8 +26,11 @@ const closeGrace = 2 * time.Second
 // Dial opens a WebSocket. Frames over limits.MaxFrameBytes are refused by the
 // reader, mirroring the server's own limit.
 func (WebSocket) Dial(ctx context.Context, url string) (Conn, error) {
-	c, _, err := websocket.Dial(ctx, url, nil)
+	c, resp, err := websocket.Dial(ctx, url, nil)
 	if err != nil {
+		if resp != nil && resp.StatusCode != 101 { // 101: Switching Protocols
+			return nil, &HTTPError{Status: resp.StatusCode}
+		}
 		return nil, err
 	}
 	c.SetReadLimit(limits.MaxFrameBytes)

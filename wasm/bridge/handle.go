@@ -63,6 +63,8 @@ type handle struct {
 	schemaDone chan struct{}  // closed once the last useSchema reached the Db
 	subs       map[int]*sub
 	listeners  map[int]*listener
+	// leaderSync is the last sync state a leader tab announced (mirrorSync).
+	leaderSync *client.SyncState
 	ensured    map[string]*query.Query // queries read with all/one: kept registered
 	hook       js.Value                // the onJWTExpired hook, or undefined
 	nextID     int
@@ -247,6 +249,9 @@ func (h *handle) openDb(ctx context.Context, r role) (*client.Db, error) {
 			queue.Close()
 		}
 		return nil, err
+	}
+	if r == roleFollower {
+		h.initialFollowerSync(db)
 	}
 	h.mu.Lock()
 	h.queue = queue
@@ -442,6 +447,8 @@ func (h *handle) makeObject() js.Value {
 		"subscribe":                  syncFunc(h.subscribe),
 		"getAuthState":               syncFunc(h.getAuthState),
 		"onAuthChanged":              syncFunc(h.onAuthChanged),
+		"getSyncState":               syncFunc(h.getSyncState),
+		"onSyncStateChanged":         syncFunc(h.onSyncStateChanged),
 		"updateAuthToken":            syncFunc(h.updateAuthToken),
 		"onJWTExpired":               syncFunc(h.onJWTExpired),
 		"onError":                    syncFunc(h.onError),
@@ -892,7 +899,7 @@ func initClosedMethods() {
 	closedMethods = map[string]js.Value{
 		"close": exported(js.FuncOf(func(js.Value, []js.Value) any { return promiseCtor.Call("resolve", js.Undefined()) })),
 	}
-	for _, name := range []string{"useSchema", "subscribe", "getAuthState", "onAuthChanged", "updateAuthToken", "onJWTExpired", "onError", "storageMode", "storageName", "newIds"} {
+	for _, name := range []string{"useSchema", "subscribe", "getAuthState", "onAuthChanged", "getSyncState", "onSyncStateChanged", "updateAuthToken", "onJWTExpired", "onError", "storageMode", "storageName", "newIds"} {
 		closedMethods[name] = throws
 	}
 	for _, name := range []string{"all", "one", "insert", "update", "delete", "upsert", "restore", "getLocalFirstIdentityProof", "batch", "waitBatch", "allStaged", "loaded"} {

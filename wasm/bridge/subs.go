@@ -292,6 +292,7 @@ type listenKind int
 const (
 	listenAuth listenKind = iota
 	listenError
+	listenSync
 )
 
 // listener is an onAuthChanged or onError registration; like a sub it
@@ -306,6 +307,9 @@ type listener struct {
 	mu     gosync.Mutex
 	dead   bool
 	detach func()
+	// lastSync is the sync state JSON last delivered (listenSync): a Db
+	// swapped in whose state differs is delivered at once.
+	lastSync string
 }
 
 func (h *handle) onAuthChanged(args []js.Value) (any, error) {
@@ -355,6 +359,28 @@ func (l *listener) attach(db *client.Db) {
 		})
 	case listenError:
 		detach = db.OnError(func(err error) { l.deliverError(jserr.Describe(err)) })
+	case listenSync:
+		deliver := func(s client.SyncState) {
+			j := encodeSyncState(s)
+			l.mu.Lock()
+			same := j == l.lastSync
+			l.lastSync = j
+			l.mu.Unlock()
+			if !same {
+				l.call(j)
+			}
+		}
+		detach = db.OnSyncStateChanged(deliver)
+		l.mu.Lock()
+		first := l.lastSync == ""
+		l.mu.Unlock()
+		if first {
+			l.mu.Lock()
+			l.lastSync = encodeSyncState(db.SyncState())
+			l.mu.Unlock()
+		} else {
+			deliver(db.SyncState())
+		}
 	}
 	l.mu.Lock()
 	old := l.detach

@@ -58,6 +58,7 @@ type tabMsg struct {
 	Def  json.RawMessage `json:"def,omitempty"`
 	Op   string          `json:"op,omitempty"`
 	Auth string          `json:"auth,omitempty"`
+	S    json.RawMessage `json:"s,omitempty"` // the leader's sync state (syncStateWire)
 	JWT  string          `json:"jwt,omitempty"`
 }
 
@@ -300,6 +301,10 @@ func (t *tabs) handle(m *tabMsg) {
 				db.MirrorAuthError(client.AuthError(m.Auth))
 			}
 		}
+	case "sync":
+		if r == roleFollower {
+			t.h.mirrorSync(m.S)
+		}
 	case "error":
 		if r == roleFollower && m.Err != nil {
 			t.h.mu.Lock()
@@ -339,6 +344,9 @@ func (t *tabs) onLeader(m *tabMsg) {
 	if db, _, _, err := t.h.current(); err == nil {
 		db.MirrorAuthError(client.AuthError(m.Auth))
 	}
+	if len(m.S) > 0 {
+		t.h.mirrorSync(m.S)
+	}
 	if m.From == t.leader {
 		return
 	}
@@ -369,10 +377,12 @@ func (t *tabs) onLeader(m *tabMsg) {
 
 func (t *tabs) announce() {
 	auth := ""
+	var s json.RawMessage
 	if db, _, _, err := t.h.current(); err == nil {
 		auth = string(db.GetAuthState().Error)
+		s = json.RawMessage(encodeSyncState(db.SyncState()))
 	}
-	t.post(&tabMsg{T: "leader", Auth: auth})
+	t.post(&tabMsg{T: "leader", Auth: auth, S: s})
 }
 
 func (t *tabs) replay(ctx context.Context, b json.RawMessage) {
@@ -549,14 +559,15 @@ func (t *tabs) reload(ctx context.Context) error {
 	return err
 }
 
-// watchLeaderDb forwards the leader Db's auth state and background errors
-// to the followers.
+// watchLeaderDb forwards the leader Db's auth state, sync state and
+// background errors to the followers.
 func (t *tabs) watchLeaderDb(db *client.Db) {
 	for _, stop := range t.watch {
 		stop()
 	}
 	t.watch = []func(){
 		db.OnAuthChanged(func(st client.AuthState) { t.post(&tabMsg{T: "auth", Auth: string(st.Error)}) }),
+		db.OnSyncStateChanged(func(s client.SyncState) { t.post(&tabMsg{T: "sync", S: json.RawMessage(encodeSyncState(s))}) }),
 		db.OnError(func(err error) {
 			b := jserr.Describe(err)
 			t.post(&tabMsg{T: "error", Err: &b})

@@ -32,6 +32,7 @@ const (
 	Auth                 = "AuthError"
 	Closed               = "ClosedError"
 	Storage              = "StorageError"
+	Sync                 = "SyncError"
 	Internal             = "InternalError"
 )
 
@@ -89,7 +90,11 @@ var sentinels = []struct {
 	{storage.ErrClosed, Closed, "closed"},
 	{storage.ErrWriteFailed, Storage, "storage_failed"},
 	{sync.ErrClosed, Closed, "closed"},
-	{sync.ErrUnknownApp, Config, "unknown_app"},
+	{sync.ErrUnknownApp, Sync, "unknown_app"},
+	{sync.ErrUnreachable, Sync, "unreachable"},
+	{sync.ErrWrongServer, Sync, "wrong_server"},
+	{sync.ErrProtocolVersion, Sync, "protocol_version"},
+	{sync.ErrNoBundle, Sync, "no_bundle"},
 	{sync.ErrUndecodableFrame, Internal, "bad_frame"},
 	{identity.ErrBadSecret, Config, "bad_secret"},
 	{identity.ErrNotLocalFirst, Auth, "not_local_first"},

@@ -54,6 +54,11 @@ func TestDescribe(t *testing.T) {
 		{"undecodable frame", fmt.Errorf("%w: %w", sync.ErrUndecodableFrame, protocol.ErrBadFrame), Body{Name: Internal, Code: "bad_frame"}},
 		{"subscription over a budget", &sync.SubscriptionError{Sub: "s", Code: "budget_exceeded", Budget: "anonymous_subscriptions", Limit: 1}, Body{Name: Internal, Code: "budget_exceeded"}},
 		{"subscription the server cannot run", &sync.SubscriptionError{Sub: "s", Code: "bad_query"}, Body{Name: Validation, Code: "bad_query"}},
+		{"unknown app", wrap(sync.ErrUnknownApp), Body{Name: Sync, Code: "unknown_app"}},
+		{"unreachable server", wrap(sync.ErrUnreachable), Body{Name: Sync, Code: "unreachable"}},
+		{"not a jazz-tools server", wrap(sync.ErrWrongServer), Body{Name: Sync, Code: "wrong_server"}},
+		{"another protocol version", wrap(sync.ErrProtocolVersion), Body{Name: Sync, Code: "protocol_version"}},
+		{"no bundle published", wrap(sync.ErrNoBundle), Body{Name: Sync, Code: "no_bundle"}},
 		{"bridge error", BadArgument("want a string"), Body{Name: Validation, Code: "bad_argument"}},
 		{"remote denial keeps fields", &protocol.RemoteError{Body: protocol.ErrorBody{Name: protocol.NamePermissionDenied, Code: "permission_denied", Message: "m", Table: "t", Operation: "delete"}},
 			Body{Name: PermissionDenied, Code: "permission_denied", Table: "t", Operation: "delete"}},
@@ -80,7 +85,7 @@ func TestDescribe(t *testing.T) {
 // inside CoreErrorName of bindings/js/src/core.d.ts.
 func TestDescribe_NamesAreTheContract(t *testing.T) {
 	allowed := map[string]bool{AnonymousWriteDenied: true, PermissionDenied: true, Validation: true, NotFound: true,
-		Conflict: true, Config: true, Auth: true, Closed: true, Storage: true, Internal: true}
+		Conflict: true, Config: true, Auth: true, Closed: true, Storage: true, Sync: true, Internal: true}
 	for _, s := range sentinels {
 		if !allowed[s.name] || s.code == "" {
 			t.Errorf("sentinel %v maps to %q/%q", s.err, s.name, s.code)

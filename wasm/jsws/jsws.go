@@ -11,8 +11,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"syscall/js"
+	"time"
 
 	"github.com/hack-pad/safejs"
 
@@ -74,12 +76,58 @@ func (Transport) Dial(ctx context.Context, url string) (coresync.Conn, error) {
 	case <-opened:
 		return c, nil
 	case <-c.ended:
-		return nil, fmt.Errorf("jsws: dialing %s: %w", url, c.err())
+		select {
+		case <-opened:
+			// It opened, then ended before this goroutine ran (a server
+			// that answers hello-less with an error and a close, as for an
+			// unknown app): Read gives the messages, then the close.
+			return c, nil
+		default:
+		}
+		err := fmt.Errorf("jsws: dialing %s: %w", url, c.err())
+		if status, ok := probe(ctx, url); ok {
+			// Something answers HTTP there, yet no WebSocket opened.
+			return nil, &coresync.HTTPError{Status: status}
+		}
+		return nil, err
 	case <-ctx.Done():
 		c.Close(1000, "")
 		return nil, ctx.Err()
 	}
 }
+
+// probe tells whether an HTTP server answers at the WebSocket's address. A
+// browser says nothing about why a WebSocket failed, but a failed dial to
+// a live web server (a serverUrl with a wrong path, a server that is not a
+// jazz-tools server) is the user's to fix, while one to nothing is an
+// outage. The request is "no-cors": in a browser its answer is opaque
+// (status 0), but that it came is what matters; Node gives the status.
+func probe(ctx context.Context, url string) (status int, ok bool) {
+	fetch, err := safejs.Global().Get("fetch")
+	if err != nil || fetch.Type() != safejs.TypeFunction {
+		return 0, false
+	}
+	opts := js.Global().Get("Object").New()
+	opts.Set("mode", "no-cors")
+	opts.Set("cache", "no-store")
+	p, err := fetch.Invoke("http"+strings.TrimPrefix(url, "ws"), safejs.Safe(opts))
+	if err != nil {
+		return 0, false
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	res, err := jsutil.Await(ctx, safejs.Unsafe(p))
+	if err != nil {
+		return 0, false
+	}
+	if st := res.Get("status"); st.Type() == js.TypeNumber {
+		status = st.Int()
+	}
+	return status, true
+}
+
+// probeTimeout bounds probe: a server that takes longer counts as absent.
+const probeTimeout = 5 * time.Second
 
 // on registers a listener whose js.Func the conn releases when it ends.
 func (c *conn) on(event string, fn func(js.Value)) {

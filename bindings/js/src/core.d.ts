@@ -20,6 +20,7 @@ export type CoreErrorName =
   | "AuthError"
   | "ClosedError"
   | "StorageError"
+  | "SyncError"
   | "InternalError";
 
 export interface CoreError extends Error {
@@ -86,6 +87,13 @@ export interface DbHandle {
   getAuthState(): string;
   /** cb receives the AuthState JSON on every change; returns the stop function. */
   onAuthChanged(cb: (stateJSON: string) => void): () => void;
+  /**
+   * Synchronous JSON {"connection","pendingWrites","lastAckedAt" (Unix ms or null),
+   * "error" ({"name":"SyncError","code","message"} or null)}. In a follower tab, the leader's.
+   */
+  getSyncState?(): string;
+  /** cb receives the sync state JSON on every change; returns the stop function. */
+  onSyncStateChanged?(cb: (stateJSON: string) => void): () => void;
   /** Same principal only; throws AuthError (code "principal_changed", "null_token", "not_external"). */
   updateAuthToken(jwt: string | null): void;
   /** Sets (or clears with null) the hook called, single-flight, when the server reports the JWT expired. */

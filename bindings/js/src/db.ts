@@ -3,13 +3,14 @@
 // an app's schema the first time one of its tables is used.
 import { IdPool, OpCollector, waitForTier, type BatchResult, type BatchWriter, type Transaction, type WaitTier } from "./batch.js";
 import type { DbHandle } from "./core.js";
-import { ClosedError, fromCoreError, JazzError, ValidationError } from "./errors.js";
+import { ClosedError, fromCoreError, JazzError, SyncError, ValidationError } from "./errors.js";
 import { applyDelta, type Delta } from "./delta.js";
 import { openEarly, rememberDb } from "./early-open.js";
 import { loadCore } from "./loader.js";
 import type { AnyQuery } from "./query.js";
 import { writeJSON, type AnyTableRef, type AppSchema, type Insert, type Patch, type Row } from "./schema.js";
-import type { AuthState } from "./types.js";
+import { ensureWebSocket } from "./node-websocket.js";
+import type { AuthState, SyncState } from "./types.js";
 
 export interface DbConfig {
   appId: string;
@@ -107,11 +108,15 @@ function coreConfig(c: DbConfig): string {
   return JSON.stringify(out);
 }
 
+/** What a core without sync state (an older or test core) reports. */
+const LOCAL_SYNC_STATE = '{"connection":"offline","pendingWrites":0,"lastAckedAt":null,"error":null}';
+
 export class Db {
   readonly #h: DbHandle;
   readonly #apps = new WeakSet<AppSchema>();
   readonly #errorListeners = new Set<(e: Error) => void>();
   #auth?: { json: string; state: AuthState };
+  #sync?: { json: string; state: SyncState };
   #closing?: Promise<void>;
   #ids?: IdPool;
 
@@ -409,6 +414,34 @@ export class Db {
     return this.#call((h) => h.onAuthChanged((json) => guarded(this.#parseAuth(json))));
   }
 
+  #parseSync(json: string): SyncState {
+    if (this.#sync?.json !== json) {
+      const w = JSON.parse(json) as { connection: SyncState["connection"]; pendingWrites: number; lastAckedAt: number | null; error: unknown };
+      let error: SyncError | null = null;
+      if (w.error) {
+        const e = fromCoreError(w.error);
+        error = e instanceof SyncError ? e : new SyncError(e.message, { code: e instanceof JazzError ? e.code : "internal", cause: e });
+      }
+      const state: SyncState = { connection: w.connection, pendingWrites: w.pendingWrites, lastAckedAt: w.lastAckedAt === null ? null : new Date(w.lastAckedAt), error };
+      this.#sync = { json, state: Object.freeze(state) };
+    }
+    return this.#sync.state;
+  }
+
+  /**
+   * The current sync state: connection, writes waiting for the server, last
+   * acknowledgement, and what is wrong. The same object until it changes.
+   */
+  getSyncState(): SyncState {
+    return this.#parseSync(this.#call((h) => (h.getSyncState ? h.getSyncState() : LOCAL_SYNC_STATE)));
+  }
+
+  /** cb runs on every sync state change. Returns the stop function. */
+  onSyncStateChanged(cb: (state: SyncState) => void): () => void {
+    const guarded = this.#guard(cb);
+    return this.#call((h) => (h.onSyncStateChanged ? h.onSyncStateChanged((json) => guarded(this.#parseSync(json))) : () => {}));
+  }
+
   /** Replaces the JWT with a fresh one for the same user. To switch or sign out, recreate the Db. */
   updateAuthToken(jwt: string): void {
     this.#call((h) => h.updateAuthToken(jwt));
@@ -446,11 +479,14 @@ export class Db {
 
 /** Loads the core (once) and opens a Db. The auth mode follows the config: nothing, `secret` or `jwtToken`. */
 export async function createDb(config: DbConfig): Promise<Db> {
+  // Node 20 has no WebSocket: the sync client then uses the `ws` package.
+  const ws = config.serverUrl && isNode() ? ensureWebSocket("jazz-tools") : undefined;
   const loading = loadCore(config.wasmUrl === undefined ? {} : { url: config.wasmUrl });
   // Opens IndexedDB while the wasm loads (after the fetch has started).
   const early = openEarly(config.appId, config.storage);
   let handle: DbHandle;
   try {
+    await ws;
     handle = await (await loading).createDb(coreConfig(config), early);
   } catch (e) {
     throw fromCoreError(e);
@@ -462,4 +498,9 @@ export async function createDb(config: DbConfig): Promise<Db> {
   const db = new Db(handle, config);
   if (config.onJWTExpired) db.onJWTExpired(config.onJWTExpired);
   return db;
+}
+
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === "string";
 }

@@ -90,6 +90,19 @@ named(ClosedError, "ClosedError");
 export class StorageError extends JazzError {}
 named(StorageError, "StorageError");
 
+/**
+ * Why syncing does not work, in SyncState.error and reported to onError once
+ * per problem. `code` says which, and the message what to do:
+ * "unreachable" (nothing answers at serverUrl; retried), "wrong_server" (it
+ * answers, but not as a jazz-tools sync server: a serverUrl with a path,
+ * another web server; retried), "no_bundle" (the server has no schema
+ * deployed for the app), "unknown_app" (the server does not serve appId;
+ * sync stops) and "protocol_version" (package and server versions differ;
+ * sync stops).
+ */
+export class SyncError extends JazzError {}
+named(SyncError, "SyncError");
+
 /** A bug in the core; the instance keeps working. */
 export class InternalError extends JazzError {}
 named(InternalError, "InternalError");
@@ -104,6 +117,7 @@ const classes: Record<CoreErrorName, new (message: string, options?: JazzErrorOp
   AuthError,
   ClosedError,
   StorageError,
+  SyncError,
   InternalError,
 };
 

@@ -17,10 +17,10 @@ export { createDb, Db } from "./db.js";
 export type { DbConfig, JWTExpiredHook, QueryChange, ReadOptions, ReadTier } from "./db.js";
 export { MAX_BATCH_WRITES } from "./batch.js";
 export type { BatchResult, BatchWriter, Transaction, WaitTier } from "./batch.js";
-export type { AuthErrorReason, AuthMode, AuthState, Session } from "./types.js";
+export type { AuthErrorReason, AuthMode, AuthState, Session, SyncConnection, SyncState } from "./types.js";
 export {
   AnonymousWriteDeniedError, AuthError, ClosedError, ConfigError, ConflictError, fromCoreError, InternalError,
-  JazzError, NotFoundError, PermissionDeniedError, StorageError, ValidationError,
+  JazzError, NotFoundError, PermissionDeniedError, StorageError, SyncError, ValidationError,
 } from "./errors.js";
 export type { JazzErrorOptions, Operation } from "./errors.js";
 export {
@@ -32,6 +32,6 @@ export { configureWasm, loadCore } from "./loader.js";
 export type { WasmOptions } from "./loader.js";
 export { createJazzClient } from "./client.js";
 export type { ClientState, JazzClient } from "./client.js";
-export { authStore, authView, createQueryStore, queryKeyOf } from "./subscription.js";
+export { authStore, authView, createQueryStore, queryKeyOf, syncStateStore } from "./subscription.js";
 export type { AuthView, QuerySnapshot, Store } from "./subscription.js";
 export type { DbHandle, JazzCore, CoreError, CoreErrorName } from "./core.js";

@@ -6,7 +6,7 @@
 import type { Db } from "./db.js";
 import type { AnyQuery } from "./query.js";
 import type { Row } from "./schema.js";
-import type { AuthMode, AuthState, Session } from "./types.js";
+import type { AuthMode, AuthState, Session, SyncState } from "./types.js";
 
 export interface Store<T> {
   subscribe(listener: () => void): () => void;
@@ -94,6 +94,18 @@ export function authStore(db: Db): Store<AuthState> {
   if (!s) {
     s = { subscribe: (l) => db.onAuthChanged(() => l()), getSnapshot: () => db.getAuthState() };
     authStores.set(db, s);
+  }
+  return s;
+}
+
+const syncStores = new WeakMap<Db, Store<SyncState>>();
+
+/** A store of db's sync state (stable functions, so React does not resubscribe). */
+export function syncStateStore(db: Db): Store<SyncState> {
+  let s = syncStores.get(db);
+  if (!s) {
+    s = { subscribe: (l) => db.onSyncStateChanged(() => l()), getSnapshot: () => db.getSyncState() };
+    syncStores.set(db, s);
   }
   return s;
 }

@@ -1,4 +1,5 @@
-// Auth and session shapes shared by the Db and every adapter.
+// Auth, session and sync shapes shared by the Db and every adapter.
+import type { SyncError } from "./errors.js";
 
 export type AuthMode = "anonymous" | "local-first" | "external";
 
@@ -20,4 +21,27 @@ export interface AuthState {
   authMode: AuthMode;
   session: Session | null;
   error?: AuthErrorReason;
+}
+
+/**
+ * The Db's link to the server: "connecting" (dialing, or waiting for the
+ * server's welcome), "online", "offline" (a reconnect is scheduled, or the
+ * Db has no serverUrl), "paused" (the server refused the credentials; see
+ * AuthState.error) or "stopped" (a fatal error, or close()).
+ */
+export type SyncConnection = "connecting" | "online" | "offline" | "paused" | "stopped";
+
+/**
+ * What an app shows about syncing. The same object until something changes;
+ * in every tab of the app the same state (other tabs show the leader's, the
+ * tab that talks to the server).
+ */
+export interface SyncState {
+  connection: SyncConnection;
+  /** Local writes the server has not acknowledged (or rejected) yet, across the app's tabs. */
+  pendingWrites: number;
+  /** When the server last acknowledged writes, or null before the first. */
+  lastAckedAt: Date | null;
+  /** Why syncing does not work, null when it does; cleared once online again. */
+  error: SyncError | null;
 }

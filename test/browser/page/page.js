@@ -59,6 +59,18 @@ const T = {
     const v = views.get(view);
     return v && { titles: v.titles, calls: v.calls, seenAt: v.seenAt };
   },
+  /** The Db's sync state, JSON-friendly: { connection, pendingWrites, lastAckedAt (ms), error (code) }. */
+  sync(name) {
+    const st = db(name).getSyncState();
+    return { connection: st.connection, pendingWrites: st.pendingWrites, lastAckedAt: st.lastAckedAt?.getTime() ?? null, error: st.error?.code ?? null };
+  },
+  /** Records every connection the Db's sync state passes through, in syncSeen[name]. */
+  watchSync(name) {
+    const seen = (T.syncSeen[name] = []);
+    db(name).onSyncStateChanged((st) => seen.push(st.connection));
+    return true;
+  },
+  syncSeen: {},
   async close(name) {
     await db(name).close();
     dbs.delete(name);

@@ -3,6 +3,7 @@
 // the browser's jazz.wasm never carries the server's token verification.
 import type { JazzCore } from "../core.js";
 import { ConfigError } from "../errors.js";
+import { ensureWebSocket, nodeImport } from "../node-websocket.js";
 import type { WasmOptions } from "../loader.js";
 import type { BackendCore } from "./contract.js";
 
@@ -11,7 +12,7 @@ interface GoRuntime {
   run(instance: WebAssembly.Instance): Promise<void>;
 }
 
-type Globals = { __jazzCore?: JazzCore; Go?: new () => GoRuntime; WebSocket?: unknown };
+type Globals = { __jazzCore?: JazzCore; Go?: new () => GoRuntime };
 const g = globalThis as Globals;
 
 let configured: WasmOptions = {};
@@ -36,25 +37,6 @@ export function loadBackendCore(options: WasmOptions = {}): Promise<BackendCore>
   return loading;
 }
 
-// A variable specifier keeps bundlers (and tsc's module resolution) away
-// from Node-only modules.
-const nodeImport = (name: string): Promise<unknown> => import(/* @vite-ignore */ name);
-
-/**
- * Node 20 has no global WebSocket (22 has): the Go sync client needs one, so
- * the `ws` package (a dependency of jazz-tools) provides it.
- */
-async function ensureWebSocket(): Promise<void> {
-  if (typeof g.WebSocket === "function") return;
-  try {
-    const ws = (await nodeImport("ws")) as { WebSocket?: unknown; default?: unknown };
-    g.WebSocket = ws.WebSocket ?? ws.default;
-  } catch (e) {
-    throw new ConfigError("jazz-tools/backend: this runtime has no WebSocket and the `ws` package could not be loaded; install ws or use Node >= 22", { code: "wasm_load_failed", cause: e });
-  }
-  if (typeof g.WebSocket !== "function") throw new ConfigError("jazz-tools/backend: the `ws` package did not provide a WebSocket", { code: "wasm_load_failed" });
-}
-
 function toURL(u: string | URL): URL {
   if (u instanceof URL) return u;
   if (!/^[a-z][a-z0-9+.-]*:/i.test(u)) return new URL(`file://${u.startsWith("/") ? "" : "/"}${u}`);
@@ -72,7 +54,7 @@ async function readWasm(url: URL): Promise<Uint8Array<ArrayBuffer>> {
 }
 
 async function start(options: WasmOptions): Promise<BackendCore> {
-  await ensureWebSocket();
+  await ensureWebSocket("jazz-tools/backend");
   const url = toURL(options.url ?? new URL("../wasm/jazz-backend.wasm", import.meta.url));
   if (!g.Go) {
     const exec = options.execUrl ? toURL(options.execUrl) : new URL("../wasm/wasm_exec.js", import.meta.url);

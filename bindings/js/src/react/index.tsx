@@ -8,8 +8,8 @@ import { stableStringify } from "../json.js";
 import { DEFAULT_SECRET_NAMESPACE, getLocalFirstSecret, peekLocalFirstSecret } from "../local-first.js";
 import type { AnyQuery } from "../query.js";
 import type { Row } from "../schema.js";
-import { authStore, authView, createQueryStore, type AuthView } from "../subscription.js";
-import type { Session } from "../types.js";
+import { authStore, authView, createQueryStore, syncStateStore, type AuthView } from "../subscription.js";
+import type { Session, SyncState } from "../types.js";
 
 const DbContext = createContext<Db | null>(null);
 
@@ -92,6 +92,12 @@ export function useSession(): Session | null {
 /** `{ authMode, userId, claims, error, session }`, updated on every auth change. */
 export function useAuthState(): AuthView {
   return authView(useAuthSnapshot());
+}
+
+/** `{ connection, pendingWrites, lastAckedAt, error }`, updated on every sync state change. */
+export function useSyncState(): SyncState {
+  const store = syncStateStore(useDb());
+  return useSyncExternalStore(store.subscribe, store.getSnapshot, store.getSnapshot);
 }
 
 /**

@@ -1,4 +1,5 @@
-import { authStore, authView, type AuthView } from "../subscription.js";
+import { authStore, authView, syncStateStore, type AuthView } from "../subscription.js";
+import type { SyncState } from "../types.js";
 import { getDb } from "./context.js";
 
 /** `{ authMode, userId, claims, error, session }`, reactive (read it in markup, $derived or $effect). */
@@ -12,5 +13,18 @@ export function getAuthState(): AuthView {
     get claims() { return view.claims; },
     get error() { return view.error; },
     get session() { return view.session; },
+  };
+}
+
+/** `{ connection, pendingWrites, lastAckedAt, error }`, reactive like getAuthState. */
+export function getSyncState(): SyncState {
+  const store = syncStateStore(getDb());
+  let state = $state.raw(store.getSnapshot());
+  $effect(() => store.subscribe(() => (state = store.getSnapshot())));
+  return {
+    get connection() { return state.connection; },
+    get pendingWrites() { return state.pendingWrites; },
+    get lastAckedAt() { return state.lastAckedAt; },
+    get error() { return state.error; },
   };
 }

@@ -19,6 +19,6 @@ export const JazzSvelteProvider: Component<JazzSvelteProviderProps> = Provider;
 export { createJazzClient } from "../client.js";
 export type { JazzClient } from "../client.js";
 export type { AuthView } from "../subscription.js";
-export { getAuthState } from "./auth.svelte.js";
+export { getAuthState, getSyncState } from "./auth.svelte.js";
 export { getDb, getJazzClient, getSession } from "./context.js";
 export { QuerySubscription } from "./query.svelte.js";

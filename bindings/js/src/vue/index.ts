@@ -9,8 +9,8 @@ import { createJazzClient, type JazzClient } from "../client.js";
 import type { Db } from "../db.js";
 import type { AnyQuery } from "../query.js";
 import type { Row } from "../schema.js";
-import { authStore, authView, createQueryStore, type AuthView } from "../subscription.js";
-import type { Session } from "../types.js";
+import { authStore, authView, createQueryStore, syncStateStore, type AuthView } from "../subscription.js";
+import type { Session, SyncState } from "../types.js";
 
 const ClientKey: InjectionKey<JazzClient> = Symbol("jazz-tools/vue");
 
@@ -100,6 +100,21 @@ export function useAuthState(): AuthRefs {
     claims: computed(() => view.value.claims),
     error: computed(() => view.value.error),
     session: computed(() => view.value.session),
+  };
+}
+
+type SyncRefs = { readonly [K in keyof SyncState]: ComputedRef<SyncState[K]> };
+
+/** `{ connection, pendingWrites, lastAckedAt, error }` as refs (destructure freely). */
+export function useSyncState(): SyncRefs {
+  const store = syncStateStore(useDb());
+  const state = shallowRef(store.getSnapshot());
+  onScopeDispose(store.subscribe(() => (state.value = store.getSnapshot())));
+  return {
+    connection: computed(() => state.value.connection),
+    pendingWrites: computed(() => state.value.pendingWrites),
+    lastAckedAt: computed(() => state.value.lastAckedAt),
+    error: computed(() => state.value.error),
   };
 }
 

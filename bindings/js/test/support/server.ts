@@ -46,12 +46,16 @@ export interface RunningServer {
 
 /**
  * Runs `bin server appId --port 0 --in-memory --bundle <file> ...extra` and
- * resolves once it prints its address. The bundle file is written into dir.
+ * resolves once it prints its address. The bundle file is written into dir;
+ * a null bundle starts a server with none published.
  */
-export async function runServer(bin: string, dir: string, appId: string, bundle: object, extra: string[]): Promise<RunningServer> {
-  const bundleFile = join(dir, `${appId}.bundle.json`);
-  writeFileSync(bundleFile, JSON.stringify(bundle));
-  const args = ["server", appId, "--port", "0", "--in-memory", "--bundle", bundleFile, ...extra];
+export async function runServer(bin: string, dir: string, appId: string, bundle: object | null, extra: string[]): Promise<RunningServer> {
+  const args = ["server", appId, "--port", "0", "--in-memory", ...extra];
+  if (bundle) {
+    const bundleFile = join(dir, `${appId}.bundle.json`);
+    writeFileSync(bundleFile, JSON.stringify(bundle));
+    args.push("--bundle", bundleFile);
+  }
   const child: ChildProcess = spawn(bin, args, { stdio: ["ignore", "ignore", "pipe"], env: { ...process.env, NODE_ENV: "test" } });
   let logs = "";
   const exited = new Promise<void>((res) => child.once("exit", () => res()));
@@ -88,7 +92,7 @@ export async function runServer(bin: string, dir: string, appId: string, bundle:
 }
 
 /** Builds the binary into a temporary directory and runs `jazz-tools server appId` over bundle. */
-export async function startRealServer(appId: string, bundle: object, jwtPublicKey: string): Promise<RunningServer> {
+export async function startRealServer(appId: string, bundle: object | null, jwtPublicKey: string): Promise<RunningServer> {
   const dir = mkdtempSync(join(tmpdir(), "jazz-adapters-test-"));
   const bin = join(dir, "jazz-tools");
   const built = spawnSync("go", ["build", "-o", bin, "./cmd/jazz-tools"], { cwd: repoRoot, encoding: "utf8" });
