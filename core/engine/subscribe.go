@@ -140,11 +140,13 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 	// are found again under it.
 	unwindowed := !initial && q.Offset == 0 && q.Limit == 0
 	var bare bool
+	var deps []*table
 	find := func(t *table) []keyedRow {
 		// A bare subscription judges a row from its own cells before and
 		// after a change; one whose policy reads other rows cannot, so it
 		// keeps its result to compare with (relational.go).
-		bare = unwindowed && len(db.policyDeps(a, t, q)) == 0
+		deps = db.policyDeps(a, t, q)
+		bare = unwindowed && len(deps) == 0
 		if bare {
 			return nil
 		}
@@ -191,7 +193,7 @@ func (db *DB) subscribe(a Actor, q *query.Query, cb func(Update), initial bool) 
 		}
 		n.t.includers[s] = struct{}{}
 	}
-	s.watch(db.policyDeps(a, t, q))
+	s.watch(deps)
 	if !initial {
 		db.unlockAndNotify()
 		return s, nil
