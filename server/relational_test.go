@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -179,5 +180,22 @@ func TestIncludes_MovedRowIsSentWithRelationalPolicies(t *testing.T) {
 				return
 			}
 		}
+	}
+}
+
+// A write that leaves its row unreadable to its writer (a note given
+// away) is acknowledged with the row hidden: the writer's client forgets
+// it rather than keep the state it can no longer see.
+func TestAck_NamesARowTheWriterCanNoLongerReadHidden(t *testing.T) {
+	f := newFixture(t, withBundle(strings.Replace(notesBundle,
+		`"updateNew":{"eq":[{"col":"owner_id"},{"session":"user_id"}]}`, `"updateNew":true`, 1)))
+	alice := newUser(t)
+	cl, _ := f.hello(t, protocol.Auth{Bearer: f.token(t, alice, time.Hour)})
+	w := newWriter(f.clk, "c")
+	note := w.insert("mine", alice.UserID, false)
+	push(t, cl, note)
+	ack := push(t, cl, w.update(note.Row, map[string]any{"owner_id": "someone-else"}))
+	if len(ack.Rows) != 1 || !ack.Rows[0].Hidden || ack.Rows[0].ID != note.Row || len(ack.Rows[0].Cells) != 0 {
+		t.Fatalf("ack rows = %s, want the note hidden, with no cells", mustJSON(ack.Rows))
 	}
 }
