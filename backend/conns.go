@@ -14,7 +14,6 @@ import (
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/query"
-	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/storage"
 	"github.com/jazzgo/jazz-tools/core/sync"
 	"github.com/jazzgo/jazz-tools/server/auth"
@@ -97,7 +96,7 @@ func (c *Context) acquire(ctx context.Context, a actor) (*conn, func(), error) {
 	// it in c.conns: bring it up to date (Extend is idempotent).
 	c.schemaMu.Lock()
 	if cn.schemaGen != c.schemaGen {
-		if err := cn.eng.Extend(ctx, copySchema(c.schema)); err != nil {
+		if err := cn.eng.Extend(ctx, c.schema.Clone()); err != nil {
 			c.report(fmt.Errorf("backend: extending the replica of %s: %w", a, err))
 		}
 	}
@@ -175,7 +174,7 @@ func (c *Context) open(ctx context.Context, key string, a actor) (*conn, error) 
 	}
 	cn := &conn{ctx: c, key: key, actor: a, store: st, queries: map[string]*queryReg{}, qlru: list.New(), failed: make(chan struct{})}
 	c.schemaMu.Lock()
-	b := &bundle.Bundle{Version: bundle.Version, Schema: copySchema(c.schema)}
+	b := &bundle.Bundle{Version: bundle.Version, Schema: c.schema.Clone()}
 	cn.schemaGen = c.schemaGen
 	c.schemaMu.Unlock()
 	cn.eng, err = engine.Open(ctx, engine.Options{Bundle: b, Store: st, Clock: c.opts.Clock, Optimistic: true, OnError: c.report})
@@ -331,18 +330,4 @@ func subID(key string) string {
 func storeName(key string) string {
 	h := sha256.Sum256([]byte(key))
 	return hex.EncodeToString(h[:12])
-}
-
-func copySchema(s *schema.Schema) *schema.Schema {
-	if s == nil {
-		out, _ := schema.New()
-		return out
-	}
-	tables := make([]*schema.Table, len(s.Tables))
-	for i, t := range s.Tables {
-		tables[i] = &schema.Table{Name: t.Name, Columns: append([]schema.Column(nil), t.Columns...)}
-	}
-	out := &schema.Schema{Tables: tables}
-	_ = out.Init()
-	return out
 }

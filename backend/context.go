@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
 	"slices"
 	"strings"
 	gosync "sync"
@@ -59,15 +58,15 @@ func New(ctx context.Context, opts Options) (*Context, error) {
 	}
 	switch {
 	case opts.Bundle != nil:
-		c.schema = copySchema(opts.Bundle.Schema)
+		c.schema = opts.Bundle.Schema.Clone()
 	case opts.AdminSecret != "":
 		b, err := c.fetchBundle(ctx)
 		if err != nil {
 			return nil, err
 		}
-		c.schema = copySchema(b.Schema)
+		c.schema = b.Schema.Clone()
 	default:
-		c.schema = copySchema(nil)
+		c.schema = emptySchema()
 	}
 	return c, nil
 }
@@ -112,7 +111,7 @@ func (c *Context) fetchBundle(ctx context.Context) (*bundle.Bundle, error) {
 		return b, nil
 	case http.StatusNotFound:
 		if strings.Contains(string(body), "no_bundle") {
-			return &bundle.Bundle{Version: bundle.Version, Schema: copySchema(nil)}, nil
+			return &bundle.Bundle{Version: bundle.Version, Schema: emptySchema()}, nil
 		}
 		return nil, configErr("the server does not serve app %q (404)", c.opts.AppID)
 	case http.StatusUnauthorized, http.StatusForbidden:
@@ -229,35 +228,17 @@ func (c *Context) UseSchema(ctx context.Context, s *schema.Schema) error {
 	if s == nil {
 		return nil
 	}
-	add := copySchema(s)
+	add := s.Clone()
 	if err := add.Init(); err != nil {
 		return err
 	}
 	c.schemaMu.Lock()
-	var tables []*schema.Table
-	tables = append(tables, c.schema.Tables...)
-	changed := false
-	for _, t := range add.Tables {
-		cur, err := c.schema.Table(t.Name)
-		if err == nil {
-			if !reflect.DeepEqual(cur.Columns, t.Columns) {
-				c.schemaMu.Unlock()
-				return fmt.Errorf("%w: table %q is already declared with other columns", schema.ErrInvalidSchema, t.Name)
-			}
-			continue
-		}
-		tables = append(tables, t)
-		changed = true
-	}
-	if !changed {
-		c.schemaMu.Unlock()
-		return nil
-	}
-	merged := copySchema(&schema.Schema{Tables: tables})
-	if err := merged.Init(); err != nil {
+	merged, added, err := schema.Merge(c.schema, add)
+	if err != nil || len(added) == 0 {
 		c.schemaMu.Unlock()
 		return err
 	}
+	merged = merged.Clone()
 	c.schema = merged
 	c.schemaGen++
 	c.mu.Lock()
@@ -268,7 +249,7 @@ func (c *Context) UseSchema(ctx context.Context, s *schema.Schema) error {
 	c.mu.Unlock()
 	var errs []error
 	for _, cn := range live {
-		if err := cn.eng.Extend(ctx, copySchema(merged)); err != nil {
+		if err := cn.eng.Extend(ctx, merged.Clone()); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -280,7 +261,7 @@ func (c *Context) UseSchema(ctx context.Context, s *schema.Schema) error {
 func (c *Context) Schema() *schema.Schema {
 	c.schemaMu.Lock()
 	defer c.schemaMu.Unlock()
-	return copySchema(c.schema)
+	return c.schema.Clone()
 }
 
 // Connections is how many actor connections are open (for monitoring).
@@ -369,3 +350,8 @@ func VerifyLocalFirstIdentityProof(proof, audience string) (string, error) {
 
 // proofLeeway is the clock skew allowed on proofs, as in the browser core.
 const proofLeeway = 30 * time.Second
+
+func emptySchema() *schema.Schema {
+	s, _ := schema.New()
+	return s
+}

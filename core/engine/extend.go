@@ -2,8 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
-	"reflect"
 
 	"github.com/jazzgo/jazz-tools/core/schema"
 )
@@ -21,21 +19,8 @@ func (db *DB) Extend(ctx context.Context, s *schema.Schema) error {
 	if db.closed {
 		return ErrClosed
 	}
-	var added []*schema.Table
-	for _, t := range s.Tables {
-		if cur := db.tables[t.Name]; cur != nil {
-			if !reflect.DeepEqual(cur.def.Columns, t.Columns) {
-				return fmt.Errorf("%w: table %q is already declared with other columns", schema.ErrInvalidSchema, t.Name)
-			}
-			continue
-		}
-		added = append(added, t)
-	}
-	if len(added) == 0 {
-		return nil
-	}
-	merged := &schema.Schema{Tables: append(append([]*schema.Table(nil), db.schema.Tables...), added...)}
-	if err := merged.Init(); err != nil {
+	merged, added, err := schema.Merge(db.schema, s)
+	if err != nil || len(added) == 0 {
 		return err
 	}
 	fresh := map[string]*table{}

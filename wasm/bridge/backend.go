@@ -22,13 +22,14 @@ import (
 	"time"
 
 	"github.com/jazzgo/jazz-tools/backend"
+	"github.com/jazzgo/jazz-tools/core/client/jsapi"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/identity"
 	"github.com/jazzgo/jazz-tools/core/live"
+	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/session"
 	"github.com/jazzgo/jazz-tools/server/auth"
 	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
-	"github.com/jazzgo/jazz-tools/wasm/jserr"
 	"github.com/jazzgo/jazz-tools/wasm/jsws"
 )
 
@@ -152,7 +153,7 @@ func createBackend(ctx context.Context, cfgJSON string) (*backendHandle, error) 
 	return b, nil
 }
 
-var errBackendClosed = jserr.New(jserr.Closed, "closed", "jazz: the backend context is closed")
+var errBackendClosed = jsapi.NewError(jsapi.Closed, "closed", "jazz: the backend context is closed")
 
 func (b *backendHandle) isClosed() bool {
 	b.mu.Lock()
@@ -171,7 +172,7 @@ func (b *backendHandle) resolveRequest(args []js.Value) (func(context.Context) (
 	}
 	var raw map[string][]string
 	if err := json.Unmarshal([]byte(hs), &raw); err != nil {
-		return nil, jserr.BadArgument("jazz: headersJSON must be an object of string arrays")
+		return nil, jsapi.BadArgument("jazz: headersJSON must be an object of string arrays")
 	}
 	h := http.Header{}
 	for k, vs := range raw {
@@ -202,7 +203,7 @@ func (b *backendHandle) actor(args []js.Value) (*backend.Handle, error) {
 	}
 	var spec actorSpec
 	if err := strictJSON(s, &spec); err != nil {
-		return nil, jserr.BadArgument("jazz: actorJSON: %v", err)
+		return nil, jsapi.BadArgument("jazz: actorJSON: %v", err)
 	}
 	var h *backend.Handle
 	switch spec.Kind {
@@ -213,7 +214,7 @@ func (b *backendHandle) actor(args []js.Value) (*backend.Handle, error) {
 	case "session":
 		h = b.ctx.ForSession(spec.Session)
 	default:
-		return nil, jserr.BadArgument("jazz: actor kind must be backend, attribution or session")
+		return nil, jsapi.BadArgument("jazz: actor kind must be backend, attribution or session")
 	}
 	if err := h.Err(); err != nil {
 		return nil, backendErr(err)
@@ -243,7 +244,7 @@ func (b *backendHandle) useSchema(args []js.Value) (any, error) {
 	b.mu.Unlock()
 	// Checked against the tables known so far at once, so a conflicting
 	// declaration throws here rather than failing later operations.
-	if _, _, err := mergeSchema(b.ctx.Schema(), sc); err != nil {
+	if _, _, err := schema.Merge(b.ctx.Schema(), sc); err != nil {
 		close(done)
 		return nil, err
 	}
@@ -491,7 +492,7 @@ func (b *backendHandle) subscribe(args []js.Value) (any, error) {
 	b.nextID++
 	s := &backendSub{}
 	report := func(err error) {
-		j, _ := json.Marshal(jserr.Describe(backendErr(err)))
+		j, _ := json.Marshal(jsapi.Describe(backendErr(err)))
 		safely("onError", func() { onErr.Invoke(string(j)) })
 	}
 	s.feed = live.New(live.Options{Clock: turnClock{}, Deliver: func(d live.Delta) {
@@ -578,7 +579,7 @@ func (b *backendHandle) close(ctx context.Context) (any, error) {
 		s.stop()
 	}
 	err := b.ctx.Close()
-	closedErr := jserr.Describe(errBackendClosed)
+	closedErr := jsapi.Describe(errBackendClosed)
 	closed := exported(jsutil.FuncOf(func(js.Value, []js.Value) any { return rejected(closedErr) }))
 	for _, name := range []string{"resolveRequest", "useSchema", "all", "one", "insert", "update", "delete", "upsert", "restore", "batch", "allStaged", "subscribe"} {
 		b.obj.Set(name, closed)
@@ -592,7 +593,7 @@ func (b *backendHandle) close(ctx context.Context) (any, error) {
 }
 
 // backendErr gives package backend's errors the names and codes
-// JavaScript expects (core.d.ts); everything else is jserr's business.
+// JavaScript expects (core.d.ts); everything else is jsapi.Describe's.
 func backendErr(err error) error {
 	if err == nil {
 		return nil
@@ -600,11 +601,11 @@ func backendErr(err error) error {
 	var ae *auth.Error
 	switch {
 	case errors.As(err, &ae):
-		return jserr.New(jserr.Auth, string(ae.Code), "%s", ae.Error())
+		return jsapi.NewError(jsapi.Auth, string(ae.Code), "%s", ae.Error())
 	case errors.Is(err, backend.ErrConfig):
-		return jserr.New(jserr.Config, "invalid_config", "%s", err.Error())
+		return jsapi.NewError(jsapi.Config, "invalid_config", "%s", err.Error())
 	case errors.Is(err, backend.ErrClosed):
-		return jserr.New(jserr.Closed, "closed", "%s", err.Error())
+		return jsapi.NewError(jsapi.Closed, "closed", "%s", err.Error())
 	}
 	return err
 }

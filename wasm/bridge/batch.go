@@ -9,8 +9,8 @@ import (
 	"syscall/js"
 
 	"github.com/jazzgo/jazz-tools/core/client"
+	"github.com/jazzgo/jazz-tools/core/client/jsapi"
 	"github.com/jazzgo/jazz-tools/core/engine"
-	"github.com/jazzgo/jazz-tools/wasm/jserr"
 )
 
 // Batches and transactions (db.batch, db.transaction in JavaScript): the
@@ -29,7 +29,7 @@ func decodeOps(s string) ([]engine.Op, error) {
 	dec.DisallowUnknownFields()
 	var ops []engine.Op
 	if err := dec.Decode(&ops); err != nil {
-		return nil, jserr.BadArgument("jazz: a batch's writes must be a JSON array of {kind, table, row?, values?}: %v", err)
+		return nil, jsapi.BadArgument("jazz: a batch's writes must be a JSON array of {kind, table, row?, values?}: %v", err)
 	}
 	return ops, nil
 }
@@ -37,7 +37,7 @@ func decodeOps(s string) ([]engine.Op, error) {
 // newIDs returns n fresh row or batch ids (UUIDv7) as a JSON array.
 func (h *handle) newIDs(args []js.Value) (any, error) {
 	if len(args) == 0 || args[0].Type() != js.TypeNumber || args[0].Int() < 1 || args[0].Int() > maxNewIDs {
-		return nil, jserr.BadArgument("jazz: newIds takes a count from 1 to %d", maxNewIDs)
+		return nil, jsapi.BadArgument("jazz: newIds takes a count from 1 to %d", maxNewIDs)
 	}
 	db, _, _, err := h.current()
 	if err != nil {

@@ -3,7 +3,7 @@
 // Package bridge exposes core/client to JavaScript as globalThis.__jazzCore,
 // the JazzCore of bindings/js/src/core.d.ts. It only converts: JSON strings
 // in, JSON strings out, Go errors to Error objects with a stable name and
-// code (wasm/jserr). All behaviour lives in core/.
+// code (core/client/jsapi). All behaviour lives in core/.
 //
 // Rules every entry point follows:
 //   - Async methods return a Promise whose work runs on a new goroutine: a

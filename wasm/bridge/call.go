@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"syscall/js"
 
+	"github.com/jazzgo/jazz-tools/core/client/jsapi"
 	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
-	"github.com/jazzgo/jazz-tools/wasm/jserr"
 )
 
 var (
@@ -85,7 +85,7 @@ func (st *stopper) release() {
 	jsutil.Release(st.fn)
 }
 
-func jsError(b jserr.Body) js.Value {
+func jsError(b jsapi.ErrorBody) js.Value {
 	e := errorCtor.New(b.Message)
 	e.Set("name", b.Name)
 	e.Set("code", b.Code)
@@ -101,7 +101,7 @@ func jsError(b jserr.Body) js.Value {
 	return e
 }
 
-func thrown(b jserr.Body) any {
+func thrown(b jsapi.ErrorBody) any {
 	e := jsError(b)
 	if glue.IsUndefined() {
 		return e
@@ -128,12 +128,12 @@ func syncFunc(fn func(args []js.Value) (any, error)) js.Func {
 	return jsutil.FuncOf(func(this js.Value, args []js.Value) (ret any) {
 		defer func() {
 			if p := recover(); p != nil {
-				ret = thrown(jserr.Panic(p))
+				ret = thrown(jsapi.Panic(p))
 			}
 		}()
 		v, err := fn(args)
 		if err != nil {
-			return thrown(jserr.Describe(err))
+			return thrown(jsapi.Describe(err))
 		}
 		return v
 	})
@@ -148,18 +148,18 @@ func asyncFunc(prepare func(args []js.Value) (func(context.Context) (any, error)
 	return jsutil.FuncOf(func(this js.Value, args []js.Value) (ret any) {
 		defer func() {
 			if p := recover(); p != nil {
-				ret = rejected(jserr.Panic(p))
+				ret = rejected(jsapi.Panic(p))
 			}
 		}()
 		work, err := prepare(args)
 		if err != nil {
-			return rejected(jserr.Describe(err))
+			return rejected(jsapi.Describe(err))
 		}
 		return promise(work)
 	})
 }
 
-func rejected(b jserr.Body) js.Value {
+func rejected(b jsapi.ErrorBody) js.Value {
 	return promiseCtor.Call("reject", jsError(b))
 }
 
@@ -185,17 +185,17 @@ func promise(work func(context.Context) (any, error)) js.Value {
 	return p
 }
 
-func runRecovered(work func(context.Context) (any, error)) (v any, body jserr.Body, failed bool) {
+func runRecovered(work func(context.Context) (any, error)) (v any, body jsapi.ErrorBody, failed bool) {
 	defer func() {
 		if p := recover(); p != nil {
-			v, body, failed = nil, jserr.Panic(p), true
+			v, body, failed = nil, jsapi.Panic(p), true
 		}
 	}()
 	v, err := work(context.Background())
 	if err != nil {
-		return nil, jserr.Describe(err), true
+		return nil, jsapi.Describe(err), true
 	}
-	return v, jserr.Body{}, false
+	return v, jsapi.ErrorBody{}, false
 }
 
 // safely runs fn, turning a panic into a console error: for callbacks JS
@@ -211,14 +211,14 @@ func safely(what string, fn func()) {
 
 func stringArg(args []js.Value, i int, name string) (string, error) {
 	if i >= len(args) || args[i].Type() != js.TypeString {
-		return "", jserr.BadArgument("jazz: %s must be a string", name)
+		return "", jsapi.BadArgument("jazz: %s must be a string", name)
 	}
 	return args[i].String(), nil
 }
 
 func funcArg(args []js.Value, i int, name string) (js.Value, error) {
 	if i >= len(args) || args[i].Type() != js.TypeFunction {
-		return js.Undefined(), jserr.BadArgument("jazz: %s must be a function", name)
+		return js.Undefined(), jsapi.BadArgument("jazz: %s must be a function", name)
 	}
 	return args[i], nil
 }

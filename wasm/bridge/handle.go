@@ -15,6 +15,7 @@ import (
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
 	"github.com/jazzgo/jazz-tools/core/client"
+	"github.com/jazzgo/jazz-tools/core/client/jsapi"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/identity"
 	"github.com/jazzgo/jazz-tools/core/query"
@@ -22,7 +23,6 @@ import (
 	"github.com/jazzgo/jazz-tools/core/storage"
 	"github.com/jazzgo/jazz-tools/wasm/idbstore"
 	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
-	"github.com/jazzgo/jazz-tools/wasm/jserr"
 	"github.com/jazzgo/jazz-tools/wasm/jsws"
 )
 
@@ -213,7 +213,7 @@ func openStore(ctx context.Context, name, want string, early js.Value) (storage.
 // openDb opens a client.Db for role r over the handle's store.
 func (h *handle) openDb(ctx context.Context, r role) (*client.Db, error) {
 	h.mu.Lock()
-	sc := copySchema(h.schema)
+	sc := h.schema.Clone()
 	h.mu.Unlock()
 	opts := client.Options{
 		Config:    h.cfg,
@@ -424,7 +424,7 @@ func (h *handle) report(err error) {
 	}
 	h.mu.Unlock()
 	for _, l := range ls {
-		l.deliverError(jserr.Describe(err))
+		l.deliverError(jsapi.Describe(err))
 	}
 }
 
@@ -486,7 +486,7 @@ func (h *handle) addSchema(sc *schema.Schema, onLoop bool) error {
 		h.mu.Unlock()
 		return client.ErrClosed
 	}
-	merged, added, err := mergeSchema(h.schema, sc)
+	merged, added, err := schema.Merge(h.schema, sc)
 	if err != nil || len(added) == 0 {
 		h.mu.Unlock()
 		return err
@@ -496,10 +496,10 @@ func (h *handle) addSchema(sc *schema.Schema, onLoop bool) error {
 	done := make(chan struct{})
 	h.schemaDone = done
 	h.mu.Unlock()
-	addedSchema := &schema.Schema{Tables: added}
+	addedSchema := (&schema.Schema{Tables: added}).Clone()
 	if err := addedSchema.Init(); err != nil {
 		// Tables that refer to ones declared earlier: hand the engine the union.
-		addedSchema = copySchema(merged)
+		addedSchema = merged.Clone()
 	}
 	apply := func() {
 		// Extend also restores writes queued for these tables (by an
@@ -685,7 +685,7 @@ type write struct {
 
 func (h *handle) withDef(w *write) *write {
 	h.mu.Lock()
-	sc := tableSchema(h.schema, w.Table)
+	sc := h.schema.Closure(w.Table)
 	h.mu.Unlock()
 	if sc != nil {
 		w.Schema, _ = json.Marshal(sc)
@@ -713,7 +713,7 @@ func (h *handle) execWrite(ctx context.Context, w *write) (string, error) {
 			row, _, err = db.Write(ctx, w.Change, engine.Op{Kind: k, Table: w.Table, Row: w.ID, Values: vals})
 			return err
 		}
-		return jserr.BadArgument("jazz: unknown write %q", w.Kind)
+		return jsapi.BadArgument("jazz: unknown write %q", w.Kind)
 	})
 	if err != nil || w.Kind == "delete" {
 		return "", err
@@ -738,7 +738,7 @@ func (h *handle) updateAuthToken(args []js.Value) (any, error) {
 		s := args[0].String()
 		tok = &s
 	} else if len(args) > 0 && !jsutil.IsNullish(args[0]) {
-		return nil, jserr.BadArgument("jazz: updateAuthToken takes a string or null")
+		return nil, jsapi.BadArgument("jazz: updateAuthToken takes a string or null")
 	}
 	db, r, _, err := h.current()
 	if err != nil {
@@ -761,7 +761,7 @@ func (h *handle) onJWTExpired(args []js.Value) (any, error) {
 	case args[0].Type() == js.TypeFunction:
 		fn = args[0]
 	default:
-		return nil, jserr.BadArgument("jazz: onJWTExpired takes a function or null")
+		return nil, jsapi.BadArgument("jazz: onJWTExpired takes a function or null")
 	}
 	h.mu.Lock()
 	if h.closed {
@@ -807,7 +807,7 @@ func (h *handle) runHook(ctx context.Context) (string, error) {
 
 func (h *handle) identityProof(args []js.Value) (func(context.Context) (any, error), error) {
 	if len(args) < 1 || args[0].Type() != js.TypeNumber {
-		return nil, jserr.BadArgument("jazz: ttlSeconds must be a number")
+		return nil, jsapi.BadArgument("jazz: ttlSeconds must be a number")
 	}
 	ttl := time.Duration(args[0].Float() * float64(time.Second))
 	aud, err := stringArg(args, 1, "audience")
@@ -893,7 +893,7 @@ var (
 )
 
 func initClosedMethods() {
-	closedErr := jserr.Describe(client.ErrClosed)
+	closedErr := jsapi.Describe(client.ErrClosed)
 	throws := exported(js.FuncOf(func(js.Value, []js.Value) any { return thrown(closedErr) }))
 	rejects := exported(js.FuncOf(func(js.Value, []js.Value) any { return rejected(closedErr) }))
 	closedMethods = map[string]js.Value{

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	"github.com/jazzgo/jazz-tools/core/client"
+	"github.com/jazzgo/jazz-tools/core/client/jsapi"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/live"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
-	"github.com/jazzgo/jazz-tools/wasm/jserr"
 )
 
 // sub is one live query from subscribe. It survives the Db being
@@ -75,7 +75,7 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 	// query throws; the engine subscription itself starts on a goroutine
 	// (it takes the engine's lock, which a write may hold while it waits
 	// for IndexedDB).
-	sc := copySchema(h.schema)
+	sc := h.schema.Clone()
 	_, err = q.Check(sc)
 	if err != nil {
 		h.mu.Unlock()
@@ -358,7 +358,7 @@ func (l *listener) attach(db *client.Db) {
 			}
 		})
 	case listenError:
-		detach = db.OnError(func(err error) { l.deliverError(jserr.Describe(err)) })
+		detach = db.OnError(func(err error) { l.deliverError(jsapi.Describe(err)) })
 	case listenSync:
 		deliver := func(s client.SyncState) {
 			j := encodeSyncState(s)
@@ -395,7 +395,7 @@ func (l *listener) attach(db *client.Db) {
 	}
 }
 
-func (l *listener) deliverError(b jserr.Body) {
+func (l *listener) deliverError(b jsapi.ErrorBody) {
 	if l.kind != listenError {
 		return
 	}

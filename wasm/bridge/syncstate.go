@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/jazzgo/jazz-tools/core/client"
-	"github.com/jazzgo/jazz-tools/wasm/jserr"
+	"github.com/jazzgo/jazz-tools/core/client/jsapi"
 )
 
 // syncStateWire is a client.SyncState as JavaScript (SyncState in
@@ -17,7 +17,7 @@ type syncStateWire struct {
 	Connection    client.Connection `json:"connection"`
 	PendingWrites int               `json:"pendingWrites"`
 	LastAckedAt   *int64            `json:"lastAckedAt"` // Unix ms, null before the first ack
-	Error         *jserr.Body       `json:"error"`
+	Error         *jsapi.ErrorBody  `json:"error"`
 }
 
 func encodeSyncState(s client.SyncState) string {
@@ -27,7 +27,7 @@ func encodeSyncState(s client.SyncState) string {
 		w.LastAckedAt = &ms
 	}
 	if s.Error != nil {
-		b := jserr.Describe(s.Error)
+		b := jsapi.Describe(s.Error)
 		w.Error = &b
 	}
 	b, _ := json.Marshal(w)
@@ -46,7 +46,7 @@ func decodeSyncState(raw []byte) (client.SyncState, bool) {
 		s.LastAckedAt = time.UnixMilli(*w.LastAckedAt)
 	}
 	if w.Error != nil {
-		s.Error = &jserr.Error{Name: w.Error.Name, Code: w.Error.Code, Message: w.Error.Message}
+		s.Error = &jsapi.Error{Name: w.Error.Name, Code: w.Error.Code, Message: w.Error.Message}
 	}
 	return s, true
 }

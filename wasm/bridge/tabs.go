@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/jazzgo/jazz-tools/core/client"
+	"github.com/jazzgo/jazz-tools/core/client/jsapi"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
-	"github.com/jazzgo/jazz-tools/wasm/jserr"
 )
 
 // Tab coordination (docs/browser.md). Handles of one app and user share
@@ -46,20 +46,20 @@ func tabsAvailable() bool {
 }
 
 type tabMsg struct {
-	T    string          `json:"t"`
-	From string          `json:"from"`
-	To   string          `json:"to,omitempty"`
-	N    int             `json:"n,omitempty"`
-	W    *write          `json:"w,omitempty"`
-	V    string          `json:"v,omitempty"`
-	Err  *jserr.Body     `json:"err,omitempty"`
-	B    json.RawMessage `json:"b,omitempty"`
-	Q    json.RawMessage `json:"q,omitempty"`
-	Def  json.RawMessage `json:"def,omitempty"`
-	Op   string          `json:"op,omitempty"`
-	Auth string          `json:"auth,omitempty"`
-	S    json.RawMessage `json:"s,omitempty"` // the leader's sync state (syncStateWire)
-	JWT  string          `json:"jwt,omitempty"`
+	T    string           `json:"t"`
+	From string           `json:"from"`
+	To   string           `json:"to,omitempty"`
+	N    int              `json:"n,omitempty"`
+	W    *write           `json:"w,omitempty"`
+	V    string           `json:"v,omitempty"`
+	Err  *jsapi.ErrorBody `json:"err,omitempty"`
+	B    json.RawMessage  `json:"b,omitempty"`
+	Q    json.RawMessage  `json:"q,omitempty"`
+	Def  json.RawMessage  `json:"def,omitempty"`
+	Op   string           `json:"op,omitempty"`
+	Auth string           `json:"auth,omitempty"`
+	S    json.RawMessage  `json:"s,omitempty"` // the leader's sync state (syncStateWire)
+	JWT  string           `json:"jwt,omitempty"`
 }
 
 type tabEvent struct {
@@ -270,7 +270,7 @@ func (t *tabs) handle(m *tabMsg) {
 			v, err := t.serve(ctx, m)
 			reply := &tabMsg{T: "reply", To: m.From, N: m.N, V: v}
 			if err != nil {
-				b := jserr.Describe(err)
+				b := jsapi.Describe(err)
 				reply.Err = &b
 			}
 			t.post(reply)
@@ -286,7 +286,7 @@ func (t *tabs) handle(m *tabMsg) {
 		if c := t.calls[m.N]; c != nil {
 			delete(t.calls, m.N)
 			if m.Err != nil {
-				c.res <- callResult{err: &jserr.Error{Name: m.Err.Name, Code: m.Err.Code, Message: m.Err.Message}}
+				c.res <- callResult{err: &jsapi.Error{Name: m.Err.Name, Code: m.Err.Code, Message: m.Err.Message}}
 			} else {
 				c.res <- callResult{v: m.V}
 			}
@@ -355,7 +355,7 @@ func (t *tabs) onLeader(m *tabMsg) {
 	crashed := t.leader != "" && !t.sawBye
 	if crashed {
 		for _, c := range t.takeCalls() {
-			c.res <- callResult{err: jserr.New(jserr.Internal, "leader_changed",
+			c.res <- callResult{err: jsapi.NewError(jsapi.Internal, "leader_changed",
 				"jazz: the tab that writes for this app closed during the write; it may or may not have been applied")}
 		}
 	}
@@ -443,7 +443,7 @@ func (t *tabs) serveRetain(ctx context.Context, m *tabMsg) {
 // retain (or release) q at the leader on behalf of this follower.
 func (t *tabs) retain(q *query.Query, add bool) {
 	t.h.mu.Lock()
-	sc := tableSchema(t.h.schema, q.Table)
+	sc := t.h.schema.Closure(q.Table)
 	t.h.mu.Unlock()
 	var def json.RawMessage
 	if sc != nil {
@@ -509,7 +509,7 @@ func (t *tabs) call(ctx context.Context, w *write) (string, error) {
 		return "", ctx.Err()
 	case <-timeout:
 		t.forget(c)
-		return "", jserr.New(jserr.Internal, "leader_timeout", "jazz: the tab that writes for this app did not answer within %s", callTimeout)
+		return "", jsapi.NewError(jsapi.Internal, "leader_timeout", "jazz: the tab that writes for this app did not answer within %s", callTimeout)
 	case <-t.loopDone:
 		return "", client.ErrClosed
 	}
@@ -569,7 +569,7 @@ func (t *tabs) watchLeaderDb(db *client.Db) {
 		db.OnAuthChanged(func(st client.AuthState) { t.post(&tabMsg{T: "auth", Auth: string(st.Error)}) }),
 		db.OnSyncStateChanged(func(s client.SyncState) { t.post(&tabMsg{T: "sync", S: json.RawMessage(encodeSyncState(s))}) }),
 		db.OnError(func(err error) {
-			b := jserr.Describe(err)
+			b := jsapi.Describe(err)
 			t.post(&tabMsg{T: "error", Err: &b})
 		}),
 	}
@@ -684,7 +684,7 @@ func (t *tabs) promote() {
 	calls := t.takeCalls()
 	if t.leader != "" && !t.sawBye {
 		for _, c := range calls {
-			c.res <- callResult{err: jserr.New(jserr.Internal, "leader_changed",
+			c.res <- callResult{err: jsapi.NewError(jsapi.Internal, "leader_changed",
 				"jazz: the tab that writes for this app closed during the write; it may or may not have been applied")}
 		}
 		calls = nil

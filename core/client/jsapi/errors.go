@@ -1,8 +1,7 @@
-// Package jserr maps every Go error the core can return to the stable
-// {name, code, fields} triple that JavaScript sees (bindings/js/src/core.d.ts).
-// It is the only place that mapping is written down, and it has no build
-// tags so it is tested natively.
-package jserr
+// The one mapping from every Go error the core can return to the stable
+// {name, code, fields} that JavaScript sees (bindings/js/src/core.d.ts).
+
+package jsapi
 
 import (
 	"context"
@@ -13,7 +12,6 @@ import (
 	"github.com/jazzgo/jazz-tools/core/client"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/identity"
-	"github.com/jazzgo/jazz-tools/core/policy"
 	"github.com/jazzgo/jazz-tools/core/protocol"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
@@ -36,9 +34,9 @@ const (
 	Internal             = "InternalError"
 )
 
-// Body is an error as JavaScript receives it: the fields of the rejected
+// ErrorBody is an error as JavaScript receives it: the fields of the rejected
 // Error, or the JSON that onError listeners get.
-type Body struct {
+type ErrorBody struct {
 	Name      string `json:"name"`
 	Code      string `json:"code"`
 	Message   string `json:"message"`
@@ -56,20 +54,20 @@ type Error struct {
 func (e *Error) Error() string { return e.Message }
 
 // New returns an *Error.
-func New(name, code, format string, args ...any) error {
+func NewError(name, code, format string, args ...any) error {
 	return &Error{Name: name, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
 // BadArgument is the error for a call from JavaScript with arguments of the
 // wrong type or shape.
 func BadArgument(format string, args ...any) error {
-	return New(Validation, "bad_argument", format, args...)
+	return NewError(Validation, "bad_argument", format, args...)
 }
 
 // Panic describes a recovered panic: the instance keeps working, the call
 // fails with an InternalError.
-func Panic(p any) Body {
-	return Body{Name: Internal, Code: "panic", Message: fmt.Sprintf("jazz: internal error (panic): %v", p)}
+func Panic(p any) ErrorBody {
+	return ErrorBody{Name: Internal, Code: "panic", Message: fmt.Sprintf("jazz: internal error (panic): %v", p)}
 }
 
 // sentinel maps an error value matched with errors.Is. Order matters: the
@@ -103,14 +101,10 @@ var sentinels = []struct {
 	{identity.ErrWrongAudience, Auth, "wrong_audience"},
 	{identity.ErrTokenInvalid, Auth, "invalid"},
 	{identity.ErrBadMint, Auth, "bad_mint"},
-	{schema.ErrUnknownTable, Validation, "unknown_table"},
 	{schema.ErrInvalidSchema, Validation, "invalid_schema"},
 	{bundle.ErrInvalid, Validation, "invalid_bundle"},
 	{query.ErrInvalid, Validation, "invalid_query"},
-	{engine.ErrNotFound, NotFound, "not_found"},
-	{engine.ErrExists, Conflict, "row_exists"},
 	{engine.ErrBatchTooLarge, Validation, "batch_too_large"},
-	{engine.ErrBadChange, Validation, "bad_change"},
 	{engine.ErrCorrupt, Internal, "corrupt"},
 	{context.DeadlineExceeded, Internal, "timeout"},
 	{context.Canceled, Internal, "canceled"},
@@ -119,44 +113,21 @@ var sentinels = []struct {
 // Describe maps err to what JavaScript sees. Unknown errors become an
 // InternalError carrying the error text (this is the user's own client, so
 // nothing leaks).
-func Describe(err error) Body {
+func Describe(err error) ErrorBody {
 	if err == nil {
-		return Body{}
+		return ErrorBody{}
 	}
 	msg := err.Error()
 	var (
 		be *Error
 		re *protocol.RemoteError
-		ae *policy.AnonymousWriteDeniedError
-		de *policy.DeniedError
-		ve *schema.ValidationError
 		se *sync.SubscriptionError
 	)
 	switch {
 	case errors.As(err, &be):
-		return Body{Name: be.Name, Code: be.Code, Message: msg}
+		return ErrorBody{Name: be.Name, Code: be.Code, Message: msg}
 	case errors.As(err, &re):
-		// The server's verdict: keep its code and fields, map its name.
-		b := re.Body
-		name := b.Name
-		switch name {
-		case AnonymousWriteDenied, PermissionDenied, Validation, NotFound, Conflict:
-		case protocol.NameBadChange:
-			name = Validation
-		default:
-			name = Internal
-		}
-		code := b.Code
-		if code == "" {
-			code = "rejected"
-		}
-		return Body{Name: name, Code: code, Message: msg, Table: b.Table, Operation: b.Operation, Column: b.Column}
-	case errors.As(err, &ae):
-		return Body{Name: AnonymousWriteDenied, Code: "anonymous_write_denied", Message: msg, Table: ae.Table, Operation: string(ae.Operation)}
-	case errors.As(err, &de):
-		return Body{Name: PermissionDenied, Code: "permission_denied", Message: msg, Table: de.Table, Operation: string(de.Operation)}
-	case errors.As(err, &ve):
-		return Body{Name: Validation, Code: "validation_failed", Message: msg, Table: ve.Table, Column: ve.Column}
+		return fromWire(re.Body, msg)
 	case errors.As(err, &se):
 		// A query the server cannot run is the app's to fix; a budget
 		// exceeded is the server's limit, not a mistake in the query.
@@ -164,12 +135,35 @@ func Describe(err error) Body {
 		if se.Code == "bad_query" {
 			name = Validation
 		}
-		return Body{Name: name, Code: se.Code, Message: msg}
+		return ErrorBody{Name: name, Code: se.Code, Message: msg}
+	}
+	// What the server would refuse (a policy, the schema, a missing or
+	// existing row) is named here as the server names it.
+	if b := protocol.ErrorBodyFrom(err); b.Name != protocol.NameInternal {
+		return fromWire(b, msg)
 	}
 	for _, s := range sentinels {
 		if errors.Is(err, s.err) {
-			return Body{Name: s.name, Code: s.code, Message: msg}
+			return ErrorBody{Name: s.name, Code: s.code, Message: msg}
 		}
 	}
-	return Body{Name: Internal, Code: "internal", Message: msg}
+	return ErrorBody{Name: Internal, Code: "internal", Message: msg}
+}
+
+// fromWire is what JavaScript sees for a refusal named for the wire: its
+// code and fields, under the name JavaScript knows.
+func fromWire(b protocol.ErrorBody, msg string) ErrorBody {
+	name := b.Name
+	switch name {
+	case AnonymousWriteDenied, PermissionDenied, Validation, NotFound, Conflict:
+	case protocol.NameBadChange:
+		name = Validation
+	default:
+		name = Internal
+	}
+	code := b.Code
+	if code == "" {
+		code = "rejected"
+	}
+	return ErrorBody{Name: name, Code: code, Message: msg, Table: b.Table, Operation: b.Operation, Column: b.Column}
 }
