@@ -26,6 +26,7 @@ import (
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/identity"
 	"github.com/jazzgo/jazz-tools/core/live"
+	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
 	"github.com/jazzgo/jazz-tools/core/session"
 	"github.com/jazzgo/jazz-tools/server/auth"
@@ -106,10 +107,10 @@ type backendHandle struct {
 
 func createBackend(ctx context.Context, cfgJSON string) (*backendHandle, error) {
 	var c backendConfig
-	if len(cfgJSON) > maxConfig {
-		return nil, fmt.Errorf("%w: config is over %d bytes", backend.ErrConfig, maxConfig)
+	if len(cfgJSON) > jsapi.MaxConfig {
+		return nil, fmt.Errorf("%w: config is over %d bytes", backend.ErrConfig, jsapi.MaxConfig)
 	}
-	if err := strictJSON(cfgJSON, &c); err != nil {
+	if err := jsapi.StrictJSON(cfgJSON, &c); err != nil {
 		return nil, fmt.Errorf("%w: configJSON: %v", backend.ErrConfig, err)
 	}
 	opts := backend.Options{
@@ -202,7 +203,7 @@ func (b *backendHandle) actor(args []js.Value) (*backend.Handle, error) {
 		return nil, err
 	}
 	var spec actorSpec
-	if err := strictJSON(s, &spec); err != nil {
+	if err := jsapi.StrictJSON(s, &spec); err != nil {
 		return nil, jsapi.BadArgument("jazz: actorJSON: %v", err)
 	}
 	var h *backend.Handle
@@ -229,7 +230,7 @@ func (b *backendHandle) useSchema(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc, err := decodeSchema(s)
+	sc, err := jsapi.DecodeSchema(s)
 	if err != nil {
 		return nil, err
 	}
@@ -289,7 +290,7 @@ func (b *backendHandle) batch(args []js.Value) (func(context.Context) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	ops, err := decodeOps(opsJSON)
+	ops, err := jsapi.DecodeOps(opsJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -317,7 +318,7 @@ func (b *backendHandle) allStaged(args []js.Value) (func(context.Context) (any, 
 	if err != nil {
 		return nil, err
 	}
-	q, err := decodeQuery(qs)
+	q, err := query.Decode([]byte(qs))
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +326,7 @@ func (b *backendHandle) allStaged(args []js.Value) (func(context.Context) (any, 
 	if err != nil {
 		return nil, err
 	}
-	ops, err := decodeOps(opsJSON)
+	ops, err := jsapi.DecodeOps(opsJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +356,7 @@ func (b *backendHandle) read(one bool) func([]js.Value) (func(context.Context) (
 		if err != nil {
 			return nil, err
 		}
-		q, err := decodeQuery(qs)
+		q, err := query.Decode([]byte(qs))
 		if err != nil {
 			return nil, err
 		}
@@ -412,7 +413,7 @@ func (b *backendHandle) write(kind string) func([]js.Value) (func(context.Contex
 			if err != nil {
 				return nil, err
 			}
-			if vals, err = decodeValues(vs); err != nil {
+			if vals, err = jsapi.DecodeValues(vs); err != nil {
 				return nil, err
 			}
 		}
@@ -479,7 +480,7 @@ func (b *backendHandle) subscribe(args []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	q, err := decodeQuery(qs)
+	q, err := query.Decode([]byte(qs))
 	if err != nil {
 		return nil, err
 	}

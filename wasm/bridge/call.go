@@ -242,3 +242,162 @@ func afterTask(fn func()) {
 	})
 	setTimeout.Invoke(f, 0)
 }
+
+// work is an async method's work, run on a new goroutine.
+type work = func(context.Context) (any, error)
+
+// argv reads a call's arguments. A wrong one is remembered (the first)
+// and the call fails with it before the core is called.
+type argv struct {
+	v   []js.Value
+	err error
+}
+
+func (a *argv) fail(err error) {
+	if a.err == nil {
+		a.err = err
+	}
+}
+
+func (a *argv) arg(i int) js.Value {
+	if i < len(a.v) {
+		return a.v[i]
+	}
+	return js.Undefined()
+}
+
+func (a *argv) str(i int, name string) string {
+	if v := a.arg(i); v.Type() == js.TypeString {
+		return v.String()
+	}
+	a.fail(jsapi.BadArgument("jazz: %s must be a string", name))
+	return ""
+}
+
+// optStr is argument i if it is a string, else "".
+func (a *argv) optStr(i int) string {
+	if v := a.arg(i); v.Type() == js.TypeString {
+		return v.String()
+	}
+	return ""
+}
+
+func (a *argv) num(i int, name string) float64 {
+	if v := a.arg(i); v.Type() == js.TypeNumber {
+		return v.Float()
+	}
+	a.fail(jsapi.BadArgument("jazz: %s must be a number", name))
+	return 0
+}
+
+func (a *argv) fn(i int, name string) js.Value {
+	v := a.arg(i)
+	if v.Type() != js.TypeFunction {
+		a.fail(jsapi.BadArgument("jazz: %s must be a function", name))
+	}
+	return v
+}
+
+// strOrNull is argument i as a string (ok), or nothing for null or
+// undefined; anything else fails with msg.
+func (a *argv) strOrNull(i int, msg string) (string, bool) {
+	v := a.arg(i)
+	if v.Type() == js.TypeString {
+		return v.String(), true
+	}
+	if !jsutil.IsNullish(v) {
+		a.fail(jsapi.BadArgument("%s", msg))
+	}
+	return "", false
+}
+
+// fnOrNull is strOrNull for a function.
+func (a *argv) fnOrNull(i int, msg string) (js.Value, bool) {
+	v := a.arg(i)
+	if v.Type() == js.TypeFunction {
+		return v, true
+	}
+	if !jsutil.IsNullish(v) {
+		a.fail(jsapi.BadArgument("%s", msg))
+	}
+	return v, false
+}
+
+// syncMethod makes a synchronous method: read reads the arguments and
+// returns the call, made only if they were right.
+func syncMethod(name string, read func(a *argv) func() (any, error)) js.Func {
+	return syncFunc(func(args []js.Value) (any, error) {
+		hook(name)
+		a := &argv{v: args}
+		call := read(a)
+		if a.err != nil {
+			return nil, a.err
+		}
+		return call()
+	})
+}
+
+// asyncMethod makes a method returning a Promise: read reads the
+// arguments (a wrong one rejects it) and returns the work.
+func asyncMethod(name string, read func(a *argv) work) js.Func {
+	return asyncFunc(func(args []js.Value) (work, error) {
+		a := &argv{v: args}
+		w := read(a)
+		if a.err != nil {
+			return nil, a.err
+		}
+		return func(ctx context.Context) (any, error) {
+			hook(name)
+			return w(ctx)
+		}, nil
+	})
+}
+
+// result is what a Promise resolves to: the core's JSON, or undefined
+// where it returns none.
+func result(s string, err error) (any, error) {
+	if err != nil {
+		return nil, err
+	}
+	if s == "" {
+		return js.Undefined(), nil
+	}
+	return s, nil
+}
+
+func noArgs(fn func() (string, error)) func(*argv) func() (any, error) {
+	return func(*argv) func() (any, error) {
+		return func() (any, error) { return fn() }
+	}
+}
+
+// invoker calls the JavaScript function f with a JSON string.
+func invoker(f js.Value) func(string) {
+	return func(s string) { f.Invoke(s) }
+}
+
+// stopperFor registers something the core stops later (a subscription, a
+// listener) and returns the JavaScript function that stops it. The core
+// calls done once it has ended, however it ended, which releases the
+// function.
+func stopperFor(start func(done func()) (stop func(), err error)) (any, error) {
+	var stop func()
+	st := newStopper(func() { safely("stop", stop) })
+	s, err := start(st.release)
+	if err != nil {
+		st.release()
+		return nil, err
+	}
+	stop = s
+	return st.js, nil
+}
+
+// listenMethod makes onAuthChanged, onSyncStateChanged or onError.
+func listenMethod(listen func(cb func(string), done func()) (func(), error)) js.Func {
+	return syncMethod("listen", func(a *argv) func() (any, error) {
+		cb := a.fn(0, "callback")
+		return func() (any, error) {
+			return stopperFor(func(done func()) (func(), error) { return listen(invoker(cb), done) })
+		}
+	})
+}

@@ -132,7 +132,7 @@ func TestServer_TabsShareOneConnection(t *testing.T) {
 	secret := newSecret(t)
 	a := serverDb(t, secret, "")
 	b := serverDb(t, secret, "")
-	if roleOf(t, a) != roleLeader || roleOf(t, b) != roleFollower {
+	if roleOf(t, a) != "leader" || roleOf(t, b) != "follower" {
 		t.Fatalf("roles = %v, %v", roleOf(t, a), roleOf(t, b))
 	}
 	other := serverDb(t, newSecret(t), "memory") // another user

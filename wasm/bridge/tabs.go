@@ -4,33 +4,16 @@ package bridge
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"sort"
 	gosync "sync"
 	"syscall/js"
-	"time"
 
-	"github.com/jazzgo/jazz-tools/core/client"
 	"github.com/jazzgo/jazz-tools/core/client/jsapi"
-	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
 )
 
-// Tab coordination (docs/browser.md). Handles of one app and user share
-// an IndexedDB database; one holds the Web Lock named after it and leads:
-// it alone syncs and writes. The others follow: they replay the batches
-// the leader posts on a BroadcastChannel of the same name and send their
-// writes to the leader. When the leader closes, the next handle waiting for
-// the lock takes over.
-//
-// Messages are JSON strings. Everything a handle receives, and every
-// change of role, is handled in order on one goroutine (the loop), so a
-// batch is never replayed into a Db that is being replaced.
-
-// callTimeout bounds a follower's write through the leader.
-const callTimeout = 30 * time.Second
+// browserTabs is jsapi.Tabs over BroadcastChannel and Web Locks; the
+// protocol itself is jsapi's (tabs.go there).
+type browserTabs struct{}
 
 func tabsAvailable() bool {
 	g := js.Global()
@@ -45,546 +28,67 @@ func tabsAvailable() bool {
 	return !jsutil.IsNullish(locks) && locks.Get("request").Type() == js.TypeFunction
 }
 
-type tabMsg struct {
-	T    string           `json:"t"`
-	From string           `json:"from"`
-	To   string           `json:"to,omitempty"`
-	N    int              `json:"n,omitempty"`
-	W    *write           `json:"w,omitempty"`
-	V    string           `json:"v,omitempty"`
-	Err  *jsapi.ErrorBody `json:"err,omitempty"`
-	B    json.RawMessage  `json:"b,omitempty"`
-	Q    json.RawMessage  `json:"q,omitempty"`
-	Def  json.RawMessage  `json:"def,omitempty"`
-	Op   string           `json:"op,omitempty"`
-	Auth string           `json:"auth,omitempty"`
-	S    json.RawMessage  `json:"s,omitempty"` // the leader's sync state (syncStateWire)
-	JWT  string           `json:"jwt,omitempty"`
-}
-
-type tabEvent struct {
-	msg *tabMsg
-	fn  func()
-}
-
-type call struct {
-	n   int
-	w   *write
-	res chan callResult
-}
-
-type callResult struct {
-	v   string
-	err error
-}
-
-type retained struct {
-	q   *query.Query
-	def json.RawMessage
-	n   int
-}
-
-type tabs struct {
-	h    *handle
-	name string
+// channel is a BroadcastChannel; messages are strings.
+type channel struct {
 	ch   js.Value
 	recv js.Func
-
-	qmu      gosync.Mutex
-	queue    []tabEvent
-	wake     chan struct{}
-	stopped  bool
-	started  bool
-	loopDone chan struct{}
-
-	lmu      gosync.Mutex
-	release  js.Value // resolves the promise that holds the lock
-	abort    js.Value // aborts the queued lock request
-	waitFn   js.Func
-	waitLive bool
-
-	// Loop-owned.
-	leader   string // the leader's id; "" while unknown
-	sawBye   bool   // the last leader left cleanly
-	calls    map[int]*call
-	waiting  []*call
-	nextN    int
-	retained map[string]*retained
-	watch    []func() // stops the leader Db watchers
 }
 
-func newTabs(h *handle, name string) *tabs {
-	t := &tabs{
-		h: h, name: name, wake: make(chan struct{}, 1), loopDone: make(chan struct{}),
-		calls: map[int]*call{}, retained: map[string]*retained{},
-		release: js.Undefined(), abort: js.Undefined(),
+func (browserTabs) Channel(name string, recv func([]byte)) (jsapi.Channel, error) {
+	c := &channel{}
+	if err := jsutil.Catch(func() { c.ch = js.Global().Get("BroadcastChannel").New(name) }); err != nil {
+		return nil, err
 	}
-	t.ch = js.Global().Get("BroadcastChannel").New(name)
-	t.recv = jsutil.FuncOf(func(this js.Value, args []js.Value) any {
+	c.recv = jsutil.FuncOf(func(this js.Value, args []js.Value) any {
 		safely("tab message", func() {
-			data := args[0].Get("data")
-			if data.Type() != js.TypeString {
-				return
+			if data := args[0].Get("data"); data.Type() == js.TypeString {
+				recv([]byte(data.String()))
 			}
-			m := new(tabMsg)
-			if json.Unmarshal([]byte(data.String()), m) != nil || m.From == h.id || (m.To != "" && m.To != h.id) {
-				return
-			}
-			t.enqueue(tabEvent{msg: m})
 		})
 		return nil
 	})
-	t.ch.Set("onmessage", t.recv)
-	return t
+	c.ch.Set("onmessage", c.recv)
+	return c, nil
 }
 
-func (t *tabs) enqueue(ev tabEvent) bool {
-	t.qmu.Lock()
-	defer t.qmu.Unlock()
-	if t.stopped {
-		return false
-	}
-	t.queue = append(t.queue, ev)
-	select {
-	case t.wake <- struct{}{}:
-	default:
-	}
-	return true
+func (c *channel) Post(msg []byte) {
+	_ = jsutil.Catch(func() { c.ch.Call("postMessage", string(msg)) })
 }
 
-// do runs fn on the loop and waits for it.
-func (t *tabs) do(fn func()) bool {
-	done := make(chan struct{})
-	if !t.enqueue(tabEvent{fn: func() { defer close(done); fn() }}) {
-		return false
-	}
-	select {
-	case <-done:
-		return true
-	case <-t.loopDone:
-		return false
-	}
+func (c *channel) Close() {
+	_ = jsutil.Catch(func() {
+		c.ch.Set("onmessage", js.Null())
+		c.ch.Call("close")
+	})
+	jsutil.Release(c.recv)
 }
 
-func (t *tabs) next() (tabEvent, bool) {
-	for {
-		t.qmu.Lock()
-		if len(t.queue) > 0 {
-			ev := t.queue[0]
-			t.queue = t.queue[1:]
-			t.qmu.Unlock()
-			return ev, true
-		}
-		stopped := t.stopped
-		t.qmu.Unlock()
-		if stopped {
-			return tabEvent{}, false
-		}
-		<-t.wake
-	}
+// webLock is a lock of navigator.locks. A granted lock is held for as long
+// as the promise its callback returned is pending: release resolves it.
+type webLock struct {
+	name string
+
+	mu       gosync.Mutex
+	release  js.Value // resolves the promise that holds the granted lock
+	abort    js.Value // aborts the queued request
+	waitFn   js.Func
+	waitLive bool
 }
 
-func (t *tabs) start(r role) {
-	t.qmu.Lock()
-	t.started = true
-	t.qmu.Unlock()
-	go t.loop()
-	t.enqueue(tabEvent{fn: func() {
-		if r == roleLeader {
-			t.leader = t.h.id
-			t.announce()
-			return
-		}
-		t.post(&tabMsg{T: "hello"})
-		t.waitForLock()
-	}})
+func (browserTabs) Lock(name string) jsapi.Lock {
+	return &webLock{name: name, release: js.Undefined(), abort: js.Undefined()}
 }
 
-func (t *tabs) loop() {
-	defer close(t.loopDone)
-	for {
-		ev, ok := t.next()
-		if !ok {
-			return
-		}
-		if ev.fn != nil {
-			safely("tab event", ev.fn)
-			continue
-		}
-		safely("tab message "+ev.msg.T, func() { t.handle(ev.msg) })
-	}
-}
-
-func (t *tabs) post(m *tabMsg) {
-	m.From = t.h.id
-	b, err := json.Marshal(m)
-	if err != nil {
-		return
-	}
-	_ = jsutil.Catch(func() { t.ch.Call("postMessage", string(b)) })
-}
-
-// publishBatch is the leader store's tap: it runs inside the engine's
-// commit, so batches go out in commit order, before any reply that
-// follows from them.
-func (t *tabs) publishBatch(b []byte) {
-	t.post(&tabMsg{T: "ops", B: b})
-}
-
-func (t *tabs) role() role {
-	t.h.mu.Lock()
-	defer t.h.mu.Unlock()
-	return t.h.role
-}
-
-func (t *tabs) handle(m *tabMsg) {
-	ctx := context.Background()
-	r := t.role()
-	switch m.T {
-	case "hello":
-		if r == roleLeader {
-			t.announce()
-		}
-	case "leader":
-		t.onLeader(m)
-	case "bye":
-		if r == roleFollower && m.From == t.leader {
-			t.leader, t.sawBye = "", true
-			// The leader answers every call it takes before it says bye,
-			// so these were never performed: send them to the next one.
-			for _, c := range t.takeCalls() {
-				t.waiting = append(t.waiting, c)
-			}
-		}
-	case "ops":
-		if r == roleFollower {
-			t.replay(ctx, m.B)
-		}
-	case "call":
-		if r != roleLeader || m.W == nil || t.h.isClosed() {
-			// A closing leader takes no more calls: after its bye the
-			// follower sends them to the next leader.
-			return
-		}
-		answer := func() {
-			v, err := t.serve(ctx, m)
-			reply := &tabMsg{T: "reply", To: m.From, N: m.N, V: v}
-			if err != nil {
-				b := jsapi.Describe(err)
-				reply.Err = &b
-			}
-			t.post(reply)
-		}
-		if m.W.Kind == "wait" {
-			// A wait for the server's answer to a batch must not hold the
-			// loop (it takes as long as the server does).
-			go safely("wait for a batch", answer)
-			return
-		}
-		answer()
-	case "reply":
-		if c := t.calls[m.N]; c != nil {
-			delete(t.calls, m.N)
-			if m.Err != nil {
-				c.res <- callResult{err: &jsapi.Error{Name: m.Err.Name, Code: m.Err.Code, Message: m.Err.Message}}
-			} else {
-				c.res <- callResult{v: m.V}
-			}
-		}
-	case "q":
-		if r == roleLeader {
-			t.serveRetain(ctx, m)
-		}
-	case "auth":
-		if r == roleFollower {
-			if db, _, _, err := t.h.current(); err == nil {
-				db.MirrorAuthError(client.AuthError(m.Auth))
-			}
-		}
-	case "sync":
-		if r == roleFollower {
-			t.h.mirrorSync(m.S)
-		}
-	case "error":
-		if r == roleFollower && m.Err != nil {
-			t.h.mu.Lock()
-			var ls []*listener
-			for _, l := range t.h.listeners {
-				ls = append(ls, l)
-			}
-			t.h.mu.Unlock()
-			for _, l := range ls {
-				l.deliverError(*m.Err)
-			}
-		}
-	case "token":
-		if r == roleLeader && m.JWT != "" {
-			if db, _, _, err := t.h.current(); err == nil {
-				tok := m.JWT
-				_ = db.UpdateAuthToken(&tok)
-			}
-		}
-	}
-}
-
-func (t *tabs) takeCalls() []*call {
-	out := make([]*call, 0, len(t.calls))
-	for _, c := range t.calls {
-		out = append(out, c)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].n < out[j].n })
-	t.calls = map[int]*call{}
-	return out
-}
-
-func (t *tabs) onLeader(m *tabMsg) {
-	if t.role() != roleFollower {
-		return
-	}
-	if db, _, _, err := t.h.current(); err == nil {
-		db.MirrorAuthError(client.AuthError(m.Auth))
-	}
-	if len(m.S) > 0 {
-		t.h.mirrorSync(m.S)
-	}
-	if m.From == t.leader {
-		return
-	}
-	// A new leader with no bye from the last: it ended abruptly. Calls it
-	// had may or may not have been performed, and batches may be missing.
-	crashed := t.leader != "" && !t.sawBye
-	if crashed {
-		for _, c := range t.takeCalls() {
-			c.res <- callResult{err: jsapi.NewError(jsapi.Internal, "leader_changed",
-				"jazz: the tab that writes for this app closed during the write; it may or may not have been applied")}
-		}
-	}
-	t.leader, t.sawBye = m.From, false
-	waiting := t.waiting
-	t.waiting = nil
-	for _, c := range waiting {
-		t.send(c)
-	}
-	for _, r := range t.retained {
-		t.post(&tabMsg{T: "q", To: t.leader, Op: "retain", Q: mustJSON(r.q), Def: r.def, N: r.n})
-	}
-	if crashed {
-		if err := t.h.reload(context.Background(), roleFollower); err != nil && !errors.Is(err, client.ErrClosed) {
-			t.h.report(fmt.Errorf("jazz: reloading after the leader tab vanished: %w", err))
-		}
-	}
-}
-
-func (t *tabs) announce() {
-	auth := ""
-	var s json.RawMessage
-	if db, _, _, err := t.h.current(); err == nil {
-		auth = string(db.GetAuthState().Error)
-		s = json.RawMessage(encodeSyncState(db.SyncState()))
-	}
-	t.post(&tabMsg{T: "leader", Auth: auth, S: s})
-}
-
-func (t *tabs) replay(ctx context.Context, b json.RawMessage) {
-	t.h.mu.Lock()
-	f := t.h.follower
-	t.h.mu.Unlock()
-	if f == nil {
-		return
-	}
-	err := f.Replay(ctx, b)
-	if err == nil || errors.Is(err, client.ErrClosed) {
-		return
-	}
-	// Start over from the store rather than drift.
-	if err := t.h.reload(ctx, roleFollower); err != nil && !errors.Is(err, client.ErrClosed) {
-		t.h.report(fmt.Errorf("jazz: reloading from the shared store: %w", err))
-	}
-}
-
-// serve performs a follower's write on the leader's Db.
-func (t *tabs) serve(ctx context.Context, m *tabMsg) (string, error) {
-	if len(m.W.Schema) > 0 {
-		sc, err := decodeSchema(string(m.W.Schema))
-		if err != nil {
-			return "", err
-		}
-		if err := t.h.addSchema(sc, true); err != nil {
-			return "", err
-		}
-	}
-	return t.h.execWrite(ctx, m.W)
-}
-
-func (t *tabs) serveRetain(ctx context.Context, m *tabMsg) {
-	q, err := query.Decode(m.Q)
-	if err != nil {
-		return
-	}
-	if len(m.Def) > 0 {
-		if sc, err := decodeSchema(string(m.Def)); err == nil {
-			_ = t.h.addSchema(sc, true)
-		}
-	}
-	db, _, _, err := t.h.current()
-	if err != nil {
-		return
-	}
-	n := max(m.N, 1)
-	for i := 0; i < n; i++ {
-		if m.Op == "retain" {
-			db.RetainServerQuery(q)
-		} else {
-			db.ReleaseServerQuery(q.Key())
-		}
-	}
-}
-
-// retain (or release) q at the leader on behalf of this follower.
-func (t *tabs) retain(q *query.Query, add bool) {
-	t.h.mu.Lock()
-	sc := t.h.schema.Closure(q.Table)
-	t.h.mu.Unlock()
-	var def json.RawMessage
-	if sc != nil {
-		def = mustJSON(sc)
-	}
-	t.enqueue(tabEvent{fn: func() {
-		key := q.Key()
-		r := t.retained[key]
-		op := "retain"
-		if add {
-			if r == nil {
-				r = &retained{q: q, def: def}
-				t.retained[key] = r
-			}
-			r.n++
-		} else {
-			if r == nil {
-				return
-			}
-			op = "release"
-			if r.n--; r.n <= 0 {
-				delete(t.retained, key)
-			}
-		}
-		if t.leader != "" && t.role() == roleFollower {
-			t.post(&tabMsg{T: "q", To: t.leader, Op: op, Q: mustJSON(q), Def: def, N: 1})
-		}
-	}})
-}
-
-func (t *tabs) forwardToken(jwt string) {
-	t.enqueue(tabEvent{fn: func() {
-		if t.leader != "" {
-			t.post(&tabMsg{T: "token", To: t.leader, JWT: jwt})
-		}
-	}})
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, _ := json.Marshal(v)
-	return b
-}
-
-// call sends a write to the leader and waits for its answer.
-func (t *tabs) call(ctx context.Context, w *write) (string, error) {
-	c := &call{w: w, res: make(chan callResult, 1)}
-	if !t.enqueue(tabEvent{fn: func() { t.send(c) }}) {
-		return "", client.ErrClosed
-	}
-	timer := time.NewTimer(callTimeout)
-	defer timer.Stop()
-	timeout := timer.C
-	if w.Kind == "wait" {
-		// Waiting for the server's answer to a batch takes as long as
-		// the server (or the network) does: only ctx bounds it.
-		timeout = nil
-	}
-	select {
-	case r := <-c.res:
-		return r.v, r.err
-	case <-ctx.Done():
-		t.forget(c)
-		return "", ctx.Err()
-	case <-timeout:
-		t.forget(c)
-		return "", jsapi.NewError(jsapi.Internal, "leader_timeout", "jazz: the tab that writes for this app did not answer within %s", callTimeout)
-	case <-t.loopDone:
-		return "", client.ErrClosed
-	}
-}
-
-func (t *tabs) forget(c *call) {
-	t.enqueue(tabEvent{fn: func() {
-		delete(t.calls, c.n)
-		for i, w := range t.waiting {
-			if w == c {
-				t.waiting = append(t.waiting[:i], t.waiting[i+1:]...)
-				break
-			}
-		}
-	}})
-}
-
-// send (on the loop) delivers c to the leader, performs it if this tab
-// leads now, or keeps it until a leader is known.
-func (t *tabs) send(c *call) {
-	if t.role() == roleLeader {
-		run := func() {
-			v, err := t.h.execWrite(context.Background(), c.w)
-			c.res <- callResult{v: v, err: err}
-		}
-		if c.w.Kind == "wait" {
-			go safely("wait for a batch", run) // see handle's "call"
-			return
-		}
-		run()
-		return
-	}
-	t.nextN++
-	c.n = t.nextN
-	if t.leader == "" {
-		t.waiting = append(t.waiting, c)
-		return
-	}
-	t.calls[c.n] = c
-	t.post(&tabMsg{T: "call", To: t.leader, N: c.n, W: c.w})
-}
-
-// reload reopens the handle's Db on the loop.
-func (t *tabs) reload(ctx context.Context) error {
-	err := client.ErrClosed
-	t.do(func() { err = t.h.reload(ctx, t.role()) })
-	return err
-}
-
-// watchLeaderDb forwards the leader Db's auth state, sync state and
-// background errors to the followers.
-func (t *tabs) watchLeaderDb(db *client.Db) {
-	for _, stop := range t.watch {
-		stop()
-	}
-	t.watch = []func(){
-		db.OnAuthChanged(func(st client.AuthState) { t.post(&tabMsg{T: "auth", Auth: string(st.Error)}) }),
-		db.OnSyncStateChanged(func(s client.SyncState) { t.post(&tabMsg{T: "sync", S: json.RawMessage(encodeSyncState(s))}) }),
-		db.OnError(func(err error) {
-			b := jsapi.Describe(err)
-			t.post(&tabMsg{T: "error", Err: &b})
-		}),
-	}
-}
-
-// lockRequest calls navigator.locks.request(name, opts, granted).
-func (t *tabs) lockRequest(opts js.Value, granted js.Func) error {
+// request calls navigator.locks.request(name, opts, granted).
+func (l *webLock) request(opts js.Value, granted js.Func) error {
 	return jsutil.Catch(func() {
-		p := js.Global().Get("navigator").Get("locks").Call("request", t.name, opts, granted)
+		p := js.Global().Get("navigator").Get("locks").Call("request", l.name, opts, granted)
 		p.Call("catch", jsutil.Noop())
 	})
 }
 
-// hold returns the promise that keeps a granted lock until releaseLock.
-func (t *tabs) hold() js.Value {
+// hold returns the promise that keeps a granted lock until Release.
+func (l *webLock) hold() js.Value {
 	var resolve js.Value
 	exec := jsutil.FuncOf(func(this js.Value, args []js.Value) any {
 		resolve = args[0]
@@ -592,24 +96,13 @@ func (t *tabs) hold() js.Value {
 	})
 	p := promiseCtor.New(exec)
 	jsutil.Release(exec)
-	t.lmu.Lock()
-	t.release = resolve
-	t.lmu.Unlock()
+	l.mu.Lock()
+	l.release = resolve
+	l.mu.Unlock()
 	return p
 }
 
-func (t *tabs) releaseLock() {
-	t.lmu.Lock()
-	r := t.release
-	t.release = js.Undefined()
-	t.lmu.Unlock()
-	if !r.IsUndefined() {
-		r.Invoke()
-	}
-}
-
-// tryLead takes the lock if nobody holds it.
-func (t *tabs) tryLead(ctx context.Context) (bool, error) {
+func (l *webLock) TryAcquire(ctx context.Context) (bool, error) {
 	res := make(chan bool, 1)
 	var fn js.Func
 	fn = jsutil.FuncOf(func(this js.Value, args []js.Value) any {
@@ -618,13 +111,13 @@ func (t *tabs) tryLead(ctx context.Context) (bool, error) {
 			res <- false
 			return nil
 		}
-		p := t.hold()
+		p := l.hold()
 		res <- true
 		return p
 	})
 	opts := js.Global().Get("Object").New()
 	opts.Set("ifAvailable", true)
-	if err := t.lockRequest(opts, fn); err != nil {
+	if err := l.request(opts, fn); err != nil {
 		jsutil.Release(fn)
 		return false, err
 	}
@@ -636,119 +129,43 @@ func (t *tabs) tryLead(ctx context.Context) (bool, error) {
 	}
 }
 
-// waitForLock queues for the lock; when it is granted this tab leads.
-func (t *tabs) waitForLock() {
+func (l *webLock) Wait(granted func()) error {
 	ac := js.Global().Get("AbortController").New()
-	t.lmu.Lock()
-	t.abort = ac
-	t.waitFn = jsutil.FuncOf(func(this js.Value, args []js.Value) any {
-		t.lmu.Lock()
-		if t.waitLive {
-			t.waitLive = false
-			jsutil.Release(t.waitFn)
+	l.mu.Lock()
+	l.abort = ac
+	l.waitFn = jsutil.FuncOf(func(this js.Value, args []js.Value) any {
+		l.mu.Lock()
+		if l.waitLive {
+			l.waitLive = false
+			jsutil.Release(l.waitFn)
 		}
-		t.abort = js.Undefined()
-		t.lmu.Unlock()
-		p := t.hold()
-		if !t.enqueue(tabEvent{fn: t.promote}) {
-			t.releaseLock()
-		}
+		l.abort = js.Undefined()
+		l.mu.Unlock()
+		p := l.hold()
+		granted()
 		return p
 	})
-	t.waitLive = true
-	fn := t.waitFn
-	t.lmu.Unlock()
+	l.waitLive = true
+	fn := l.waitFn
+	l.mu.Unlock()
 	opts := js.Global().Get("Object").New()
 	opts.Set("signal", ac.Get("signal"))
-	if err := t.lockRequest(opts, fn); err != nil {
-		t.h.report(fmt.Errorf("jazz: cannot queue for leadership: %w", err))
-	}
+	return l.request(opts, fn)
 }
 
-// promote makes this follower the leader (on the loop, lock held).
-func (t *tabs) promote() {
-	if t.h.isClosed() {
-		t.releaseLock()
-		return
+func (l *webLock) Release() {
+	l.mu.Lock()
+	r, ac := l.release, l.abort
+	l.release, l.abort = js.Undefined(), js.Undefined()
+	if l.waitLive {
+		l.waitLive = false
+		jsutil.Release(l.waitFn)
 	}
-	if err := t.h.reload(context.Background(), roleLeader); err != nil {
-		if !errors.Is(err, client.ErrClosed) {
-			t.h.report(fmt.Errorf("jazz: taking over syncing from the closed tab: %w", err))
-		}
-		t.releaseLock()
-		if !t.h.isClosed() {
-			t.waitForLock()
-		}
-		return
+	l.mu.Unlock()
+	if !r.IsUndefined() {
+		r.Invoke()
 	}
-	calls := t.takeCalls()
-	if t.leader != "" && !t.sawBye {
-		for _, c := range calls {
-			c.res <- callResult{err: jsapi.NewError(jsapi.Internal, "leader_changed",
-				"jazz: the tab that writes for this app closed during the write; it may or may not have been applied")}
-		}
-		calls = nil
-	}
-	t.leader, t.sawBye = t.h.id, false
-	waiting := append(calls, t.waiting...)
-	t.waiting = nil
-	t.retained = map[string]*retained{}
-	for _, c := range waiting {
-		t.send(c)
-	}
-	t.announce()
-}
-
-// shutdown stops coordinating: a leader finishes the calls it has, says
-// bye and releases the lock (the next tab takes over); pending calls of a
-// follower fail with ClosedError.
-func (t *tabs) shutdown() {
-	t.qmu.Lock()
-	started := t.started
-	t.qmu.Unlock()
-	if started {
-		t.do(func() {
-			t.h.mu.Lock()
-			r := t.h.role
-			t.h.mu.Unlock()
-			if r == roleLeader {
-				t.post(&tabMsg{T: "bye"})
-			}
-			for _, c := range append(t.takeCalls(), t.waiting...) {
-				c.res <- callResult{err: client.ErrClosed}
-			}
-			t.waiting = nil
-			for _, stop := range t.watch {
-				stop()
-			}
-			t.watch = nil
-		})
-	}
-	t.qmu.Lock()
-	t.stopped = true
-	t.qmu.Unlock()
-	select {
-	case t.wake <- struct{}{}:
-	default:
-	}
-	if started {
-		<-t.loopDone
-	}
-	t.releaseLock()
-	t.lmu.Lock()
-	if !t.abort.IsUndefined() {
-		ac := t.abort
-		t.abort = js.Undefined()
+	if !ac.IsUndefined() {
 		_ = jsutil.Catch(func() { ac.Call("abort") })
 	}
-	if t.waitLive {
-		t.waitLive = false
-		jsutil.Release(t.waitFn)
-	}
-	t.lmu.Unlock()
-	_ = jsutil.Catch(func() {
-		t.ch.Set("onmessage", js.Null())
-		t.ch.Call("close")
-	})
-	jsutil.Release(t.recv)
 }

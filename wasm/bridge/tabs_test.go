@@ -22,19 +22,14 @@ func handleOf(t *testing.T, db js.Value) *handle {
 	return nil
 }
 
-func roleOf(t *testing.T, db js.Value) role {
-	h := handleOf(t, db)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.role
-}
+func roleOf(t *testing.T, db js.Value) string { return handleOf(t, db).core.Role() }
 
 func TestTabs_LeaderAndFollowerSeeEachOthersWrites(t *testing.T) {
 	needBrowser(t)
 	cfg := map[string]any{"appId": freshApp(t), "secret": newSecret(t)}
 	a := openDb(t, cfg)
 	b := openDb(t, cfg)
-	if roleOf(t, a) != roleLeader || roleOf(t, b) != roleFollower {
+	if roleOf(t, a) != "leader" || roleOf(t, b) != "follower" {
 		t.Fatalf("roles = %v, %v; want leader, follower", roleOf(t, a), roleOf(t, b))
 	}
 	if v, _ := callSync(b, "storageMode"); v.String() != "indexeddb" {
@@ -97,7 +92,7 @@ func TestTabs_FollowerTakesOverWhenLeaderCloses(t *testing.T) {
 	mustAwait(t, a.Call("insert", "todos", `{"title":"x"}`))
 	rec.until(t, "x", func(s string) bool { return strings.Contains(s, `"x"`) })
 	mustAwait(t, a.Call("close"))
-	eventually(t, "the follower to lead", func() bool { return roleOf(t, b) == roleLeader })
+	eventually(t, "the follower to lead", func() bool { return roleOf(t, b) == "leader" })
 	// The subscription continued across the reopen: x is not added twice.
 	u := decodeUpdate(t, rec.next(t))
 	if len(u.Added) != 0 || len(u.Rows) != 1 {
@@ -106,7 +101,7 @@ func TestTabs_FollowerTakesOverWhenLeaderCloses(t *testing.T) {
 	mustAwait(t, b.Call("insert", "todos", `{"title":"y"}`))
 	rec.until(t, "y", func(s string) bool { return strings.Contains(s, `"y"`) })
 	c := openDb(t, cfg)
-	if roleOf(t, c) != roleFollower {
+	if roleOf(t, c) != "follower" {
 		t.Fatalf("a third tab is %v", roleOf(t, c))
 	}
 	useSchema(t, c, todosSchema)
@@ -136,7 +131,7 @@ func TestTabs_StorageIsPerUserAndPersists(t *testing.T) {
 	useSchema(t, u1, todosSchema)
 	mustAwait(t, u1.Call("insert", "todos", `{"title":"private"}`))
 	u2 := openDb(t, map[string]any{"appId": app, "secret": s2})
-	if roleOf(t, u2) != roleLeader {
+	if roleOf(t, u2) != "leader" {
 		t.Fatal("another user's Db is not on its own database")
 	}
 	useSchema(t, u2, todosSchema)

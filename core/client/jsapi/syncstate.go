@@ -46,3 +46,33 @@ func decodeSyncState(raw []byte) (client.SyncState, bool) {
 	}
 	return s, true
 }
+
+// mirrorSync shows the leader's sync state in this follower tab, and keeps
+// it for a Db this tab opens later as a follower (a reload).
+func (h *Handle) mirrorSync(raw []byte) {
+	s, ok := decodeSyncState(raw)
+	if !ok {
+		return
+	}
+	h.mu.Lock()
+	h.leaderSync = &s
+	db, r := h.db, h.role
+	h.mu.Unlock()
+	if db != nil && r == roleFollower {
+		db.MirrorSyncState(s)
+	}
+}
+
+// initialFollowerSync is what a follower Db shows before the leader says:
+// the leader's last state, or connecting when the app has a server.
+func (h *Handle) initialFollowerSync(db *client.Db) {
+	h.mu.Lock()
+	s := h.leaderSync
+	h.mu.Unlock()
+	switch {
+	case s != nil:
+		db.MirrorSyncState(*s)
+	case h.cfg.ServerURL != "":
+		db.MirrorSyncState(client.SyncState{Connection: client.Connecting})
+	}
+}

@@ -1,35 +1,32 @@
-//go:build js && wasm
-
-package bridge
+package jsapi
 
 import (
 	"context"
 	"encoding/json"
 	gosync "sync"
-	"syscall/js"
 	"time"
 
 	"github.com/jazzgo/jazz-tools/core/client"
-	"github.com/jazzgo/jazz-tools/core/client/jsapi"
+	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/live"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/schema"
 )
 
-// sub is one live query from subscribe. It survives the Db being
+// sub is one live query from Subscribe. It survives the Db being
 // reopened: attach moves it to the new Db, and its feed makes the first
-// result from there relative to what JavaScript holds, so JavaScript sees
-// one continuous stream. What changed, and where, is decided by the feed
+// result from there relative to what the page holds, so the page sees one
+// continuous stream. What changed, and where, is decided by the feed
 // (core/live); the callback gets each Delta as JSON.
 type sub struct {
-	h     *handle
-	id    int
-	q     *query.Query
-	text  []byte   // q as the page sent it: the result cache's key
-	cb    js.Value // the app's callback (JS-owned)
-	unsub *stopper // owned: released by stop
-	feed  *live.Feed
+	h    *Handle
+	id   int
+	q    *query.Query
+	text []byte // q as the page sent it: the saved result's key
+	cb   func(string)
+	done func() // told once the subscription has ended
+	feed *live.Feed
 
 	mu       gosync.Mutex
 	dead     bool
@@ -40,29 +37,26 @@ type sub struct {
 	// when it is saved for the next page load (see scheduleSaveLocked);
 	// unsaved is set only once there is one.
 	latest   engine.Update
-	saveTime *time.Timer
+	saveTime clock.Timer
 	unsaved  bool // a result since the last save
 }
 
 // saveDelay spaces out the saves of a busy subscription's result: each
-// one rewrites the whole result in IndexedDB.
+// one rewrites the whole result in the store.
 const saveDelay = 100 * time.Millisecond
 
 // maxSavedRows skips saving results that cannot fit engine.MaxCachedResult
 // without encoding them first (a row's JSON is longer than 64 bytes).
 const maxSavedRows = engine.MaxCachedResult / 64
 
-func (h *handle) subscribe(args []js.Value) (any, error) {
-	hook("subscribe")
-	qs, err := stringArg(args, 0, "queryJSON")
-	if err != nil {
-		return nil, err
-	}
-	cb, err := funcArg(args, 1, "callback")
-	if err != nil {
-		return nil, err
-	}
-	q, err := decodeQuery(qs)
+// Subscribe starts a live query. cb gets each change of its result as a
+// delta's JSON (live.Delta), the first being the whole result; done runs
+// once the subscription has ended, by stop or by Close. A query the
+// schema cannot run is refused at once; the subscription itself starts in
+// the background (it takes the engine's lock, which a write may hold
+// while it waits for the store).
+func (h *Handle) Subscribe(queryJSON string, cb func(delta string), done func()) (stop func(), err error) {
+	q, err := query.Decode([]byte(queryJSON))
 	if err != nil {
 		return nil, err
 	}
@@ -71,62 +65,50 @@ func (h *handle) subscribe(args []js.Value) (any, error) {
 		h.mu.Unlock()
 		return nil, client.ErrClosed
 	}
-	// Checked here against every table useSchema declared, so a bad
-	// query throws; the engine subscription itself starts on a goroutine
-	// (it takes the engine's lock, which a write may hold while it waits
-	// for IndexedDB).
 	sc := h.schema.Clone()
-	_, err = q.Check(sc)
-	if err != nil {
+	if _, err := q.Check(sc); err != nil {
 		h.mu.Unlock()
 		return nil, err
 	}
 	def, _ := sc.Table(q.Table)
-	s := &sub{h: h, id: h.nextID, q: q, text: []byte(qs), cb: cb}
+	s := &sub{h: h, id: h.nextID, q: q, text: []byte(queryJSON), cb: cb, done: done}
 	s.feed = live.New(live.Options{
-		Clock:          turnClock{},
+		Clock:          h.env.clock(),
 		Deliver:        s.send,
-		CacheConfirmed: func() { hook("subscribe: cache confirmed") },
+		CacheConfirmed: func() { h.env.trace("subscribe: cache confirmed") },
 	})
 	h.nextID++
 	h.subs[s.id] = s
 	follower := h.role == roleFollower && h.tabs != nil
 	h.mu.Unlock()
-	s.unsub = newStopper(func() {
-		safely("unsubscribe", func() {
-			h.mu.Lock()
-			delete(h.subs, s.id)
-			h.mu.Unlock()
-			if u, ok := s.stop(); ok {
-				// The result is still worth keeping (until the next
-				// change); saving takes the engine's lock, so not here on
-				// the event loop.
-				go safely("saving a result", func() { s.saveNow(u) })
-			}
-		})
-	})
 	if follower {
 		s.retained = true
 		h.tabs.retain(q, true)
 	}
-	go safely("subscribe", func() {
-		ctx := context.Background()
+	go h.safely("subscribe", func() {
 		if db, _, _, err := h.current(); err == nil {
 			s.fromCache(db, def)
 		}
-		if err := h.schemaReady(ctx); err != nil {
+		if err := h.schemaReady(context.Background()); err != nil {
 			return
 		}
-		db, _, gen, err := h.current()
-		if err != nil {
-			return
+		if db, _, gen, err := h.current(); err == nil {
+			s.attach(db, gen)
 		}
-		s.attach(db, gen)
 	})
-	return s.unsub.js, nil
+	return func() {
+		h.mu.Lock()
+		delete(h.subs, s.id)
+		h.mu.Unlock()
+		if u, ok := s.stop(); ok {
+			// The result is still worth keeping (until the next change);
+			// saving takes the engine's lock, so not on the caller's turn.
+			go h.safely("saving a result", func() { s.saveNow(u) })
+		}
+	}, nil
 }
 
-// fromCache shows the result saved by the last page over this storage when
+// fromCache shows the result saved by the last page over this store when
 // it is still exactly the current one (see engine.DB.CachedResult): the
 // page shows its data while the table is still being read. The computed
 // result follows; the feed sends it only if it differs.
@@ -142,8 +124,8 @@ func (s *sub) fromCache(db *client.Db, def *schema.Table) {
 	}
 	s.mu.Unlock()
 	b := s.feed.Cached(rows)
-	hook("subscribe: from cache")
-	safely("subscription callback", func() { s.cb.Invoke(string(b)) })
+	s.h.env.trace("subscribe: from cache")
+	s.deliver(string(b))
 }
 
 // attach subscribes on db (generation gen) and drops the subscription on
@@ -171,7 +153,10 @@ func (s *sub) attach(db *client.Db, gen int) {
 		s.feed.Push(gen, u)
 	})
 	if err != nil {
-		if gen == s.currentGen() {
+		s.mu.Lock()
+		cur := s.gen
+		s.mu.Unlock()
+		if gen == cur {
 			s.h.report(err)
 		}
 		return
@@ -186,13 +171,7 @@ func (s *sub) attach(db *client.Db, gen int) {
 	s.mu.Unlock()
 }
 
-func (s *sub) currentGen() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.gen
-}
-
-// send passes one delta to the app's callback.
+// send passes one delta to the callback.
 func (s *sub) send(d live.Delta) {
 	b, err := d.AppendJSON(nil)
 	if err != nil {
@@ -206,19 +185,29 @@ func (s *sub) send(d live.Delta) {
 	}
 	s.scheduleSaveLocked()
 	s.mu.Unlock()
-	safely("subscription callback", func() { s.cb.Invoke(string(b)) })
+	s.deliver(string(b))
+}
+
+func (s *sub) deliver(delta string) {
+	s.mu.Lock()
+	dead := s.dead
+	s.mu.Unlock()
+	if !dead {
+		s.h.safely("subscription callback", func() { s.cb(delta) })
+	}
 }
 
 // scheduleSaveLocked arranges for the result to be saved for the next page
-// load, saveDelay from now. Only a tab that writes the storage saves.
+// load, saveDelay from now. Only a tab that writes a persistent store
+// saves.
 func (s *sub) scheduleSaveLocked() {
 	_, r, cur, err := s.h.current()
-	if err != nil || cur != s.gen || r == roleFollower || s.h.mode() != "indexeddb" {
+	if err != nil || cur != s.gen || r == roleFollower || s.h.StorageMode() != Persistent {
 		return
 	}
 	s.unsaved = true
 	if s.saveTime == nil {
-		s.saveTime = time.AfterFunc(saveDelay, s.saveResult)
+		s.saveTime = s.h.env.clock().AfterFunc(saveDelay, s.saveResult)
 	}
 }
 
@@ -229,7 +218,7 @@ func (s *sub) saveResult() {
 	s.unsaved, s.saveTime = false, nil
 	s.mu.Unlock()
 	if ok {
-		safely("saving a result", func() { s.saveNow(u) })
+		s.h.safely("saving a result", func() { s.saveNow(u) })
 	}
 }
 
@@ -254,12 +243,14 @@ func (s *sub) saveTo(db *client.Db, u engine.Update) {
 	}
 	// Not saved (the state moved on, the Db closed) is fine: a later
 	// result will be, or the next page reads the rows.
-	_, _ = db.SaveResult(context.Background(), s.q, s.text, stamp, b)
+	if ok, _ := db.SaveResult(context.Background(), s.q, s.text, stamp, b); ok {
+		s.h.env.trace("subscribe: result saved")
+	}
 }
 
-// stop ends the subscription and releases its unsubscribe function. It
-// returns the latest update if its result is still waiting to be saved,
-// for the caller to save (see saveNow).
+// stop ends the subscription and tells done. It returns the latest update
+// if its result is still waiting to be saved, for the caller to save (see
+// saveNow).
 func (s *sub) stop() (engine.Update, bool) {
 	s.mu.Lock()
 	if s.dead {
@@ -277,9 +268,11 @@ func (s *sub) stop() (engine.Update, bool) {
 	retained := s.retained
 	s.mu.Unlock()
 	s.feed.Stop()
-	s.unsub.release()
+	if s.done != nil {
+		s.done()
+	}
 	if cancel != nil {
-		go safely("unsubscribe", cancel)
+		go s.h.safely("unsubscribe", cancel)
 	}
 	if retained && s.h.tabs != nil {
 		s.h.tabs.retain(s.q, false)
@@ -295,14 +288,14 @@ const (
 	listenSync
 )
 
-// listener is an onAuthChanged or onError registration; like a sub it
-// moves to a reopened Db.
+// listener is an onAuthChanged, onError or onSyncStateChanged
+// registration; like a sub it moves to a reopened Db.
 type listener struct {
-	h      *handle
-	id     int
-	kind   listenKind
-	cb     js.Value
-	stopFn *stopper
+	h    *Handle
+	id   int
+	kind listenKind
+	cb   func(string)
+	done func()
 
 	mu     gosync.Mutex
 	dead   bool
@@ -312,39 +305,40 @@ type listener struct {
 	lastSync string
 }
 
-func (h *handle) onAuthChanged(args []js.Value) (any, error) {
-	return h.listen(args, listenAuth)
+// OnAuthChanged calls cb with the auth state's JSON at each change.
+func (h *Handle) OnAuthChanged(cb func(string), done func()) (stop func(), err error) {
+	return h.listen(listenAuth, cb, done)
 }
 
-func (h *handle) onError(args []js.Value) (any, error) {
-	return h.listen(args, listenError)
+// OnError calls cb with the {name, code, message, ...} JSON of each failure
+// no call returned: a rejected write, a sync problem, storage failing.
+func (h *Handle) OnError(cb func(string), done func()) (stop func(), err error) {
+	return h.listen(listenError, cb, done)
 }
 
-func (h *handle) listen(args []js.Value, kind listenKind) (any, error) {
-	cb, err := funcArg(args, 0, "callback")
-	if err != nil {
-		return nil, err
-	}
+// OnSyncStateChanged calls cb with the sync state's JSON when it changes.
+func (h *Handle) OnSyncStateChanged(cb func(string), done func()) (stop func(), err error) {
+	return h.listen(listenSync, cb, done)
+}
+
+func (h *Handle) listen(kind listenKind, cb func(string), done func()) (func(), error) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
 		return nil, client.ErrClosed
 	}
-	l := &listener{h: h, id: h.nextID, kind: kind, cb: cb}
+	l := &listener{h: h, id: h.nextID, kind: kind, cb: cb, done: done}
 	h.nextID++
 	h.listeners[l.id] = l
 	db := h.db
 	h.mu.Unlock()
-	l.stopFn = newStopper(func() {
-		safely("stop", func() {
-			h.mu.Lock()
-			delete(h.listeners, l.id)
-			h.mu.Unlock()
-			l.stop()
-		})
-	})
 	l.attach(db)
-	return l.stopFn.js, nil
+	return func() {
+		h.mu.Lock()
+		delete(h.listeners, l.id)
+		h.mu.Unlock()
+		l.stop()
+	}, nil
 }
 
 func (l *listener) attach(db *client.Db) {
@@ -352,13 +346,12 @@ func (l *listener) attach(db *client.Db) {
 	switch l.kind {
 	case listenAuth:
 		detach = db.OnAuthChanged(func(st client.AuthState) {
-			b, err := json.Marshal(st)
-			if err == nil {
+			if b, err := json.Marshal(st); err == nil {
 				l.call(string(b))
 			}
 		})
 	case listenError:
-		detach = db.OnError(func(err error) { l.deliverError(jsapi.Describe(err)) })
+		detach = db.OnError(func(err error) { l.deliverError(Describe(err)) })
 	case listenSync:
 		deliver := func(s client.SyncState) {
 			j := encodeSyncState(s)
@@ -373,12 +366,11 @@ func (l *listener) attach(db *client.Db) {
 		detach = db.OnSyncStateChanged(deliver)
 		l.mu.Lock()
 		first := l.lastSync == ""
-		l.mu.Unlock()
 		if first {
-			l.mu.Lock()
 			l.lastSync = encodeSyncState(db.SyncState())
-			l.mu.Unlock()
-		} else {
+		}
+		l.mu.Unlock()
+		if !first {
 			deliver(db.SyncState())
 		}
 	}
@@ -395,12 +387,11 @@ func (l *listener) attach(db *client.Db) {
 	}
 }
 
-func (l *listener) deliverError(b jsapi.ErrorBody) {
+func (l *listener) deliverError(b ErrorBody) {
 	if l.kind != listenError {
 		return
 	}
-	j, err := json.Marshal(b)
-	if err == nil {
+	if j, err := json.Marshal(b); err == nil {
 		l.call(string(j))
 	}
 }
@@ -410,7 +401,7 @@ func (l *listener) call(arg string) {
 	dead := l.dead
 	l.mu.Unlock()
 	if !dead {
-		safely("listener", func() { l.cb.Invoke(arg) })
+		l.h.safely("listener", func() { l.cb(arg) })
 	}
 }
 
@@ -427,5 +418,7 @@ func (l *listener) stop() {
 	if detach != nil {
 		detach()
 	}
-	l.stopFn.release()
+	if l.done != nil {
+		l.done()
+	}
 }
