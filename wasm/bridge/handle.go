@@ -174,7 +174,7 @@ func (h *handle) makeObject() js.Value {
 		}),
 		"storageMode": syncMethod("storageMode", noArgs(func() (string, error) { return c.StorageMode(), nil })),
 		"storageName": syncMethod("storageName", noArgs(func() (string, error) { return c.StorageName(), nil })),
-		"close": asyncMethod("close", func(*argv) work { return h.close }),
+		"close":       asyncMethod("close", func(*argv) work { return h.close }),
 	}
 	obj := js.Global().Get("Object").New()
 	for name, f := range h.methods {

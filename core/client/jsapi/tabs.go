@@ -72,11 +72,11 @@ type retained struct {
 }
 
 type tabs struct {
-	h    *Handle
-	name string
-	ch   Channel // nil if joining failed (tryLead reports it)
+	h     *Handle
+	name  string
+	ch    Channel // nil if joining failed (tryLead reports it)
 	chErr error
-	lock Lock
+	lock  Lock
 
 	qmu      gosync.Mutex
 	queue    []tabEvent

@@ -138,9 +138,9 @@ func (h *Handle) NewIDs(n int) (string, error) {
 type write struct {
 	Kind   string          `json:"m"` // an engine.Kind, "batch" or "wait"
 	Table  string          `json:"table,omitempty"`
-	ID     string          `json:"id,omitempty"`     // the row, or the batch
-	Change string          `json:"c,omitempty"`      // the change's id, when the caller chose it
-	Values string          `json:"v,omitempty"`      // values JSON, or a batch's ops JSON
+	ID     string          `json:"id,omitempty"`  // the row, or the batch
+	Change string          `json:"c,omitempty"`   // the change's id, when the caller chose it
+	Values string          `json:"v,omitempty"`   // values JSON, or a batch's ops JSON
 	Schema json.RawMessage `json:"def,omitempty"` // the tables it needs, so the leader knows them
 }
 
