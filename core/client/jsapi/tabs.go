@@ -88,6 +88,7 @@ type tabs struct {
 	// Loop-owned.
 	leader   string // the leader's id; "" while unknown
 	sawBye   bool   // the last leader left cleanly
+	leaving  bool   // shutting down: hears nothing more (a leader said bye)
 	calls    map[int]*call
 	waiting  []*call
 	nextN    int
@@ -212,6 +213,12 @@ func (t *tabs) role() role {
 }
 
 func (t *tabs) handle(m *tabMsg) {
+	if t.leaving {
+		// A leader that said bye must not announce itself again (to a
+		// hello queued behind its bye): followers would take it for a
+		// leader that vanished without one.
+		return
+	}
 	ctx := context.Background()
 	r := t.role()
 	switch m.T {
@@ -599,6 +606,7 @@ func (t *tabs) shutdown() {
 	t.qmu.Unlock()
 	if started {
 		t.do(func() {
+			t.leaving = true
 			if t.role() == roleLeader {
 				t.post(&tabMsg{T: "bye"})
 			}

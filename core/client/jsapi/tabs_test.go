@@ -1,0 +1,210 @@
+package jsapi
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+// wantCode fails unless err describes as name/code.
+func wantCode(t *testing.T, err error, name, code string) {
+	t.Helper()
+	b := Describe(err)
+	if err == nil || b.Name != name || b.Code != code {
+		t.Fatalf("err = %v (%s/%s), want %s/%s", err, b.Name, b.Code, name, code)
+	}
+}
+
+func TestTabs_FollowerWritesThroughTheLeaderAndBothSeeThem(t *testing.T) {
+	b := newBrowser()
+	cfg := secretConfig(t)
+	a := open(t, b, cfg, nil)
+	f := open(t, b, cfg, nil)
+	if a.Role() != "leader" || f.Role() != "follower" {
+		t.Fatalf("roles %s, %s; want leader, follower", a.Role(), f.Role())
+	}
+	// Only the follower knows the table: the leader learns it from the write.
+	if err := f.UseSchema(todosJSON); err != nil {
+		t.Fatal(err)
+	}
+	var live results
+	stop, err := f.Subscribe(todosQuery, live.cb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	row, err := insert(context.Background(), f, "from the follower")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(row, `"from the follower"`) {
+		t.Fatalf("row = %s", row)
+	}
+	eventually(t, "the follower's subscription to show its write", func() bool { return live.has("from the follower") })
+	if err := a.UseSchema(todosJSON); err != nil {
+		t.Fatal(err)
+	}
+	if got := titles(t, a); len(got) != 1 || got[0] != "from the follower" {
+		t.Fatalf("leader reads %v", got)
+	}
+	if _, err := insert(context.Background(), a, "from the leader"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the leader's write to reach the follower", func() bool { return live.has("from the leader") })
+}
+
+func TestTabs_NextTabLeadsWhenTheLeaderClosesAndTheStreamGoesOn(t *testing.T) {
+	b := newBrowser()
+	cfg := secretConfig(t)
+	a := open(t, b, cfg, nil)
+	f := open(t, b, cfg, nil)
+	for _, h := range []*Handle{a, f} {
+		if err := h.UseSchema(todosJSON); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var live results
+	stop, err := f.Subscribe(todosQuery, live.cb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if _, err := insert(context.Background(), a, "before"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the first write", func() bool { return live.has("before") })
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the follower to lead", func() bool { return f.Role() == "leader" })
+	if _, err := insert(context.Background(), f, "after"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the new leader's write", func() bool { return live.has("after") })
+	if live.count() != 2 {
+		t.Fatalf("the reopened Db's result has %d rows, want 2", live.count())
+	}
+	// A third tab follows the new leader.
+	c := open(t, b, cfg, nil)
+	if c.Role() != "follower" {
+		t.Fatalf("third tab is %s", c.Role())
+	}
+}
+
+// A leader that vanishes without a bye may or may not have performed the
+// call it had: the caller is told so, not left waiting, and the tab that
+// takes over performs later calls.
+func TestTabs_CallToALeaderThatVanishedFailsWithLeaderChanged(t *testing.T) {
+	b := newBrowser()
+	cfg := secretConfig(t)
+	a := open(t, b, cfg, nil)
+	f := open(t, b, cfg, nil)
+	if err := f.UseSchema(todosJSON); err != nil {
+		t.Fatal(err)
+	}
+	b.deafen(a)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := insert(context.Background(), f, "lost")
+		errc <- err
+	}()
+	eventually(t, "the call to be sent", func() bool {
+		done := make(chan bool)
+		f.tabs.enqueue(tabEvent{fn: func() { done <- len(f.tabs.calls) == 1 }})
+		return <-done
+	})
+	b.crash(a)
+	select {
+	case err := <-errc:
+		wantCode(t, err, Internal, "leader_changed")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call never ended")
+	}
+	eventually(t, "the follower to lead", func() bool { return f.Role() == "leader" })
+	if _, err := insert(context.Background(), f, "next"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestTabs_ALeaderThatDoesNotAnswerTimesOut(t *testing.T) {
+	b := newBrowser()
+	cfg := secretConfig(t)
+	a := open(t, b, cfg, nil)
+	f := open(t, b, cfg, nil)
+	if err := f.UseSchema(todosJSON); err != nil {
+		t.Fatal(err)
+	}
+	b.deafen(a)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := insert(context.Background(), f, "unanswered")
+		errc <- err
+	}()
+	eventually(t, "the call's timer", func() bool { return b.clock.Pending() > 0 })
+	b.clock.Advance(callTimeout - time.Millisecond)
+	select {
+	case err := <-errc:
+		t.Fatalf("the call ended before its timeout: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	b.clock.Advance(time.Millisecond)
+	select {
+	case err := <-errc:
+		wantCode(t, err, Internal, "leader_timeout")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call never timed out")
+	}
+}
+
+// Calls a follower made while no leader was known (the last one said bye)
+// go to the next leader, once, in order.
+func TestTabs_CallsMadeDuringAHandoverReachTheNextLeader(t *testing.T) {
+	b := newBrowser()
+	cfg := secretConfig(t)
+	a := open(t, b, cfg, nil)
+	f := open(t, b, cfg, nil)
+	g := open(t, b, cfg, nil)
+	for _, h := range []*Handle{f, g} {
+		if err := h.UseSchema(todosJSON); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// Whichever of f and g leads next, g's write is performed exactly once.
+	if _, err := insert(context.Background(), g, "during"); err != nil {
+		t.Fatalf("%v (f %s, g %s)", err, f.Role(), g.Role())
+	}
+	eventually(t, "someone to lead", func() bool { return f.Role() == "leader" || g.Role() == "leader" })
+	eventually(t, "the write in both tabs", func() bool {
+		return len(titles(t, f)) == 1 && len(titles(t, g)) == 1
+	})
+}
+
+func TestTabs_FollowerReportsTheLeadersBackgroundErrors(t *testing.T) {
+	b := newBrowser()
+	cfg := secretConfig(t)
+	a := open(t, b, cfg, nil)
+	f := open(t, b, cfg, nil)
+	got := make(chan string, 4)
+	stop, err := f.OnError(func(s string) { got <- s }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	a.tabs.do(func() {
+		b := Describe(errors.New("disk on fire"))
+		a.tabs.post(&tabMsg{T: "error", Err: &b})
+	})
+	select {
+	case s := <-got:
+		if !strings.Contains(s, "disk on fire") {
+			t.Fatalf("onError got %s", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the follower never reported the leader's error")
+	}
+}
