@@ -64,13 +64,13 @@ ensure_postgres() {
 WASM_OUT=bindings/js/wasm
 
 # build_wasm builds bindings/js/wasm/{jazz.wasm,wasm_exec.js}, stamps BUILD_ID
-# (a hash of the Go sources the wasm is built from, see wasm/internal/buildinfo)
+# (a hash of the Go sources the wasm is built from, see tools/buildinfo)
 # and measures the download size into SIZES.json.
 build_wasm() {
 	command -v brotli >/dev/null || progress "installing brotli (apt)" apt_install brotli
 	mkdir -p "$WASM_OUT"
 	local before after raw gz br
-	before=$(go run ./wasm/internal/buildinfo/buildid)
+	before=$(go run ./tools/buildinfo/buildid)
 	# Inlining copies a function's body into each caller; in WebAssembly that
 	# is download size. It is turned off only where a page spends no time
 	# per row or per call (identity and bundle: once per open; session:
@@ -90,7 +90,7 @@ build_wasm() {
 	progress "building $WASM_OUT/jazz.wasm (a minute or two)" \
 		env GOOS=js GOARCH=wasm go build -trimpath $noinline -ldflags='-s -w' -o "$WASM_OUT/jazz.wasm" ./wasm
 	cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$WASM_OUT/wasm_exec.js"
-	after=$(go run ./wasm/internal/buildinfo/buildid)
+	after=$(go run ./tools/buildinfo/buildid)
 	# Sources edited during the build: mark the wasm stale rather than lie.
 	[ "$before" = "$after" ] || before="sources-changed-during-build"
 	printf '%s\n' "$before" >"$WASM_OUT/BUILD_ID"

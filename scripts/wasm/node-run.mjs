@@ -33,9 +33,9 @@ async function ensureWebSocket() {
   }
 }
 
-/** The build id of the current Go sources (needs Go; see wasm/internal/buildinfo). */
+/** The build id of the current Go sources (needs Go; see tools/buildinfo). */
 export function currentBuildId() {
-  return execFileSync("go", ["run", "./wasm/internal/buildinfo/buildid"], { cwd: root, encoding: "utf8" }).trim();
+  return execFileSync("go", ["run", "./tools/buildinfo/buildid"], { cwd: root, encoding: "utf8" }).trim();
 }
 
 let loading;

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Refuses (exit 1, with the reason) unless the built artifact the browser
 // tests would load matches the current sources: jazz.wasm's BUILD_ID against
-// `go run ./wasm/internal/buildinfo/buildid`, and dist/index.js present.
+// `go run ./tools/buildinfo/buildid`, and dist/index.js present.
 // Honors JAZZ_JS_DIST and JAZZ_WASM_DIR like the tests (lib/harness.mjs).
 import { artifact, checkFresh } from "../lib/harness.mjs";
 

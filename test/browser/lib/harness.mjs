@@ -33,7 +33,7 @@ export function artifact() {
 let buildIdCache;
 /** The build id of the current Go sources (what build_wasm stamps into BUILD_ID). */
 export function currentBuildId() {
-  buildIdCache ??= execFileSync("go", ["run", "./wasm/internal/buildinfo/buildid"], { cwd: ROOT, encoding: "utf8" }).trim();
+  buildIdCache ??= execFileSync("go", ["run", "./tools/buildinfo/buildid"], { cwd: ROOT, encoding: "utf8" }).trim();
   return buildIdCache;
 }
 

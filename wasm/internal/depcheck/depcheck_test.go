@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jazzgo/jazz-tools/wasm/internal/buildinfo"
+	"github.com/jazzgo/jazz-tools/tools/buildinfo"
 )
 
 const module = "github.com/jazzgo/jazz-tools"
@@ -87,11 +87,10 @@ func TestWasmDeps_NothingForbidden(t *testing.T) {
 }
 
 // Files under wasm/ are js-only, except the packages that are tested or
-// run natively: internal/{buildinfo,depcheck,e2e}.
+// run natively: internal/{depcheck,e2e}.
 func TestWasmFiles_BuildTags(t *testing.T) {
 	root := repoRoot(t)
-	native := map[string]bool{"wasm/internal/buildinfo": true, "wasm/internal/buildinfo/buildid": true,
-		"wasm/internal/depcheck": true, "wasm/internal/e2e": true}
+	native := map[string]bool{"wasm/internal/depcheck": true, "wasm/internal/e2e": true}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(filepath.Join(root, "wasm"), func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") {

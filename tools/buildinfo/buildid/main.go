@@ -2,14 +2,14 @@
 
 // Command buildid prints the wasm build id of the current sources (see
 // package buildinfo); build_wasm stores it in bindings/js/wasm/BUILD_ID.
-// Run from the repository root: go run ./wasm/internal/buildinfo/buildid
+// Run from the repository root: go run ./tools/buildinfo/buildid
 package main
 
 import (
 	"fmt"
 	"os"
 
-	"github.com/jazzgo/jazz-tools/wasm/internal/buildinfo"
+	"github.com/jazzgo/jazz-tools/tools/buildinfo"
 )
 
 func main() {
