@@ -1,9 +1,10 @@
 //go:build js && wasm
 
-// Package bridge exposes core/client to JavaScript as globalThis.__jazzCore,
-// the JazzCore of bindings/js/src/core.d.ts. It only converts: JSON strings
-// in, JSON strings out, Go errors to Error objects with a stable name and
-// code (core/client/jsapi). All behaviour lives in core/.
+// Package bridge exposes core/client/jsapi to JavaScript as
+// globalThis.__jazzCore, the JazzCore of bindings/js/src/core.d.ts. It only
+// converts (JavaScript arguments to Go strings and funcs, Go errors to Error
+// objects with the name and code jsapi.Describe gives them) and adapts the
+// browser APIs jsapi.Env asks for. All behaviour lives in core/.
 //
 // Rules every entry point follows:
 //   - Async methods return a Promise whose work runs on a new goroutine: a
