@@ -82,7 +82,7 @@ build_wasm() {
 	# ~45 KB brotli. Everywhere else it measurably pays (engine, live, sync,
 	# client, bridge: 5-20% slower without it through the package in Node).
 	local noinline="" p
-	for p in ./core/identity ./core/bundle ./core/session ./wasm/idbstore ./wasm/jsws \
+	for p in ./core/identity ./core/bundle ./core/session ./core/client/jsapi ./wasm/bridge ./wasm/idbstore ./wasm/jsws \
 		fmt time unicode strings strconv sort context reflect encoding/json; do
 		noinline="$noinline -gcflags=$p=-l"
 	done

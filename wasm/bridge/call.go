@@ -391,13 +391,3 @@ func stopperFor(start func(done func()) (stop func(), err error)) (any, error) {
 	stop = s
 	return st.js, nil
 }
-
-// listenMethod makes onAuthChanged, onSyncStateChanged or onError.
-func listenMethod(listen func(cb func(string), done func()) (func(), error)) js.Func {
-	return syncMethod("listen", func(a *argv) func() (any, error) {
-		cb := a.fn(0, "callback")
-		return func() (any, error) {
-			return stopperFor(func(done func()) (func(), error) { return listen(invoker(cb), done) })
-		}
-	})
-}

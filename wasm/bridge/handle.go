@@ -24,7 +24,7 @@ const openTimeout = 10 * time.Second
 type handle struct {
 	core       *jsapi.Handle
 	obj        js.Value
-	methods    map[string]js.Func
+	methods    []method
 	stopOnline func()
 }
 
@@ -57,7 +57,7 @@ func createDb(ctx context.Context, cfgJSON string, early js.Value) (*handle, err
 		return nil, err
 	}
 	h := &handle{core: core, stopOnline: watchOnline(core.Reconnect)}
-	h.obj = h.makeObject()
+	h.makeObject()
 	liveMu.Lock()
 	handles[h] = true
 	liveMu.Unlock()
@@ -90,97 +90,125 @@ func openStore(ctx context.Context, name, want string, early js.Value) (storage.
 // calls the core.
 func (h *handle) makeObject() js.Value {
 	c := h.core
-	write := func(kind string) js.Func {
-		return asyncMethod(kind, func(a *argv) work {
-			table, next, id := a.str(0, "table"), 1, ""
-			if kind != "insert" {
-				id, next = a.str(1, "id"), 2
-			}
-			values := ""
-			if kind != "delete" {
-				values, next = a.str(next, "valuesJSON"), next+1
-			}
-			change := a.optStr(next) // names the change, for waitBatch
-			return func(ctx context.Context) (any, error) { return result(c.Write(ctx, kind, table, id, values, change)) }
-		})
+	h.obj = js.Global().Get("Object").New()
+	h.sync("useSchema", func(a *argv) func() (any, error) {
+		s := a.str(0, "schemaJSON")
+		return func() (any, error) { return nil, c.UseSchema(s) }
+	})
+	h.read("all", c.All)
+	h.read("one", c.One)
+	h.read("loaded", func(ctx context.Context, q string) (string, error) { return "", c.Loaded(ctx, q) })
+	for _, kind := range []string{"insert", "update", "delete", "upsert", "restore"} {
+		h.write(kind)
 	}
-	read := func(name string, fn func(context.Context, string) (string, error)) js.Func {
-		return asyncMethod(name, func(a *argv) work {
-			q := a.str(0, "queryJSON")
-			return func(ctx context.Context) (any, error) { return result(fn(ctx, q)) }
-		})
-	}
-	h.methods = map[string]js.Func{
-		"useSchema": syncMethod("useSchema", func(a *argv) func() (any, error) {
-			s := a.str(0, "schemaJSON")
-			return func() (any, error) { return nil, c.UseSchema(s) }
-		}),
-		"all": read("read", c.All),
-		"one": read("read", c.One),
-		"loaded": read("loaded", func(ctx context.Context, q string) (string, error) {
-			return "", c.Loaded(ctx, q)
-		}),
-		"insert":  write("insert"),
-		"update":  write("update"),
-		"delete":  write("delete"),
-		"upsert":  write("upsert"),
-		"restore": write("restore"),
-		"newIds": syncMethod("newIds", func(a *argv) func() (any, error) {
-			n := a.num(0, "count")
-			return func() (any, error) { return c.NewIDs(int(n)) }
-		}),
-		"batch": asyncMethod("batch", func(a *argv) work {
-			id, ops := a.str(0, "batchId"), a.str(1, "opsJSON")
-			return func(ctx context.Context) (any, error) { return result(c.Batch(ctx, id, ops)) }
-		}),
-		"waitBatch": asyncMethod("waitBatch", func(a *argv) work {
-			id := a.str(0, "batchId")
-			return func(ctx context.Context) (any, error) { return result("", c.WaitBatch(ctx, id)) }
-		}),
-		"allStaged": asyncMethod("allStaged", func(a *argv) work {
-			q, ops := a.str(0, "queryJSON"), a.str(1, "opsJSON")
-			return func(ctx context.Context) (any, error) { return result(c.AllStaged(ctx, q, ops)) }
-		}),
-		"subscribe": syncMethod("subscribe", func(a *argv) func() (any, error) {
-			q, cb := a.str(0, "queryJSON"), a.fn(0+1, "callback")
-			return func() (any, error) {
-				return stopperFor(func(done func()) (func(), error) { return c.Subscribe(q, invoker(cb), done) })
-			}
-		}),
-		"getAuthState":       syncMethod("getAuthState", noArgs(c.GetAuthState)),
-		"getSyncState":       syncMethod("getSyncState", noArgs(c.GetSyncState)),
-		"onAuthChanged":      listenMethod(c.OnAuthChanged),
-		"onSyncStateChanged": listenMethod(c.OnSyncStateChanged),
-		"onError":            listenMethod(c.OnError),
-		"updateAuthToken": syncMethod("updateAuthToken", func(a *argv) func() (any, error) {
-			var tok *string
-			if s, ok := a.strOrNull(0, "jazz: updateAuthToken takes a string or null"); ok {
-				tok = &s
-			}
-			return func() (any, error) { return nil, c.UpdateAuthToken(tok) }
-		}),
-		"onJWTExpired": syncMethod("onJWTExpired", func(a *argv) func() (any, error) {
-			var hook func(context.Context) (string, error)
-			if fn, ok := a.fnOrNull(0, "jazz: onJWTExpired takes a function or null"); ok {
-				hook = jwtHook(fn)
-			}
-			return func() (any, error) { return nil, c.OnJWTExpired(hook) }
-		}),
-		"getLocalFirstIdentityProof": asyncMethod("identityProof", func(a *argv) work {
-			ttl, aud := a.num(0, "ttlSeconds"), a.str(1, "audience")
-			return func(context.Context) (any, error) {
-				return c.IdentityProof(time.Duration(ttl*float64(time.Second)), aud)
-			}
-		}),
-		"storageMode": syncMethod("storageMode", noArgs(func() (string, error) { return c.StorageMode(), nil })),
-		"storageName": syncMethod("storageName", noArgs(func() (string, error) { return c.StorageName(), nil })),
-		"close":       asyncMethod("close", func(*argv) work { return h.close }),
-	}
-	obj := js.Global().Get("Object").New()
-	for name, f := range h.methods {
-		obj.Set(name, exported(f))
-	}
-	return obj
+	h.sync("newIds", func(a *argv) func() (any, error) {
+		n := a.num(0, "count")
+		return func() (any, error) { return c.NewIDs(int(n)) }
+	})
+	h.async("batch", func(a *argv) work {
+		id, ops := a.str(0, "batchId"), a.str(1, "opsJSON")
+		return func(ctx context.Context) (any, error) { return result(c.Batch(ctx, id, ops)) }
+	})
+	h.async("waitBatch", func(a *argv) work {
+		id := a.str(0, "batchId")
+		return func(ctx context.Context) (any, error) { return result("", c.WaitBatch(ctx, id)) }
+	})
+	h.async("allStaged", func(a *argv) work {
+		q, ops := a.str(0, "queryJSON"), a.str(1, "opsJSON")
+		return func(ctx context.Context) (any, error) { return result(c.AllStaged(ctx, q, ops)) }
+	})
+	h.sync("subscribe", func(a *argv) func() (any, error) {
+		q, cb := a.str(0, "queryJSON"), a.fn(1, "callback")
+		return func() (any, error) {
+			return stopperFor(func(done func()) (func(), error) { return c.Subscribe(q, invoker(cb), done) })
+		}
+	})
+	h.sync("getAuthState", noArgs(c.GetAuthState))
+	h.sync("getSyncState", noArgs(c.GetSyncState))
+	h.listen("onAuthChanged", c.OnAuthChanged)
+	h.listen("onSyncStateChanged", c.OnSyncStateChanged)
+	h.listen("onError", c.OnError)
+	h.sync("updateAuthToken", func(a *argv) func() (any, error) {
+		var tok *string
+		if s, ok := a.strOrNull(0, "jazz: updateAuthToken takes a string or null"); ok {
+			tok = &s
+		}
+		return func() (any, error) { return nil, c.UpdateAuthToken(tok) }
+	})
+	h.sync("onJWTExpired", func(a *argv) func() (any, error) {
+		var hook func(context.Context) (string, error)
+		if fn, ok := a.fnOrNull(0, "jazz: onJWTExpired takes a function or null"); ok {
+			hook = jwtHook(fn)
+		}
+		return func() (any, error) { return nil, c.OnJWTExpired(hook) }
+	})
+	h.async("getLocalFirstIdentityProof", func(a *argv) work {
+		ttl, aud := a.num(0, "ttlSeconds"), a.str(1, "audience")
+		return func(context.Context) (any, error) {
+			return c.IdentityProof(time.Duration(ttl*float64(time.Second)), aud)
+		}
+	})
+	h.sync("storageMode", noArgs(func() (string, error) { return c.StorageMode(), nil }))
+	h.sync("storageName", noArgs(func() (string, error) { return c.StorageName(), nil }))
+	h.async("close", func(*argv) work { return h.close })
+	return h.obj
+}
+
+// method is one of the handle's methods, kept to be swapped out at close.
+type method struct {
+	name  string
+	f     js.Func
+	async bool
+}
+
+func (h *handle) add(name string, f js.Func, async bool) {
+	h.methods = append(h.methods, method{name, f, async})
+	h.obj.Set(name, exported(f))
+}
+
+func (h *handle) sync(name string, read func(a *argv) func() (any, error)) {
+	h.add(name, syncMethod(name, read), false)
+}
+
+func (h *handle) async(name string, read func(a *argv) work) {
+	h.add(name, asyncMethod(name, read), true)
+}
+
+func (h *handle) read(name string, fn func(context.Context, string) (string, error)) {
+	h.async(name, func(a *argv) work {
+		q := a.str(0, "queryJSON")
+		return func(ctx context.Context) (any, error) { return result(fn(ctx, q)) }
+	})
+}
+
+// write adds insert, update, delete, upsert or restore: (table, id?,
+// valuesJSON?, changeId?), the optional change id naming the change for
+// waitBatch.
+func (h *handle) write(kind string) {
+	h.async(kind, func(a *argv) work {
+		table, next, id := a.str(0, "table"), 1, ""
+		if kind != "insert" {
+			id, next = a.str(1, "id"), 2
+		}
+		values := ""
+		if kind != "delete" {
+			values, next = a.str(next, "valuesJSON"), next+1
+		}
+		change := a.optStr(next)
+		return func(ctx context.Context) (any, error) {
+			return result(h.core.Write(ctx, kind, table, id, values, change))
+		}
+	})
+}
+
+// listen adds onAuthChanged, onSyncStateChanged or onError.
+func (h *handle) listen(name string, listen func(cb func(string), done func()) (func(), error)) {
+	h.sync(name, func(a *argv) func() (any, error) {
+		cb := a.fn(0, "callback")
+		return func() (any, error) {
+			return stopperFor(func(done func()) (func(), error) { return listen(invoker(cb), done) })
+		}
+	})
 }
 
 // jwtHook is the onJWTExpired hook fn as the core calls it: it awaits the
@@ -206,7 +234,7 @@ func jwtHook(fn js.Value) func(context.Context) (string, error) {
 }
 
 // close closes the core, then swaps the methods for shared ones that
-// throw or reject ClosedError and releases its own.
+// throw or reject ClosedError (close itself resolves) and releases its own.
 func (h *handle) close(ctx context.Context) (any, error) {
 	liveMu.Lock()
 	open := handles[h]
@@ -218,38 +246,34 @@ func (h *handle) close(ctx context.Context) (any, error) {
 	h.stopOnline()
 	err := h.core.Close(ctx)
 	closedOnce.Do(initClosedMethods)
-	for name, f := range h.methods {
-		if c, ok := closedMethods[name]; ok {
-			h.obj.Set(name, c)
+	for _, m := range h.methods {
+		switch {
+		case m.name == "close":
+			h.obj.Set(m.name, closedResolves)
+		case m.async:
+			h.obj.Set(m.name, closedRejects)
+		default:
+			h.obj.Set(m.name, closedThrows)
 		}
-		jsutil.Release(f)
+		jsutil.Release(m.f)
 	}
 	h.methods = nil
 	return js.Undefined(), err
 }
 
-// closedMethods answer every call on a closed handle; they live as long as
-// the page and are shared by every closed handle. They are made at the
-// first close, not at start: a page that never closes a Db never pays for
-// them, and every page load pays for what Install does. Three plain
-// js.Funcs serve every name; they are not counted by LiveFuncs, so a count
-// taken before the first close still balances after it.
+// The methods of every closed handle; they live as long as the page. They
+// are made at the first close, not at start: a page that never closes a Db
+// never pays for them, and every page load pays for what Install does.
+// They are not counted by LiveFuncs, so a count taken before the first
+// close still balances after it.
 var (
-	closedOnce    gosync.Once
-	closedMethods map[string]js.Value
+	closedOnce                                  gosync.Once
+	closedThrows, closedRejects, closedResolves js.Value
 )
 
 func initClosedMethods() {
 	closedErr := jsapi.Describe(client.ErrClosed)
-	throws := exported(js.FuncOf(func(js.Value, []js.Value) any { return thrown(closedErr) }))
-	rejects := exported(js.FuncOf(func(js.Value, []js.Value) any { return rejected(closedErr) }))
-	closedMethods = map[string]js.Value{
-		"close": exported(js.FuncOf(func(js.Value, []js.Value) any { return promiseCtor.Call("resolve", js.Undefined()) })),
-	}
-	for _, name := range []string{"useSchema", "subscribe", "getAuthState", "onAuthChanged", "getSyncState", "onSyncStateChanged", "updateAuthToken", "onJWTExpired", "onError", "storageMode", "storageName", "newIds"} {
-		closedMethods[name] = throws
-	}
-	for _, name := range []string{"all", "one", "insert", "update", "delete", "upsert", "restore", "getLocalFirstIdentityProof", "batch", "waitBatch", "allStaged", "loaded"} {
-		closedMethods[name] = rejects
-	}
+	closedThrows = exported(js.FuncOf(func(js.Value, []js.Value) any { return thrown(closedErr) }))
+	closedRejects = exported(js.FuncOf(func(js.Value, []js.Value) any { return rejected(closedErr) }))
+	closedResolves = exported(js.FuncOf(func(js.Value, []js.Value) any { return promiseCtor.Call("resolve", js.Undefined()) }))
 }
