@@ -423,3 +423,11 @@ func TestErr_MapsBackendAndAuthErrors(t *testing.T) {
 		t.Fatal("Err(nil) != nil")
 	}
 }
+
+// JavaScript gets [] for no rows, whatever package backend returns.
+func TestRows_NoneIsAnEmptyArray(t *testing.T) {
+	v, err := rows(nil, nil)
+	if j, _ := jsapi.Marshal(v); err != nil || j != "[]" {
+		t.Fatalf("rows(nil) marshals to %s, %v", j, err)
+	}
+}
