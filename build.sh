@@ -74,13 +74,15 @@ build_wasm() {
 	# Inlining copies a function's body into each caller; in WebAssembly that
 	# is download size. It is turned off only where a page spends no time
 	# per row or per call (identity and bundle: once per open; session:
-	# once per auth; the IndexedDB, WebSocket and error adapters:
-	# JavaScript's time dominates; fmt, time, unicode, strings, strconv,
-	# sort and context: errors, clocks and the odd string check; reflect and
-	# encoding/json: no frame on a hot path goes through reflection any
-	# more, rows, deltas, acks and pushes have their own codecs), which saves
-	# ~45 KB brotli. Everywhere else it measurably pays (engine, live, sync,
-	# client, bridge: 5-20% slower without it through the package in Node).
+	# once per auth; the package's calls, core/client/jsapi and the bridge:
+	# once per call, the rows' work is the engine's and live's; the
+	# IndexedDB and WebSocket adapters: JavaScript's time dominates; fmt,
+	# time, unicode, strings, strconv, sort and context: errors, clocks and
+	# the odd string check; reflect and encoding/json: no frame on a hot
+	# path goes through reflection any more, rows, deltas, acks and pushes
+	# have their own codecs), which saves ~50 KB brotli. Everywhere else it
+	# measurably pays (engine, live, sync, client: 5-20% slower without it
+	# through the package in Node).
 	local noinline="" p
 	for p in ./core/identity ./core/bundle ./core/session ./core/client/jsapi ./wasm/bridge ./wasm/idbstore ./wasm/jsws \
 		fmt time unicode strings strconv sort context reflect encoding/json; do

@@ -2,7 +2,8 @@
 // jobs) access to a jazz app's data through the sync server, acting either
 // as a user or as the backend itself. It is the Go form of the
 // `jazz-tools/backend` npm entry (bindings/js/src/backend), which runs this
-// very package compiled to WebAssembly, so both follow one set of rules.
+// very package compiled to WebAssembly (through backend/jsapi, its JSON
+// form), so both follow one set of rules.
 //
 // # Context kinds
 //

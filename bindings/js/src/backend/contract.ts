@@ -1,5 +1,6 @@
-// The contract between jazz-backend.wasm (wasm/bridge/backend.go, the Go
-// package backend compiled for Node) and jazz-tools/backend. Like
+// The contract between jazz-backend.wasm (backend/jsapi over the Go package
+// backend, exposed by wasm/bridge/backend.go, compiled for Node) and
+// jazz-tools/backend. Like
 // core.d.ts: JSON strings across the boundary, Errors with `name` and `code`.
 import type { JazzCore } from "../core.js";
 
