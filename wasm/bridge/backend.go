@@ -20,7 +20,6 @@ import (
 	"time"
 
 	backendapi "github.com/jazzgo/jazz-tools/backend/jsapi"
-	"github.com/jazzgo/jazz-tools/core/client/jsapi"
 	"github.com/jazzgo/jazz-tools/core/identity"
 	"github.com/jazzgo/jazz-tools/wasm/internal/jsutil"
 	"github.com/jazzgo/jazz-tools/wasm/jsws"
@@ -39,158 +38,79 @@ var backendEnv = backendapi.Env{
 func installBackend(core js.Value) {
 	// Verifying proofs is a server's job: the browser build does not link
 	// signature verification (crypto/ed25519's curve code, ~20 KB brotli).
-	core.Set("verifyLocalFirstIdentityProof", exported(syncFunc(func(args []js.Value) (any, error) {
-		a, err := stringArgs(args, "proof", "audience")
-		if err != nil {
-			return nil, err
-		}
-		return identity.VerifyProof(a[0], a[1], time.Now(), proofLeeway)
+	core.Set("verifyLocalFirstIdentityProof", exported(syncMethod("verifyLocalFirstIdentityProof", func(a *argv) func() (any, error) {
+		proof, aud := a.str(0, "proof"), a.str(1, "audience")
+		return func() (any, error) { return identity.VerifyProof(proof, aud, time.Now(), proofLeeway) }
 	})))
-	core.Set("createBackend", exported(asyncFunc(func(args []js.Value) (func(context.Context) (any, error), error) {
-		cfg, err := stringArg(args, 0, "configJSON")
-		if err != nil {
-			return nil, err
-		}
+	core.Set("createBackend", exported(asyncMethod("createBackend", func(a *argv) work {
+		cfg := a.str(0, "configJSON")
 		return func(ctx context.Context) (any, error) {
 			h, err := backendapi.New(ctx, cfg, backendEnv)
 			if err != nil {
 				return nil, err
 			}
 			return newBackendObject(h), nil
-		}, nil
+		}
 	})))
 }
 
-// stringArgs reads the leading arguments, all strings, in order.
-func stringArgs(args []js.Value, names ...string) ([]string, error) {
-	out := make([]string, len(names))
-	for i, n := range names {
-		s, err := stringArg(args, i, n)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = s
-	}
-	return out, nil
-}
-
-// backendObject is the BackendHandle JavaScript holds: the js.Funcs of
-// its methods, released on close.
-type backendObject struct {
-	obj     js.Value
-	names   []string
-	methods []js.Func
-}
-
+// newBackendObject is the BackendHandle JavaScript holds. Its data methods
+// take the actor (actorJSON) first.
 func newBackendObject(h *backendapi.Handle) js.Value {
-	b := &backendObject{obj: js.Global().Get("Object").New()}
-	b.add("resolveRequest", asyncFunc(func(args []js.Value) (func(context.Context) (any, error), error) {
-		hs, err := stringArg(args, 0, "headersJSON")
-		if err != nil {
-			return nil, err
-		}
-		forAttribution := len(args) > 1 && args[1].Truthy()
-		return func(ctx context.Context) (any, error) { return settle(h.ResolveRequest(ctx, hs, forAttribution)) }, nil
-	}))
-	b.add("useSchema", syncFunc(func(args []js.Value) (any, error) {
-		s, err := stringArg(args, 0, "schemaJSON")
-		if err != nil {
-			return nil, err
-		}
-		return nil, h.UseSchema(s)
-	}))
-	async(b, "all", func(ctx context.Context, a []string) (string, error) { return h.All(ctx, a[0], a[1]) }, "actorJSON", "queryJSON")
-	async(b, "one", func(ctx context.Context, a []string) (string, error) { return h.One(ctx, a[0], a[1]) }, "actorJSON", "queryJSON")
-	async(b, "insert", func(ctx context.Context, a []string) (string, error) { return h.Insert(ctx, a[0], a[1], a[2]) }, "actorJSON", "table", "valuesJSON")
-	async(b, "update", func(ctx context.Context, a []string) (string, error) { return h.Update(ctx, a[0], a[1], a[2], a[3]) }, "actorJSON", "table", "id", "valuesJSON")
-	async(b, "delete", func(ctx context.Context, a []string) (js.Value, error) {
-		return js.Undefined(), h.Delete(ctx, a[0], a[1], a[2])
-	}, "actorJSON", "table", "id")
-	async(b, "upsert", func(ctx context.Context, a []string) (string, error) { return h.Upsert(ctx, a[0], a[1], a[2], a[3]) }, "actorJSON", "table", "id", "valuesJSON")
-	async(b, "restore", func(ctx context.Context, a []string) (string, error) { return h.Restore(ctx, a[0], a[1], a[2], a[3]) }, "actorJSON", "table", "id", "valuesJSON")
-	async(b, "batch", func(ctx context.Context, a []string) (string, error) { return h.Batch(ctx, a[0], a[1], a[2]) }, "actorJSON", "batchId", "opsJSON")
-	async(b, "allStaged", func(ctx context.Context, a []string) (string, error) { return h.AllStaged(ctx, a[0], a[1], a[2]) }, "actorJSON", "queryJSON", "opsJSON")
-	b.add("subscribe", syncFunc(b.subscribe(h)))
-	async(b, "close", func(context.Context, []string) (js.Value, error) {
-		err := h.Close()
-		b.release()
-		return js.Undefined(), err
+	o := &object{obj: js.Global().Get("Object").New()}
+	o.async("resolveRequest", func(a *argv) work {
+		hs, forAttribution := a.str(0, "headersJSON"), a.arg(1).Truthy()
+		return func(ctx context.Context) (any, error) { return result(h.ResolveRequest(ctx, hs, forAttribution)) }
 	})
-	return b.obj
-}
-
-func (b *backendObject) add(name string, f js.Func) {
-	b.names = append(b.names, name)
-	b.methods = append(b.methods, f)
-	b.obj.Set(name, exported(f))
-}
-
-// async adds a method whose arguments are the strings named; call's
-// result resolves its Promise.
-func async[T any](b *backendObject, name string, call func(context.Context, []string) (T, error), names ...string) {
-	b.add(name, asyncFunc(func(args []js.Value) (func(context.Context) (any, error), error) {
-		a, err := stringArgs(args, names...)
-		if err != nil {
-			return nil, err
-		}
-		return func(ctx context.Context) (any, error) { return settle(call(ctx, a)) }, nil
-	}))
-}
-
-// settle is a call's result as asyncFunc's work returns it.
-func settle[T any](v T, err error) (any, error) {
-	if err != nil {
-		return nil, err
+	o.sync("useSchema", func(a *argv) func() (any, error) {
+		s := a.str(0, "schemaJSON")
+		return func() (any, error) { return nil, h.UseSchema(s) }
+	})
+	// call adds a method taking the actor and the strings named.
+	call := func(name string, fn func(ctx context.Context, actor string, s []string) (string, error), names ...string) {
+		o.async(name, func(a *argv) work {
+			actor, s := a.str(0, "actorJSON"), make([]string, len(names))
+			for i, n := range names {
+				s[i] = a.str(i+1, n)
+			}
+			return func(ctx context.Context) (any, error) { return result(fn(ctx, actor, s)) }
+		})
 	}
-	return v, nil
-}
-
-// subscribe(actorJSON, queryJSON, cb, onError) returns the unsubscribe
-// function, released when the subscription ends (by it or by close).
-func (b *backendObject) subscribe(h *backendapi.Handle) func([]js.Value) (any, error) {
-	return func(args []js.Value) (any, error) {
-		a, err := stringArgs(args, "actorJSON", "queryJSON")
-		if err != nil {
-			return nil, err
+	call("all", func(ctx context.Context, ac string, s []string) (string, error) { return h.All(ctx, ac, s[0]) }, "queryJSON")
+	call("one", func(ctx context.Context, ac string, s []string) (string, error) { return h.One(ctx, ac, s[0]) }, "queryJSON")
+	call("insert", func(ctx context.Context, ac string, s []string) (string, error) { return h.Insert(ctx, ac, s[0], s[1]) }, "table", "valuesJSON")
+	call("update", func(ctx context.Context, ac string, s []string) (string, error) {
+		return h.Update(ctx, ac, s[0], s[1], s[2])
+	}, "table", "id", "valuesJSON")
+	call("delete", func(ctx context.Context, ac string, s []string) (string, error) {
+		return "", h.Delete(ctx, ac, s[0], s[1])
+	}, "table", "id")
+	call("upsert", func(ctx context.Context, ac string, s []string) (string, error) {
+		return h.Upsert(ctx, ac, s[0], s[1], s[2])
+	}, "table", "id", "valuesJSON")
+	call("restore", func(ctx context.Context, ac string, s []string) (string, error) {
+		return h.Restore(ctx, ac, s[0], s[1], s[2])
+	}, "table", "id", "valuesJSON")
+	call("batch", func(ctx context.Context, ac string, s []string) (string, error) { return h.Batch(ctx, ac, s[0], s[1]) }, "batchId", "opsJSON")
+	call("allStaged", func(ctx context.Context, ac string, s []string) (string, error) {
+		return h.AllStaged(ctx, ac, s[0], s[1])
+	}, "queryJSON", "opsJSON")
+	o.sync("subscribe", func(a *argv) func() (any, error) {
+		actor, q, cb, onErr := a.str(0, "actorJSON"), a.str(1, "queryJSON"), a.fn(2, "callback"), a.fn(3, "onError")
+		return func() (any, error) {
+			return stopperFor(func(done func()) (func(), error) { return h.Subscribe(actor, q, invoker(cb), invoker(onErr), done) })
 		}
-		cb, err := funcArg(args, 2, "callback")
-		if err != nil {
-			return nil, err
+	})
+	o.async("close", func(*argv) work {
+		return func(context.Context) (any, error) {
+			err := h.Close()
+			if o.methods != nil { // not closed by a concurrent close
+				o.close(backendapi.ErrClosed)
+			}
+			return js.Undefined(), err
 		}
-		onErr, err := funcArg(args, 3, "onError")
-		if err != nil {
-			return nil, err
-		}
-		var stop func()
-		st := newStopper(func() { safely("unsubscribe", stop) })
-		stop, err = h.Subscribe(a[0], a[1],
-			func(j string) { safely("subscription callback", func() { cb.Invoke(j) }) },
-			func(j string) { safely("onError", func() { onErr.Invoke(j) }) },
-			st.release)
-		if err != nil {
-			st.release()
-			return nil, err
-		}
-		return st.js, nil
-	}
-}
-
-// release swaps every method for one rejecting with ClosedError (close
-// for one resolving) and releases the methods' js.Funcs.
-func (b *backendObject) release() {
-	if b.methods == nil {
-		return // a concurrent close did it
-	}
-	closedErr := jsapi.Describe(backendapi.ErrClosed)
-	closed := exported(jsutil.FuncOf(func(js.Value, []js.Value) any { return rejected(closedErr) }))
-	for _, name := range b.names {
-		b.obj.Set(name, closed)
-	}
-	b.obj.Set("close", exported(jsutil.FuncOf(func(js.Value, []js.Value) any { return promiseCtor.Call("resolve", js.Undefined()) })))
-	for _, f := range b.methods {
-		jsutil.Release(f)
-	}
-	b.methods = nil
+	})
+	return o.obj
 }
 
 // fetchTransport is an http.RoundTripper over the JS fetch API. Go's own

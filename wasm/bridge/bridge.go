@@ -53,26 +53,19 @@ func Install() js.Value {
 	core := js.Global().Get("Object").New()
 	core.Set("version", Version)
 	// These live as long as the page: never released.
-	core.Set("createDb", exported(asyncFunc(func(args []js.Value) (func(context.Context) (any, error), error) {
-		cfg, err := stringArg(args, 0, "configJSON")
-		if err != nil {
-			return nil, err
-		}
+	core.Set("createDb", exported(asyncMethod("createDb", func(a *argv) work {
 		// The page's early open of the database, if any (loader: early-open.ts).
-		early := js.Undefined()
-		if len(args) > 1 {
-			early = args[1]
-		}
+		cfg, early := a.str(0, "configJSON"), a.arg(1)
 		return func(ctx context.Context) (any, error) {
 			h, err := createDb(ctx, cfg, early)
 			if err != nil {
 				return nil, err
 			}
 			return h.obj, nil
-		}, nil
+		}
 	})))
-	core.Set("newSecret", exported(syncFunc(func(args []js.Value) (any, error) {
-		return identity.NewSecret(rand.Reader)
+	core.Set("newSecret", exported(syncMethod("newSecret", func(*argv) func() (any, error) {
+		return func() (any, error) { return identity.NewSecret(rand.Reader) }
 	})))
 	installBackend(core) // createBackend and proof checks, in jazz-backend.wasm only (backend.go)
 	js.Global().Set(GlobalName, core)

@@ -5,6 +5,7 @@ package bridge
 import (
 	"context"
 	"fmt"
+	"sync"
 	"syscall/js"
 
 	"github.com/jazzgo/jazz-tools/core/client/jsapi"
@@ -119,46 +120,6 @@ func hook(method string) {
 	}
 }
 
-// syncFunc makes a synchronous method: fn's error is thrown, a panic
-// becomes a thrown InternalError. Not inlined: inlined, each of the
-// handle's methods got its own copy of this code in the wasm.
-//
-//go:noinline
-func syncFunc(fn func(args []js.Value) (any, error)) js.Func {
-	return jsutil.FuncOf(func(this js.Value, args []js.Value) (ret any) {
-		defer func() {
-			if p := recover(); p != nil {
-				ret = thrown(jsapi.Panic(p))
-			}
-		}()
-		v, err := fn(args)
-		if err != nil {
-			return thrown(jsapi.Describe(err))
-		}
-		return v
-	})
-}
-
-// asyncFunc makes an async method: prepare checks the arguments at once
-// (its error rejects the Promise) and returns the work, which runs on a new
-// goroutine. Not inlined, like syncFunc.
-//
-//go:noinline
-func asyncFunc(prepare func(args []js.Value) (func(context.Context) (any, error), error)) js.Func {
-	return jsutil.FuncOf(func(this js.Value, args []js.Value) (ret any) {
-		defer func() {
-			if p := recover(); p != nil {
-				ret = rejected(jsapi.Panic(p))
-			}
-		}()
-		work, err := prepare(args)
-		if err != nil {
-			return rejected(jsapi.Describe(err))
-		}
-		return promise(work)
-	})
-}
-
 func rejected(b jsapi.ErrorBody) js.Value {
 	return promiseCtor.Call("reject", jsError(b))
 }
@@ -207,20 +168,6 @@ func safely(what string, fn func()) {
 		}
 	}()
 	fn()
-}
-
-func stringArg(args []js.Value, i int, name string) (string, error) {
-	if i >= len(args) || args[i].Type() != js.TypeString {
-		return "", jsapi.BadArgument("jazz: %s must be a string", name)
-	}
-	return args[i].String(), nil
-}
-
-func funcArg(args []js.Value, i int, name string) (js.Value, error) {
-	if i >= len(args) || args[i].Type() != js.TypeFunction {
-		return js.Undefined(), jsapi.BadArgument("jazz: %s must be a function", name)
-	}
-	return args[i], nil
 }
 
 // setTimeout is the page's timer, for afterTask.
@@ -324,32 +271,53 @@ func (a *argv) fnOrNull(i int, msg string) (js.Value, bool) {
 }
 
 // syncMethod makes a synchronous method: read reads the arguments and
-// returns the call, made only if they were right.
+// returns the call, made only if they were right. An error is thrown, a
+// panic becomes a thrown InternalError. Not inlined: inlined, each method
+// got its own copy of this code in the wasm.
+//
+//go:noinline
 func syncMethod(name string, read func(a *argv) func() (any, error)) js.Func {
-	return syncFunc(func(args []js.Value) (any, error) {
+	return jsutil.FuncOf(func(this js.Value, args []js.Value) (ret any) {
+		defer func() {
+			if p := recover(); p != nil {
+				ret = thrown(jsapi.Panic(p))
+			}
+		}()
 		hook(name)
 		a := &argv{v: args}
 		call := read(a)
 		if a.err != nil {
-			return nil, a.err
+			return thrown(jsapi.Describe(a.err))
 		}
-		return call()
+		v, err := call()
+		if err != nil {
+			return thrown(jsapi.Describe(err))
+		}
+		return v
 	})
 }
 
 // asyncMethod makes a method returning a Promise: read reads the
-// arguments (a wrong one rejects it) and returns the work.
+// arguments (a wrong one rejects it) and returns the work, which runs on a
+// new goroutine. Not inlined, like syncMethod.
+//
+//go:noinline
 func asyncMethod(name string, read func(a *argv) work) js.Func {
-	return asyncFunc(func(args []js.Value) (work, error) {
+	return jsutil.FuncOf(func(this js.Value, args []js.Value) (ret any) {
+		defer func() {
+			if p := recover(); p != nil {
+				ret = rejected(jsapi.Panic(p))
+			}
+		}()
 		a := &argv{v: args}
 		w := read(a)
 		if a.err != nil {
-			return nil, a.err
+			return rejected(jsapi.Describe(a.err))
 		}
-		return func(ctx context.Context) (any, error) {
+		return promise(func(ctx context.Context) (any, error) {
 			hook(name)
 			return w(ctx)
-		}, nil
+		})
 	})
 }
 
@@ -371,9 +339,10 @@ func noArgs(fn func() (string, error)) func(*argv) func() (any, error) {
 	}
 }
 
-// invoker calls the JavaScript function f with a JSON string.
+// invoker calls the JavaScript function f with a JSON string; what it
+// throws goes to the console.
 func invoker(f js.Value) func(string) {
-	return func(s string) { f.Invoke(s) }
+	return func(s string) { safely("callback", func() { f.Invoke(s) }) }
 }
 
 // stopperFor registers something the core stops later (a subscription, a
@@ -390,4 +359,73 @@ func stopperFor(start func(done func()) (stop func(), err error)) (any, error) {
 	}
 	stop = s
 	return st.js, nil
+}
+
+// object is a JavaScript object whose methods are Go functions, which it
+// owns: close swaps them for shared ones that fail and releases them.
+type object struct {
+	obj     js.Value
+	methods []method
+}
+
+type method struct {
+	name  string
+	f     js.Func
+	async bool
+}
+
+func (o *object) add(name string, f js.Func, async bool) {
+	o.methods = append(o.methods, method{name, f, async})
+	o.obj.Set(name, exported(f))
+}
+
+func (o *object) sync(name string, read func(a *argv) func() (any, error)) {
+	o.add(name, syncMethod(name, read), false)
+}
+
+func (o *object) async(name string, read func(a *argv) work) {
+	o.add(name, asyncMethod(name, read), true)
+}
+
+// close makes every method throw (or reject, if async) err from now on,
+// and close resolve, then releases the methods.
+func (o *object) close(err error) {
+	stubs := closedStubs(err)
+	for _, m := range o.methods {
+		switch {
+		case m.name == "close":
+			o.obj.Set(m.name, stubs[2])
+		case m.async:
+			o.obj.Set(m.name, stubs[1])
+		default:
+			o.obj.Set(m.name, stubs[0])
+		}
+		jsutil.Release(m.f)
+	}
+	o.methods = nil
+}
+
+// closedStubs are the methods of closed objects, one set per error: they
+// live as long as the page, shared by every closed object. A page that
+// never closes anything never makes them, and they are not counted by
+// LiveFuncs, so a count taken before a close still balances after it.
+var (
+	stubsMu sync.Mutex
+	stubs   = map[string][3]js.Value{}
+)
+
+func closedStubs(err error) [3]js.Value {
+	stubsMu.Lock()
+	defer stubsMu.Unlock()
+	b := jsapi.Describe(err)
+	s, ok := stubs[b.Message]
+	if !ok {
+		s = [3]js.Value{
+			exported(js.FuncOf(func(js.Value, []js.Value) any { return thrown(b) })),
+			exported(js.FuncOf(func(js.Value, []js.Value) any { return rejected(b) })),
+			exported(js.FuncOf(func(js.Value, []js.Value) any { return promiseCtor.Call("resolve", js.Undefined()) })),
+		}
+		stubs[b.Message] = s
+	}
+	return s
 }

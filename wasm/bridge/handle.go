@@ -22,9 +22,8 @@ const openTimeout = 10 * time.Second
 
 // handle is one DbHandle object: the JavaScript face of a jsapi.Handle.
 type handle struct {
+	object
 	core       *jsapi.Handle
-	obj        js.Value
-	methods    []method
 	stopOnline func()
 }
 
@@ -154,26 +153,6 @@ func (h *handle) makeObject() js.Value {
 	return h.obj
 }
 
-// method is one of the handle's methods, kept to be swapped out at close.
-type method struct {
-	name  string
-	f     js.Func
-	async bool
-}
-
-func (h *handle) add(name string, f js.Func, async bool) {
-	h.methods = append(h.methods, method{name, f, async})
-	h.obj.Set(name, exported(f))
-}
-
-func (h *handle) sync(name string, read func(a *argv) func() (any, error)) {
-	h.add(name, syncMethod(name, read), false)
-}
-
-func (h *handle) async(name string, read func(a *argv) work) {
-	h.add(name, asyncMethod(name, read), true)
-}
-
 func (h *handle) read(name string, fn func(context.Context, string) (string, error)) {
 	h.async(name, func(a *argv) work {
 		q := a.str(0, "queryJSON")
@@ -233,8 +212,7 @@ func jwtHook(fn js.Value) func(context.Context) (string, error) {
 	}
 }
 
-// close closes the core, then swaps the methods for shared ones that
-// throw or reject ClosedError (close itself resolves) and releases its own.
+// close closes the core and then the object (see object.close).
 func (h *handle) close(ctx context.Context) (any, error) {
 	liveMu.Lock()
 	open := handles[h]
@@ -245,35 +223,6 @@ func (h *handle) close(ctx context.Context) (any, error) {
 	}
 	h.stopOnline()
 	err := h.core.Close(ctx)
-	closedOnce.Do(initClosedMethods)
-	for _, m := range h.methods {
-		switch {
-		case m.name == "close":
-			h.obj.Set(m.name, closedResolves)
-		case m.async:
-			h.obj.Set(m.name, closedRejects)
-		default:
-			h.obj.Set(m.name, closedThrows)
-		}
-		jsutil.Release(m.f)
-	}
-	h.methods = nil
+	h.object.close(client.ErrClosed)
 	return js.Undefined(), err
-}
-
-// The methods of every closed handle; they live as long as the page. They
-// are made at the first close, not at start: a page that never closes a Db
-// never pays for them, and every page load pays for what Install does.
-// They are not counted by LiveFuncs, so a count taken before the first
-// close still balances after it.
-var (
-	closedOnce                                  gosync.Once
-	closedThrows, closedRejects, closedResolves js.Value
-)
-
-func initClosedMethods() {
-	closedErr := jsapi.Describe(client.ErrClosed)
-	closedThrows = exported(js.FuncOf(func(js.Value, []js.Value) any { return thrown(closedErr) }))
-	closedRejects = exported(js.FuncOf(func(js.Value, []js.Value) any { return rejected(closedErr) }))
-	closedResolves = exported(js.FuncOf(func(js.Value, []js.Value) any { return promiseCtor.Call("resolve", js.Undefined()) }))
 }
