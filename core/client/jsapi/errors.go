@@ -35,15 +35,9 @@ const (
 )
 
 // ErrorBody is an error as JavaScript receives it: the fields of the rejected
-// Error, or the JSON that onError listeners get.
-type ErrorBody struct {
-	Name      string `json:"name"`
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	Table     string `json:"table,omitempty"`
-	Operation string `json:"operation,omitempty"`
-	Column    string `json:"column,omitempty"`
-}
+// Error, or the JSON that onError listeners get. It is the wire's shape; the
+// names JavaScript sees are the constants above.
+type ErrorBody = protocol.ErrorBody
 
 // Error is an error the bridge itself raises (a bad argument, a lost
 // leader tab) with its name and code chosen up front.
@@ -152,7 +146,7 @@ func Describe(err error) ErrorBody {
 
 // fromWire is what JavaScript sees for a refusal named for the wire: its
 // code and fields, under the name JavaScript knows.
-func fromWire(b protocol.ErrorBody, msg string) ErrorBody {
+func fromWire(b ErrorBody, msg string) ErrorBody {
 	name := b.Name
 	switch name {
 	case AnonymousWriteDenied, PermissionDenied, Validation, NotFound, Conflict:

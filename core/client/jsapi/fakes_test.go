@@ -332,3 +332,36 @@ func (r *results) count() int {
 	defer r.mu.Unlock()
 	return len(r.rows)
 }
+
+// openTabs opens n handles of one user in b (the first leads), each
+// declaring the todos table.
+func openTabs(t *testing.T, b *browser, n int) []*Handle {
+	t.Helper()
+	cfg := secretConfig(t)
+	hs := make([]*Handle, n)
+	for i := range hs {
+		hs[i] = open(t, b, cfg, nil)
+		if err := hs[i].UseSchema(todosJSON); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return hs
+}
+
+// watch subscribes to todosQuery on h until the test ends.
+func watch(t *testing.T, h *Handle) *results {
+	t.Helper()
+	r := &results{}
+	stop, err := h.Subscribe(todosQuery, r.cb, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return r
+}
+
+// secretOf is the config of another tab of h's user.
+func secretOf(h *Handle) string {
+	b, _ := json.Marshal(map[string]any{"appId": h.cfg.AppID, "secret": h.cfg.Secret})
+	return string(b)
+}

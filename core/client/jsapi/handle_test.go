@@ -86,21 +86,14 @@ func TestSubscribe_SavesTheResultAfterAPauseAndTheNextPageShowsIt(t *testing.T) 
 // A follower does not save results: the leader writes the store.
 func TestSubscribe_FollowerDoesNotSaveResults(t *testing.T) {
 	b := newBrowser()
-	cfg := secretConfig(t)
-	a := open(t, b, cfg, nil)
 	var ev events
-	f := open(t, b, cfg, ev.add)
-	for _, h := range []*Handle{a, f} {
-		if err := h.UseSchema(todosJSON); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var live results
-	stop, err := f.Subscribe(todosQuery, live.cb, nil)
-	if err != nil {
+	hs := openTabs(t, b, 1)
+	a := hs[0]
+	f := open(t, b, secretOf(a), ev.add)
+	if err := f.UseSchema(todosJSON); err != nil {
 		t.Fatal(err)
 	}
-	defer stop()
+	live := watch(t, f)
 	if _, err := insert(context.Background(), a, "x"); err != nil {
 		t.Fatal(err)
 	}

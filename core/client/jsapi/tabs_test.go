@@ -57,20 +57,9 @@ func TestTabs_FollowerWritesThroughTheLeaderAndBothSeeThem(t *testing.T) {
 
 func TestTabs_NextTabLeadsWhenTheLeaderClosesAndTheStreamGoesOn(t *testing.T) {
 	b := newBrowser()
-	cfg := secretConfig(t)
-	a := open(t, b, cfg, nil)
-	f := open(t, b, cfg, nil)
-	for _, h := range []*Handle{a, f} {
-		if err := h.UseSchema(todosJSON); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var live results
-	stop, err := f.Subscribe(todosQuery, live.cb, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
+	hs := openTabs(t, b, 2)
+	a, f := hs[0], hs[1]
+	live := watch(t, f)
 	if _, err := insert(context.Background(), a, "before"); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +76,7 @@ func TestTabs_NextTabLeadsWhenTheLeaderClosesAndTheStreamGoesOn(t *testing.T) {
 		t.Fatalf("the reopened Db's result has %d rows, want 2", live.count())
 	}
 	// A third tab follows the new leader.
-	c := open(t, b, cfg, nil)
+	c := open(t, b, secretOf(a), nil)
 	if c.Role() != "follower" {
 		t.Fatalf("third tab is %s", c.Role())
 	}
@@ -98,18 +87,7 @@ func TestTabs_NextTabLeadsWhenTheLeaderClosesAndTheStreamGoesOn(t *testing.T) {
 // takes over performs later calls.
 func TestTabs_CallToALeaderThatVanishedFailsWithLeaderChanged(t *testing.T) {
 	b := newBrowser()
-	cfg := secretConfig(t)
-	a := open(t, b, cfg, nil)
-	f := open(t, b, cfg, nil)
-	if err := f.UseSchema(todosJSON); err != nil {
-		t.Fatal(err)
-	}
-	b.deafen(a)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := insert(context.Background(), f, "lost")
-		errc <- err
-	}()
+	a, f, errc := callADeafLeader(t, b, "lost")
 	eventually(t, "the call to be sent", func() bool {
 		done := make(chan bool)
 		f.tabs.enqueue(tabEvent{fn: func() { done <- len(f.tabs.calls) == 1 }})
@@ -130,18 +108,7 @@ func TestTabs_CallToALeaderThatVanishedFailsWithLeaderChanged(t *testing.T) {
 
 func TestTabs_ALeaderThatDoesNotAnswerTimesOut(t *testing.T) {
 	b := newBrowser()
-	cfg := secretConfig(t)
-	a := open(t, b, cfg, nil)
-	f := open(t, b, cfg, nil)
-	if err := f.UseSchema(todosJSON); err != nil {
-		t.Fatal(err)
-	}
-	b.deafen(a)
-	errc := make(chan error, 1)
-	go func() {
-		_, err := insert(context.Background(), f, "unanswered")
-		errc <- err
-	}()
+	_, f, errc := callADeafLeader(t, b, "unanswered")
 	eventually(t, "the call's timer", func() bool { return b.clock.Pending() > 0 })
 	b.clock.Advance(callTimeout - time.Millisecond)
 	select {
@@ -162,15 +129,8 @@ func TestTabs_ALeaderThatDoesNotAnswerTimesOut(t *testing.T) {
 // go to the next leader, once, in order.
 func TestTabs_CallsMadeDuringAHandoverReachTheNextLeader(t *testing.T) {
 	b := newBrowser()
-	cfg := secretConfig(t)
-	a := open(t, b, cfg, nil)
-	f := open(t, b, cfg, nil)
-	g := open(t, b, cfg, nil)
-	for _, h := range []*Handle{f, g} {
-		if err := h.UseSchema(todosJSON); err != nil {
-			t.Fatal(err)
-		}
-	}
+	hs := openTabs(t, b, 3)
+	a, f, g := hs[0], hs[1], hs[2]
 	if err := a.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -207,4 +167,18 @@ func TestTabs_FollowerReportsTheLeadersBackgroundErrors(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the follower never reported the leader's error")
 	}
+}
+
+// callADeafLeader opens a leader that hears nothing and a follower, and
+// starts an insert in the follower; its error arrives on errc.
+func callADeafLeader(t *testing.T, b *browser, title string) (a, f *Handle, errc chan error) {
+	hs := openTabs(t, b, 2)
+	a, f = hs[0], hs[1]
+	b.deafen(a)
+	errc = make(chan error, 1)
+	go func() {
+		_, err := insert(context.Background(), f, title)
+		errc <- err
+	}()
+	return a, f, errc
 }
