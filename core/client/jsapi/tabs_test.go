@@ -108,7 +108,7 @@ func TestTabs_CallToALeaderThatVanishedFailsWithLeaderChanged(t *testing.T) {
 
 func TestTabs_ALeaderThatDoesNotAnswerTimesOut(t *testing.T) {
 	b := newBrowser()
-	_, f, errc := callADeafLeader(t, b, "unanswered")
+	_, _, errc := callADeafLeader(t, b, "unanswered")
 	eventually(t, "the call's timer", func() bool { return b.clock.Pending() > 0 })
 	b.clock.Advance(callTimeout - time.Millisecond)
 	select {
