@@ -89,9 +89,7 @@ func TestTabs_CallToALeaderThatVanishedFailsWithLeaderChanged(t *testing.T) {
 	b := newBrowser()
 	a, f, errc := callADeafLeader(t, b, "lost")
 	eventually(t, "the call to be sent", func() bool {
-		done := make(chan bool)
-		f.tabs.enqueue(tabEvent{fn: func() { done <- len(f.tabs.calls) == 1 }})
-		return <-done
+		return onLoop(f, func() bool { return len(f.tabs.calls) == 1 })
 	})
 	b.crash(a)
 	select {
@@ -174,6 +172,9 @@ func TestTabs_FollowerReportsTheLeadersBackgroundErrors(t *testing.T) {
 func callADeafLeader(t *testing.T, b *browser, title string) (a, f *Handle, errc chan error) {
 	hs := openTabs(t, b, 2)
 	a, f = hs[0], hs[1]
+	eventually(t, "the follower to know the leader", func() bool {
+		return onLoop(f, func() bool { return f.tabs.leader == a.id })
+	})
 	b.deafen(a)
 	errc = make(chan error, 1)
 	go func() {
@@ -181,4 +182,11 @@ func callADeafLeader(t *testing.T, b *browser, title string) (a, f *Handle, errc
 		errc <- err
 	}()
 	return a, f, errc
+}
+
+// onLoop asks cond on h's tabs loop, which owns what it reads.
+func onLoop(h *Handle, cond func() bool) bool {
+	var ok bool
+	h.tabs.do(func() { ok = cond() })
+	return ok
 }
