@@ -141,7 +141,7 @@ func TestWrites_UpsertAndRestoreThroughTheServer(t *testing.T) {
 	var theirs atomic.Int32
 	var theirErr atomic.Value
 	mallory := e.open(client.Config{Secret: newSecret(t)}, func(o *client.Options) {
-		o.OnError = func(err error) { theirs.Add(1); theirErr.Store(err) }
+		o.OnError = func(err error) { theirErr.Store(err); theirs.Add(1) }
 	})
 	mid := mallory.GetAuthState().Session.UserID
 	row, cid, err := mallory.Write(ctx, "", engine.Op{Kind: engine.KindUpsert, Table: "notes", Row: id, Values: note(mid, "mine now")})
