@@ -130,7 +130,7 @@ func TestBatch_OneRefusedRowRejectsTheWholeBatch(t *testing.T) {
 	var reports atomic.Int32
 	var reported atomic.Value
 	db := e.open(client.Config{Secret: newSecret(t)}, func(o *client.Options) {
-		o.OnError = func(err error) { reports.Add(1); reported.Store(err) }
+		o.OnError = func(err error) { reported.Store(err); reports.Add(1) }
 	})
 	uid := db.GetAuthState().Session.UserID
 	res, err := db.Batch(ctx, "", batchOf(uid, uid, "someone-else", uid))
