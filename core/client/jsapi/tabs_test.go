@@ -2,8 +2,10 @@ package jsapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
+	gosync "sync"
 	"testing"
 	"time"
 )
@@ -189,4 +191,43 @@ func onLoop(h *Handle, cond func() bool) bool {
 	var ok bool
 	h.tabs.do(func() { ok = cond() })
 	return ok
+}
+
+// A closing leader says bye last: a hello that reaches it after its bye is
+// not answered, or the tabs would take it for a leader again and its
+// departure for a crash.
+func TestTabs_ALeavingLeaderDoesNotAnnounceItselfAfterItsBye(t *testing.T) {
+	b := newBrowser()
+	a := openTabs(t, b, 1)[0]
+	var mu gosync.Mutex
+	var heard []string
+	spy, _ := b.Channel(a.storeName, func(msg []byte) {
+		var m tabMsg
+		_ = json.Unmarshal(msg, &m)
+		mu.Lock()
+		heard = append(heard, m.T)
+		mu.Unlock()
+	})
+	defer spy.Close()
+	// Hold a's loop, so the bye and a new tab's hello queue up behind it
+	// in that order.
+	release := make(chan struct{})
+	a.tabs.enqueue(tabEvent{fn: func() { <-release }})
+	closed := make(chan error, 1)
+	go func() { closed <- a.Close(context.Background()) }()
+	eventually(t, "the bye to be queued", func() bool {
+		a.tabs.qmu.Lock()
+		defer a.tabs.qmu.Unlock()
+		return len(a.tabs.queue) == 1
+	})
+	a.tabs.receive([]byte(`{"t":"hello","from":"a new tab"}`))
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) == 0 || heard[len(heard)-1] != "bye" {
+		t.Fatalf("the leader said %v; want bye last", heard)
+	}
 }
