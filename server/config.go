@@ -102,6 +102,9 @@ type Config struct {
 	// HeartbeatTimeout closes a connection that sent nothing for this long.
 	// Zero means DefaultHeartbeatTimeout.
 	HeartbeatTimeout time.Duration
+	// HelloTimeout closes an upgraded socket that has not said who it is
+	// after this long. Zero means DefaultHelloTimeout.
+	HelloTimeout time.Duration
 
 	// AppliedFor is how long the id of an accepted change is kept, so that
 	// a client resending it (its ack was lost) gets an ack and the change
@@ -155,6 +158,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.HeartbeatTimeout < 0 {
 		return bad("HeartbeatTimeout", "must not be negative")
+	}
+	if c.HelloTimeout < 0 {
+		return bad("HelloTimeout", "must not be negative")
+	}
+	if c.HelloTimeout == 0 {
+		c.HelloTimeout = DefaultHelloTimeout
 	}
 	if c.HeartbeatTimeout == 0 {
 		c.HeartbeatTimeout = DefaultHeartbeatTimeout

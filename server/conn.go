@@ -112,8 +112,9 @@ func (c *conn) run(pathAppID string) {
 		}), true)
 		return
 	}
-	hello := c.clk.AfterFunc(DefaultHelloTimeout, func() {
-		c.protocolFail("hello_timeout", "no hello frame within "+DefaultHelloTimeout.String())
+	timeout := c.srv.cfg.HelloTimeout
+	hello := c.clk.AfterFunc(timeout, func() {
+		c.protocolFail("hello_timeout", "no hello frame within "+timeout.String())
 	})
 	data, err := c.t.Read(c.ctx)
 	hello.Stop()

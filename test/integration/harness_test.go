@@ -77,7 +77,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 		}
 		res.External = key
 	}
-	e.srv, err = server.New(server.Config{AppID: appID, InMemory: true, Resolver: res, Clock: e.clock, Bundle: b, Logger: testLogger(), HeartbeatTimeout: 24 * time.Hour, Budgets: o.budgets})
+	e.srv, err = server.New(server.Config{AppID: appID, InMemory: true, Resolver: res, Clock: e.clock, Bundle: b, Logger: testLogger(), HeartbeatTimeout: 24 * time.Hour, HelloTimeout: 24 * time.Hour, Budgets: o.budgets})
 	if err != nil {
 		t.Fatal(err)
 	}
