@@ -2,7 +2,6 @@ package cluster
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -54,12 +53,7 @@ func acked(t *testing.T, db *client.Db, change string) {
 func TestWriteOnAnyServerReachesAll(t *testing.T) {
 	c := newCluster(t, 3)
 	secret := newSecret(t)
-	var dbs []*client.Db
-	for _, nd := range c.nodes {
-		db := c.client(nd.url, secret)
-		follow(t, db)
-		dbs = append(dbs, db)
-	}
+	dbs := c.clientOnEach(t, secret)
 	for i, db := range dbs {
 		for j := 0; j < 5; j++ {
 			row, change := insert(t, db, fmt.Sprintf("from %d #%d", i, j))
@@ -324,12 +318,7 @@ func TestClientMovesBetweenServers(t *testing.T) {
 func TestConcurrentWritersConverge(t *testing.T) {
 	c := newCluster(t, 3)
 	secret := newSecret(t)
-	var dbs []*client.Db
-	for _, nd := range c.nodes {
-		db := c.client(nd.url, secret)
-		follow(t, db)
-		dbs = append(dbs, db)
-	}
+	dbs := c.clientOnEach(t, secret)
 	var rows []string
 	for i := 0; i < 10; i++ {
 		r, ch := insert(t, dbs[0], fmt.Sprintf("shared %d", i))
@@ -383,16 +372,9 @@ func TestPublishNeedingDefaultsFilledIsRefused(t *testing.T) {
 	_, ch := insert(t, db, "before")
 	acked(t, db, ch)
 	js := strings.Replace(todoBundle, `{"name":"owner_id","type":"string"}]}`, `{"name":"owner_id","type":"string"},{"name":"rank","type":"int","default":0}]}`, 1)
-	req, _ := http.NewRequest(http.MethodPut, c.nodes[0].url+"/apps/"+c.app+"/admin/bundle", strings.NewReader(js))
-	req.Header.Set("X-Jazz-Admin-Secret", adminSecret)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusConflict || !strings.Contains(string(body), "unsupported_change") || !strings.Contains(string(body), "todos.rank") {
-		t.Fatalf("publish: %d %s, want 409 unsupported_change naming todos.rank", res.StatusCode, body)
+	status, body := adminBundle(t, c.nodes[0], c.app, http.MethodPut, js)
+	if status != http.StatusConflict || !strings.Contains(body, "unsupported_change") || !strings.Contains(body, "todos.rank") {
+		t.Fatalf("publish: %d %s, want 409 unsupported_change naming todos.rank", status, body)
 	}
 	if strings.Contains(servedBundle(t, c.nodes[0], c.app), `"rank"`) {
 		t.Fatal("the refused bundle is in force")

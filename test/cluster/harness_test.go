@@ -429,10 +429,11 @@ func (b *balancer) handle(in net.Conn) {
 	b.mu.Unlock()
 }
 
-// publish PUTs a bundle to one server's admin route.
-func publish(t testing.TB, nd *node, app, js string) {
+// adminBundle sends method (GET or PUT, with body js) to one server's
+// admin bundle route and returns the status and the body.
+func adminBundle(t testing.TB, nd *node, app, method, js string) (int, string) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPut, nd.url+"/apps/"+app+"/admin/bundle", strings.NewReader(js))
+	req, _ := http.NewRequest(method, nd.url+"/apps/"+app+"/admin/bundle", strings.NewReader(js))
 	req.Header.Set("X-Jazz-Admin-Secret", adminSecret)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
@@ -441,23 +442,35 @@ func publish(t testing.TB, nd *node, app, js string) {
 	}
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
-	if res.StatusCode/100 != 2 {
-		t.Fatalf("publishing on %s: %d %s", nd.name, res.StatusCode, body)
+	return res.StatusCode, string(body)
+}
+
+// publish PUTs a bundle to one server's admin route.
+func publish(t testing.TB, nd *node, app, js string) {
+	t.Helper()
+	if status, body := adminBundle(t, nd, app, http.MethodPut, js); status/100 != 2 {
+		t.Fatalf("publishing on %s: %d %s", nd.name, status, body)
 	}
 }
 
 // servedBundle is the bundle a server serves, as JSON.
 func servedBundle(t testing.TB, nd *node, app string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, nd.url+"/apps/"+app+"/admin/bundle", nil)
-	req.Header.Set("X-Jazz-Admin-Secret", adminSecret)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
+	_, body := adminBundle(t, nd, app, http.MethodGet, "")
+	return body
+}
+
+// clientOnEach opens a client of the user with secret on every server,
+// each following the todos.
+func (c *cluster) clientOnEach(t *testing.T, secret string) []*client.Db {
+	t.Helper()
+	var dbs []*client.Db
+	for _, nd := range c.nodes {
+		db := c.client(nd.url, secret)
+		follow(t, db)
+		dbs = append(dbs, db)
 	}
-	defer res.Body.Close()
-	body, _ := io.ReadAll(res.Body)
-	return string(body)
+	return dbs
 }
 
 func decodeBundle(js string) (*bundle.Bundle, error) { return bundle.Decode([]byte(js)) }
