@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -9,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/jazzgo/jazz-tools/core/bundle"
-	"github.com/jazzgo/jazz-tools/core/clock"
 	"github.com/jazzgo/jazz-tools/core/engine"
 	"github.com/jazzgo/jazz-tools/core/query"
 	"github.com/jazzgo/jazz-tools/core/session"
@@ -43,16 +41,7 @@ const relBundle = `{
 
 func relDB(t testing.TB) *engine.DB {
 	t.Helper()
-	b, err := bundle.Decode([]byte(relBundle))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := engine.Open(context.Background(), engine.Options{Bundle: b, Clock: clock.NewFake(t0), Node: "n", EnforcePolicies: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	return db
+	return openEnforcing(t, []byte(relBundle))
 }
 
 var (
