@@ -229,12 +229,17 @@ const (
 
 func secretConfig(t *testing.T) string {
 	t.Helper()
+	b, _ := json.Marshal(map[string]any{"appId": "app", "secret": mustSecret(t)})
+	return string(b)
+}
+
+func mustSecret(t *testing.T) string {
+	t.Helper()
 	s, err := identity.NewSecret(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, _ := json.Marshal(map[string]any{"appId": "app", "secret": s})
-	return string(b)
+	return s
 }
 
 func open(t *testing.T, b *browser, cfg string, trace func(string)) *Handle {

@@ -8,6 +8,8 @@ import (
 	gosync "sync"
 	"testing"
 	"time"
+
+	"github.com/jazzgo/jazz-tools/core/sync"
 )
 
 // wantCode fails unless err describes as name/code.
@@ -144,29 +146,52 @@ func TestTabs_CallsMadeDuringAHandoverReachTheNextLeader(t *testing.T) {
 	})
 }
 
-func TestTabs_FollowerReportsTheLeadersBackgroundErrors(t *testing.T) {
+// The leader alone syncs, so a sync problem is its Db's; every tab hears
+// of it, typed, on onError.
+func TestTabs_FollowerHearsTheLeadersSyncProblems(t *testing.T) {
 	b := newBrowser()
-	cfg := secretConfig(t)
-	a := open(t, b, cfg, nil)
-	f := open(t, b, cfg, nil)
+	tr := &refusing{go_: make(chan struct{})}
+	env := b.env(nil)
+	env.Transport = tr
+	cfg, _ := json.Marshal(map[string]any{"appId": "app", "secret": mustSecret(t), "serverUrl": "ws://nowhere.test"})
+	var hs []*Handle
+	for range 2 {
+		h, err := Open(context.Background(), string(cfg), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { h.Close(context.Background()) })
+		hs = append(hs, h)
+	}
+	if hs[0].Role() != "leader" || hs[1].Role() != "follower" {
+		t.Fatalf("roles %s, %s", hs[0].Role(), hs[1].Role())
+	}
 	got := make(chan string, 4)
-	stop, err := f.OnError(func(s string) { got <- s }, nil)
+	stop, err := hs[1].OnError(func(s string) { got <- s }, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
-	a.tabs.do(func() {
-		b := Describe(errors.New("disk on fire"))
-		a.tabs.post(&tabMsg{T: "error", Err: &b})
-	})
+	close(tr.go_) // the leader's dial fails from now on
 	select {
 	case s := <-got:
-		if !strings.Contains(s, "disk on fire") {
+		if !strings.Contains(s, `"code":"unreachable"`) {
 			t.Fatalf("onError got %s", s)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("the follower never reported the leader's error")
+		t.Fatal("the follower never heard of the leader's sync problem")
 	}
+}
+
+// refusing is a transport whose dials fail once go_ is closed.
+type refusing struct{ go_ chan struct{} }
+
+func (r *refusing) Dial(ctx context.Context, url string) (sync.Conn, error) {
+	select {
+	case <-r.go_:
+	case <-ctx.Done():
+	}
+	return nil, errors.New("connection refused")
 }
 
 // callADeafLeader opens a leader that hears nothing and a follower, and

@@ -142,6 +142,12 @@ type write struct {
 	Change string          `json:"c,omitempty"`   // the change's id, when the caller chose it
 	Values string          `json:"v,omitempty"`   // values JSON, or a batch's ops JSON
 	Schema json.RawMessage `json:"def,omitempty"` // the tables it needs, so the leader knows them
+
+	// vals and ops are Values decoded, when this tab decoded them already
+	// (a write it checked and performs itself); a leader decodes a
+	// follower's.
+	vals map[string]any
+	ops  []engine.Op
 }
 
 // Write performs one insert, update, delete, upsert or restore and
@@ -154,22 +160,25 @@ func (h *Handle) Write(ctx context.Context, kind, table, id, valuesJSON, change 
 	default:
 		return "", BadArgument("jazz: unknown write %q", kind)
 	}
+	w := &write{Kind: kind, Table: table, ID: id, Values: valuesJSON, Change: change}
 	if kind != string(engine.KindDelete) {
-		if _, err := DecodeValues(valuesJSON); err != nil {
+		var err error
+		if w.vals, err = DecodeValues(valuesJSON); err != nil {
 			return "", err
 		}
 	}
-	return h.atLeader(ctx, &write{Kind: kind, Table: table, ID: id, Values: valuesJSON, Change: change})
+	return h.atLeader(ctx, w)
 }
 
 // Batch writes opsJSON as one batch called id and returns the rows after
 // it (JSON, one per write, null for a delete). A follower sends it to the
 // leader as one call, so it stays one batch.
 func (h *Handle) Batch(ctx context.Context, id, opsJSON string) (string, error) {
-	if _, err := DecodeOps(opsJSON); err != nil {
+	ops, err := DecodeOps(opsJSON)
+	if err != nil {
 		return "", err
 	}
-	return h.atLeader(ctx, &write{Kind: "batch", ID: id, Values: opsJSON})
+	return h.atLeader(ctx, &write{Kind: "batch", ID: id, Values: opsJSON, ops: ops})
 }
 
 // WaitBatch returns once the server acknowledged the batch (or change)
@@ -211,9 +220,11 @@ func (h *Handle) exec(ctx context.Context, w *write) (string, error) {
 	case "wait":
 		return "", h.do(func(db *client.Db) error { return db.WaitFor(ctx, w.ID) })
 	case "batch":
-		ops, err := DecodeOps(w.Values)
-		if err != nil {
-			return "", err
+		ops, err := w.ops, error(nil)
+		if ops == nil {
+			if ops, err = DecodeOps(w.Values); err != nil {
+				return "", err
+			}
 		}
 		var res *engine.BatchResult
 		err = h.do(func(db *client.Db) (err error) {
@@ -225,8 +236,8 @@ func (h *Handle) exec(ctx context.Context, w *write) (string, error) {
 		}
 		return Marshal(res.Rows)
 	}
-	var vals map[string]any
-	if w.Kind != string(engine.KindDelete) {
+	vals := w.vals
+	if vals == nil && w.Kind != string(engine.KindDelete) {
 		var err error
 		if vals, err = DecodeValues(w.Values); err != nil {
 			return "", err
